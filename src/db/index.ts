@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import { RosterError, errorMessage } from '../errors.ts';
+import type { Database } from './types.ts';
+
+export type { Database } from './types.ts';
+
+/** Where the embedded database lives unless `ROSTER_DATA_DIR` or `--data-dir` says otherwise. */
+export const DEFAULT_DATA_DIR = './.roster';
+
+export type DatabaseTarget =
+  | { kind: 'server'; url: string }
+  /** `dataDir` is Roster's data directory; the database itself lives in `<dataDir>/db`. Null: in memory. */
+  | { kind: 'embedded'; dataDir: string | null };
+
+export interface RosterDatabase {
+  db: Kysely<Database>;
+  target: DatabaseTarget;
+  /** Where the data is, for messages: the masked URL or the data directory. */
+  description: string;
+  close(): Promise<void>;
+}
+
+/** Chooses the database from the environment: `DATABASE_URL` wins, else the embedded default. */
+export function targetFromEnv(env: NodeJS.ProcessEnv, dataDirOverride?: string): DatabaseTarget {
+  const url = env.DATABASE_URL?.trim();
+  if (url) return { kind: 'server', url };
+  return { kind: 'embedded', dataDir: dataDirOverride ?? env.ROSTER_DATA_DIR ?? DEFAULT_DATA_DIR };
+}
+
+/** The URL with its password replaced, safe for messages and logs. */
+export function maskDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '*****';
+    return parsed.toString();
+  } catch {
+    // Unparseable: show only the scheme-ish prefix so a password inside never leaks.
+    return `${url.slice(0, url.indexOf(':') + 1 || 12)}… (unparseable)`;
+  }
+}
+
+export function parseDatabaseUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RosterError('db_url_invalid', `DATABASE_URL does not parse as a URL (${maskDatabaseUrl(url)}). Expected postgres://user:password@host:5432/database.`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new RosterError('db_url_invalid', `DATABASE_URL must start with postgres:// or postgresql:// (got ${parsed.protocol}//). Expected postgres://user:password@host:5432/database.`);
+  }
+  if (!parsed.hostname) {
+    throw new RosterError('db_url_invalid', `DATABASE_URL has no host (${maskDatabaseUrl(url)}). Expected postgres://user:password@host:5432/database.`);
+  }
+  return parsed;
+}
+
+/**
+ * Opens the database and proves it answers. Failure is one clear line: which database, what failed,
+ * and what to do, never a stack trace.
+ */
+export async function openDatabase(target: DatabaseTarget): Promise<RosterDatabase> {
+  return target.kind === 'server' ? openServer(target) : openEmbedded(target);
+}
+
+async function openServer(target: Extract<DatabaseTarget, { kind: 'server' }>): Promise<RosterDatabase> {
+  parseDatabaseUrl(target.url);
+  const masked = maskDatabaseUrl(target.url);
+  const pool = new pg.Pool({ connectionString: target.url, max: 8, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (error) {
+    await db.destroy().catch(() => {});
+    throw new RosterError('db_unreachable', `Cannot connect to PostgreSQL at ${masked}: ${describePgError(error)}. Check DATABASE_URL and that the server is running, or unset DATABASE_URL to use the embedded database.`, { retryable: true, cause: error });
+  }
+  return { db, target, description: masked, close: () => db.destroy() };
+}
+
+function describePgError(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND') return 'host not found';
+  if (code === 'ETIMEDOUT') return 'connection timed out';
+  if (code === '28P01' || code === '28000') return 'authentication failed';
+  if (code === '3D000') return 'database does not exist';
+  const message = errorMessage(error) || (error instanceof AggregateError ? error.errors.map(errorMessage).join('; ') : '');
+  return message || String(code ?? 'unknown error');
+}
+
+async function openEmbedded(target: Extract<DatabaseTarget, { kind: 'embedded' }>): Promise<RosterDatabase> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  let release: () => void = () => {};
+  let dbDir: string | undefined;
+  if (target.dataDir !== null) {
+    dbDir = path.resolve(target.dataDir, 'db');
+    try {
+      fs.mkdirSync(dbDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new RosterError('db_unreachable', `Cannot create the embedded database directory ${dbDir}: ${errorMessage(error)}. Set ROSTER_DATA_DIR to a writable directory.`, { cause: error });
+    }
+    release = lockDataDir(path.resolve(target.dataDir));
+  }
+  let client: InstanceType<typeof PGlite>;
+  try {
+    client = await PGlite.create(dbDir);
+  } catch (error) {
+    release();
+    throw new RosterError('db_unreachable', `Cannot open the embedded database at ${dbDir ?? 'memory'}: ${errorMessage(error)}. If the directory is damaged, move it aside and run \`roster migrate\` again.`, { cause: error });
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+  return {
+    db,
+    target,
+    description: dbDir ? `embedded database at ${dbDir}` : 'embedded in-memory database',
+    close: async () => {
+      try {
+        await db.destroy();
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/**
+ * The embedded database is a single-process store: two processes writing one data directory would
+ * corrupt it. A pid lock file refuses the second process with a clear message.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lockPath = path.join(dataDir, 'db.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return () => {
+        try {
+          if (fs.readFileSync(lockPath, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lockPath);
+        } catch {
+          // Already gone: nothing to release.
+        }
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
+      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+        throw new RosterError('db_locked', `The embedded database in ${dataDir} is in use by another Roster process (pid ${holder}). Wait for it to finish, or use a PostgreSQL server (DATABASE_URL) to run several processes at once.`, { retryable: true });
+      }
+      // The holder died without cleaning up: take the lock over.
+      fs.rmSync(lockPath, { force: true });
+    }
+  }
+  throw new RosterError('db_locked', `Could not lock the embedded database in ${dataDir}.`, { retryable: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,184 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { CredentialKind, IntegrationKind, PrincipalKind, ResourceKind, RunStatus, ScopeStatus } from '../interfaces.ts';
+
+/**
+ * Bigint ids arrive as strings from `pg` and as numbers or strings from PGlite; the code treats
+ * them as strings everywhere (cast in SQL where a number is needed).
+ */
+type Id = ColumnType<string, string | number | bigint, string | number | bigint>;
+type GeneratedId = ColumnType<string, never, never>;
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T = Record<string, unknown>> = ColumnType<T, string | undefined, string>;
+
+export interface IntegrationsTable {
+  id: GeneratedId;
+  name: string;
+  kind: IntegrationKind;
+  workspace: string;
+  base_url: string;
+  credential_kind: CredentialKind;
+  schedule: string | null;
+  timezone: Generated<string>;
+  options: Json;
+  status: Generated<'active' | 'revoked' | 'disabled'>;
+  status_message: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type CredentialName = 'secret' | 'username' | 'client_id' | 'client_secret' | 'access_token' | 'refresh_token';
+
+export interface CredentialsTable {
+  integration_id: Id;
+  name: CredentialName;
+  key_id: string;
+  iv: Buffer | Uint8Array;
+  auth_tag: Buffer | Uint8Array;
+  ciphertext: Buffer | Uint8Array;
+  expires_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface SyncRunsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  trigger: 'manual' | 'schedule' | 'demo' | 'test';
+  mode: 'full' | 'incremental';
+  since: NullableTimestamp;
+  status: RunStatus;
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
+  heartbeat_at: Timestamp;
+  resume_after: NullableTimestamp;
+  holder: string | null;
+  capabilities: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  counts: Json;
+  api_requests: Generated<number>;
+  api_retries: Generated<number>;
+  rate_limit_waits: Generated<number>;
+  rate_limit_wait_ms: ColumnType<string, number | undefined, number>;
+  responses_429: Generated<number>;
+  error_code: string | null;
+  error_message: string | null;
+  summary: string | null;
+}
+
+export interface SyncScopesTable {
+  run_id: Id;
+  scope: string;
+  stream: string;
+  label: string;
+  status: ScopeStatus;
+  endpoint: string | null;
+  http_status: number | null;
+  error_code: string | null;
+  message: string | null;
+  advice: string | null;
+  items: Generated<number>;
+  pages: Generated<number>;
+  finished_at: Timestamp;
+}
+
+interface HistoryColumns {
+  scope: string;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface PrincipalsTable extends HistoryColumns {
+  id: GeneratedId;
+  integration_id: Id;
+  kind: PrincipalKind;
+  external_id: string;
+  display_name: string | null;
+  handle: string | null;
+  account_id: string | null;
+  attributes: Json;
+}
+
+export interface ResourcesTable extends HistoryColumns {
+  id: GeneratedId;
+  integration_id: Id;
+  kind: ResourceKind;
+  external_id: string;
+  name: string;
+  handle: string | null;
+  parent_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  attributes: Json;
+}
+
+export interface MembershipsTable extends HistoryColumns {
+  id: GeneratedId;
+  integration_id: Id;
+  group_id: Id;
+  group_kind: Generated<'group'>;
+  member_id: Id;
+}
+
+export interface GrantsTable extends HistoryColumns {
+  id: GeneratedId;
+  integration_id: Id;
+  principal_id: Id;
+  resource_id: Id;
+  resource_kind: ResourceKind;
+  permission: string;
+}
+
+export interface ReportedAccessTable extends HistoryColumns {
+  id: GeneratedId;
+  integration_id: Id;
+  user_id: Id;
+  user_kind: Generated<'user'>;
+  resource_id: Id;
+  resource_kind: Generated<'repository'>;
+  permission: string;
+}
+
+export interface EffectiveAccessTable {
+  integration_id: Id;
+  run_id: Id;
+  user_id: Id;
+  repository_id: Id;
+  path_kind: 'direct' | 'group' | 'project' | 'project-group' | 'workspace-owner';
+  via_group_id: string | null;
+  via_project_id: string | null;
+  permission: 'read' | 'write' | 'admin';
+}
+
+export interface FindingsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  run_id: Id;
+  kind: 'missing_in_source' | 'missing_in_roster' | 'permission_mismatch';
+  user_id: Id;
+  repository_id: Id;
+  roster_permission: string | null;
+  source_permission: string | null;
+  detail: string;
+}
+
+export interface Database {
+  integrations: IntegrationsTable;
+  credentials: CredentialsTable;
+  sync_runs: SyncRunsTable;
+  sync_scopes: SyncScopesTable;
+  principals: PrincipalsTable;
+  resources: ResourcesTable;
+  memberships: MembershipsTable;
+  grants: GrantsTable;
+  reported_access: ReportedAccessTable;
+  effective_access: EffectiveAccessTable;
+  findings: FindingsTable;
+}
+
+export type Integration = Selectable<IntegrationsTable>;
+export type NewIntegration = Insertable<IntegrationsTable>;
+export type IntegrationUpdate = Updateable<IntegrationsTable>;
+export type SyncRun = Selectable<SyncRunsTable>;
+export type SyncScope = Selectable<SyncScopesTable>;
+export type Principal = Selectable<PrincipalsTable>;
+export type Resource = Selectable<ResourcesTable>;
+export type Grant = Selectable<GrantsTable>;
+export type Membership = Selectable<MembershipsTable>;
