@@ -147,6 +147,11 @@ export interface Scope {
   resource: ResourceRef | null;
   /** Human label for progress and coverage output, e.g. `acme/api`. */
   label: string;
+  /**
+   * True when the listing is deliberately filtered (an incremental read such as `updated_on>…`): it
+   * refreshes what it lists but the engine never infers removals from it.
+   */
+  filtered?: boolean;
 }
 
 /** What a run learned about its credential before reading anything. */
