@@ -78,6 +78,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       stream text not null,
       label text not null,
       status text not null check (status in ('complete', 'failed', 'not_covered')),
+      filtered boolean not null default false,
       endpoint text,
       http_status integer,
       error_code text,
@@ -182,7 +183,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       foreign key (user_id, user_kind) references principals(id, kind),
       foreign key (resource_id, resource_kind) references resources(id, kind)
     )`.execute(db);
-  await sql`create unique index reported_access_live on reported_access (integration_id, user_id, resource_id) where removed_run is null`.execute(db);
+  await sql`create unique index reported_access_live on reported_access (integration_id, user_id, resource_id, permission) where removed_run is null`.execute(db);
 
   // Effective access, derived at the end of each run: one row per path that gives a user a
   // permission on a repository. The highest permission over a user's paths is their access.

@@ -70,6 +70,7 @@ export interface SyncScopesTable {
   stream: string;
   label: string;
   status: ScopeStatus;
+  filtered: Generated<boolean>;
   endpoint: string | null;
   http_status: number | null;
   error_code: string | null;

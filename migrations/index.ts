@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
+
+/**
+ * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
+ * same list runs under tsx, vitest and any bundler. Add a line for each new migration; never edit
+ * or remove a landed one.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-23T0800_initial_schema': initialSchema,
+};

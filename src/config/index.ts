@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import cron from 'node-cron';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { RosterError } from '../errors.ts';
+import { CREDENTIAL_KINDS, INTEGRATION_KINDS } from '../interfaces.ts';
+
+export const BITBUCKET_CLOUD_API = 'https://api.bitbucket.org';
+export const DEFAULT_SCHEDULE = '0 3 * * *';
+export const CONFIG_FILE_NAMES = ['roster.config.yaml', 'roster.config.yml', 'roster.config.json'];
+
+/**
+ * A Bitbucket workspace slug: lowercase letters, digits, `-`, `_`, `.`. When a user pastes a URL or
+ * a display name instead, the message suggests the slug.
+ */
+export function checkWorkspaceSlug(value: string): string | null {
+  if (/^[a-z0-9][a-z0-9_.-]*$/.test(value)) return null;
+  const fromUrl = /bitbucket\.org\/(?:!api\/2\.0\/workspaces\/|2\.0\/workspaces\/|workspaces\/|repositories\/)?([A-Za-z0-9_.-]+)/.exec(value);
+  if (fromUrl?.[1]) {
+    return `"${value}" is a URL, not a workspace slug; use the slug "${fromUrl[1].toLowerCase()}" (the part after bitbucket.org/)`;
+  }
+  const suggestion = value.trim().toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '');
+  return `"${value}" is not a workspace slug (lowercase letters, digits, "-", "_" and "." only)${suggestion ? `; did you mean "${suggestion}"? The slug is in your workspace URL: bitbucket.org/<slug>` : ''}`;
+}
+
+/** Checks a cron expression (5 or 6 fields) and explains what is wrong with it. */
+export function checkCron(expression: string): string | null {
+  const result = cron.validateDetailed(expression);
+  if (result.valid) return null;
+  const problems = (result.errors as Array<{ field?: string; message?: string }>).map((e) => e.message ?? e.field).filter(Boolean);
+  return `invalid cron expression "${expression}"${problems.length ? `: ${problems.join('; ')}` : ''} (expected 5 fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * *")`;
+}
+
+export function checkTimezone(timezone: string): string | null {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    return null;
+  } catch {
+    return `unknown timezone "${timezone}" (use an IANA name such as "UTC" or "Europe/Berlin")`;
+  }
+}
+
+const slug = z.string().superRefine((value, ctx) => {
+  const problem = checkWorkspaceSlug(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const cronExpression = z.string().superRefine((value, ctx) => {
+  const problem = checkCron(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const timezone = z.string().superRefine((value, ctx) => {
+  const problem = checkTimezone(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of an environment variable (e.g. BITBUCKET_TOKEN), never the secret itself');
+
+/** One connected workspace, as declared in a config file. Secrets come from environment variables. */
+export const integrationConfigSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, ".", "_" and "-", at most 63 characters'),
+  kind: z.enum(INTEGRATION_KINDS).default('bitbucket-cloud'),
+  workspace: slug,
+  baseUrl: z.url({ protocol: /^https?$/ }).default(BITBUCKET_CLOUD_API),
+  tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+  credentialKind: z.enum(CREDENTIAL_KINDS),
+  /** Environment variable holding the secret (token, API token, password or client secret). */
+  secretEnv: envVarName.optional(),
+  /** API token e-mail, app-password username, or OAuth client id. */
+  username: z.string().min(1).optional(),
+  schedule: cronExpression.default(DEFAULT_SCHEDULE),
+  timezone: timezone.default('UTC'),
+  concurrency: z.number().int().min(1).max(32).default(4),
+  budgetPerHour: z.number().int().min(10).max(100_000).default(1000),
+});
+export type IntegrationConfig = z.infer<typeof integrationConfigSchema>;
+
+export const fileConfigSchema = z.strictObject({
+  integrations: z.array(integrationConfigSchema).default([]),
+  server: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(8080),
+      host: z.string().default('127.0.0.1'),
+    })
+    .default({ port: 8080, host: '127.0.0.1' }),
+  /** A run is stale when its last success is older than this (e.g. "26h"). */
+  maxAge: z.string().regex(/^\d+(\.\d+)?\s*[smhd]$/, 'a duration such as "26h", "90m" or "2d"').default('26h'),
+});
+
+/** What Roster reads from the environment. */
+export const envSchema = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  ROSTER_DATA_DIR: z.string().min(1).optional(),
+  ROSTER_CONFIG: z.string().min(1).optional(),
+  ROSTER_ENCRYPTION_KEY: z.string().min(1).optional(),
+  ROSTER_ENCRYPTION_KEYS_OLD: z.string().min(1).optional(),
+  ROSTER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  ROSTER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+});
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type EnvConfig = z.infer<typeof envSchema>;
+
+export interface RosterConfig {
+  env: EnvConfig;
+  file: FileConfig;
+  /** The config file that was read, if any. */
+  source: string | null;
+}
+
+/** Formats every issue with its path, one per line. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): string {
+  return issues
+    .map((issue) => {
+      const where = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see README "Configuration")`;
+      return `  - ${where || '(root)'}: ${message}`;
+    })
+    .join('\n');
+}
+
+/**
+ * Reads the environment and the optional config file once. A bad config is one error listing every
+ * problem with its path, so a user fixes them all in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, explicitPath?: string): RosterConfig {
+  const envResult = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!envResult.success) problems.push(formatIssues(envResult.error.issues, 'env'));
+
+  const file = explicitPath ?? env.ROSTER_CONFIG ?? CONFIG_FILE_NAMES.find((name) => fs.existsSync(name));
+  let raw: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new RosterError('config_invalid', `Cannot read config file ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      raw = path.extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
+    } catch (error) {
+      throw new RosterError('config_invalid', `Config file ${file} is not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`, { cause: error });
+    }
+    raw ??= {};
+  }
+  const fileResult = fileConfigSchema.safeParse(raw);
+  if (!fileResult.success) problems.push(formatIssues(fileResult.error.issues, file ? path.basename(file) : 'config'));
+  if (fileResult.success) {
+    const names = new Map<string, number>();
+    fileResult.data.integrations.forEach((integration, index) => {
+      const earlier = names.get(integration.name);
+      if (earlier !== undefined) problems.push(`  - integrations.${index}.name: "${integration.name}" is already used by integrations.${earlier}`);
+      names.set(integration.name, index);
+    });
+  }
+  if (problems.length > 0 || !envResult.success || !fileResult.success) {
+    throw new RosterError('config_invalid', `Invalid configuration${file ? ` (${file})` : ''}:\n${problems.join('\n')}`);
+  }
+  return { env: envResult.data, file: fileResult.data, source: file ?? null };
+}
+
+/** Parses "26h", "90m", "2d", "30s" into milliseconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([smhd])$/.exec(value.trim());
+  if (!match) throw new RosterError('input_invalid', `"${value}" is not a duration; use a number and a unit, e.g. 26h, 90m, 2d or 30s`);
+  const units = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  return Number(match[1]) * units[match[2] as keyof typeof units];
+}

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import type { RateLimitHeaders } from './backoff.ts';
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * A credential's request budget over a rolling window (one hour by default). The client asks
+ * `delay(now)` before every request and sends only when it is zero, so it paces itself below the
+ * source's limit instead of running into 429s. The server's own figures (`X-RateLimit-*`,
+ * `Retry-After`) can only make it stricter, never looser.
+ */
+export class RequestBudget {
+  readonly windowMs: number;
+  private configuredLimit: number;
+  private serverLimit: number | null = null;
+  /** Send times inside the window, oldest first. */
+  private sent: number[] = [];
+  private blockedUntil = 0;
+  private blockReason = '';
+  private serverRemaining: number | null = null;
+  private serverResetAt: number | null = null;
+
+  constructor(perWindow: number, windowMs: number = HOUR_MS) {
+    if (!Number.isFinite(perWindow) || perWindow < 1) throw new RangeError(`budget must be at least 1 request per window, got ${perWindow}`);
+    this.configuredLimit = Math.floor(perWindow);
+    this.windowMs = windowMs;
+  }
+
+  get limit(): number {
+    return this.serverLimit === null ? this.configuredLimit : Math.min(this.configuredLimit, this.serverLimit);
+  }
+
+  setConfiguredLimit(perWindow: number): void {
+    this.configuredLimit = Math.max(1, Math.floor(perWindow));
+  }
+
+  /** Requests sent inside the window ending at `now`. */
+  used(now: number): number {
+    this.prune(now);
+    return this.sent.length;
+  }
+
+  /** How long from `now` until one more request fits, and why; `ms: 0` means send now. */
+  delay(now: number): { ms: number; reason: string } {
+    this.prune(now);
+    let until = 0;
+    let reason = '';
+    if (this.blockedUntil > now) {
+      until = this.blockedUntil;
+      reason = this.blockReason;
+    }
+    const limit = this.limit;
+    if (this.sent.length >= limit) {
+      // The request that has to leave the window before one more fits.
+      const leaving = this.sent[this.sent.length - limit];
+      if (leaving !== undefined && leaving + this.windowMs > until) {
+        until = leaving + this.windowMs;
+        reason = `hourly budget of ${limit} requests spent`;
+      }
+    }
+    if (this.serverRemaining !== null && this.serverRemaining <= 0 && this.serverResetAt !== null && this.serverResetAt > until) {
+      until = this.serverResetAt;
+      reason = 'the server reports no requests remaining in its window';
+    }
+    return until > now ? { ms: until - now, reason } : { ms: 0, reason: '' };
+  }
+
+  /** Records a request as sent at `now`. Call only when `delay(now).ms === 0`. */
+  record(now: number): void {
+    this.sent.push(now);
+    if (this.serverRemaining !== null) this.serverRemaining -= 1;
+  }
+
+  /** Nothing is sent before `until` (a `Retry-After`, or a 429 with no hint). */
+  blockUntil(until: number, reason: string): void {
+    if (until > this.blockedUntil) {
+      this.blockedUntil = until;
+      this.blockReason = reason;
+    }
+  }
+
+  /** Folds in the server's `X-RateLimit-*` view. */
+  observe(headers: RateLimitHeaders, now: number): void {
+    if (headers.limit !== null && headers.limit > 0) this.serverLimit = headers.limit;
+    if (headers.remaining !== null) {
+      this.serverRemaining = headers.remaining;
+      this.serverResetAt = headers.resetAt ?? this.oldestExpiry(now);
+    }
+  }
+
+  private oldestExpiry(now: number): number {
+    const oldest = this.sent[0];
+    return oldest === undefined ? now + this.windowMs : oldest + this.windowMs;
+  }
+
+  private prune(now: number): void {
+    const cutoff = now - this.windowMs;
+    let drop = 0;
+    while (drop < this.sent.length && (this.sent[drop] ?? Infinity) <= cutoff) drop += 1;
+    if (drop > 0) this.sent = this.sent.slice(drop);
+    if (this.serverResetAt !== null && now >= this.serverResetAt) {
+      this.serverRemaining = null;
+      this.serverResetAt = null;
+    }
+  }
+}
+
+const budgets = new Map<string, RequestBudget>();
+
+/**
+ * The budget shared by every client of one credential in this process, so two runs (or a run and its
+ * resumption) with the same credential draw on one window. `identity` is hashed; it may be secret.
+ */
+export function sharedBudget(identity: string, perWindow: number, windowMs: number = HOUR_MS): RequestBudget {
+  const key = `${windowMs}:${createHash('sha256').update(identity).digest('hex')}`;
+  let budget = budgets.get(key);
+  if (!budget) {
+    budget = new RequestBudget(perWindow, windowMs);
+    budgets.set(key, budget);
+  } else {
+    budget.setConfiguredLimit(perWindow);
+  }
+  return budget;
+}

@@ -1,0 +1,4 @@
+export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse } from './client.ts';
+export { RequestBudget, sharedBudget, HOUR_MS } from './budget.ts';
+export { backoffDelay, parseRetryAfter, parseRateLimitHeaders, DEFAULT_BACKOFF, type BackoffPolicy, type RateLimitHeaders } from './backoff.ts';
+export { systemClock, type Clock } from './clock.ts';

@@ -1,0 +1,62 @@
+import { type Kysely, type Transaction, sql } from 'kysely';
+import type { Database } from '../db/types.ts';
+
+type Tx = Transaction<Database> | Kysely<Database>;
+
+export interface RemovalCounts {
+  principals: number;
+  resources: number;
+  memberships: number;
+  grants: number;
+  reportedAccess: number;
+}
+
+/**
+ * Deletion inference, the one place where Roster decides that something is gone.
+ *
+ * A row is marked removed in run R only when the scope that lists it was read completely and
+ * cleanly in R (a `complete`, unfiltered `sync_scopes` row) and R did not see the row. A scope that
+ * failed, was not covered, or was filtered (incremental) removes nothing. Then removal cascades
+ * along references: a grant on a repository that is gone is gone, a membership of a user who left
+ * is gone. Runs inside the run's final transaction.
+ */
+export async function inferRemovals(trx: Tx, integrationId: string, runId: string): Promise<RemovalCounts> {
+  const cleanScopes = sql`(select scope from sync_scopes where run_id = ${runId} and status = 'complete' and not filtered)`;
+  const removeUnseen = async (table: 'principals' | 'resources' | 'memberships' | 'grants' | 'reported_access'): Promise<number> => {
+    const result = await sql`
+      update ${sql.table(table)} set removed_run = ${runId}
+      where integration_id = ${integrationId} and removed_run is null
+        and last_seen_run < ${runId}
+        and scope in ${cleanScopes}`.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  };
+
+  const principals = await removeUnseen('principals');
+  const resources = await removeUnseen('resources');
+  let memberships = await removeUnseen('memberships');
+  let grants = await removeUnseen('grants');
+  let reportedAccess = await removeUnseen('reported_access');
+
+  // Cascades: what a removed principal or resource held, or what was held on it, went with it.
+  const cascade = async (table: 'memberships' | 'grants' | 'reported_access', condition: ReturnType<typeof sql>): Promise<number> => {
+    const result = await sql`
+      update ${sql.table(table)} t set removed_run = ${runId}
+      where t.integration_id = ${integrationId} and t.removed_run is null and t.last_seen_run < ${runId} and ${condition}`.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  };
+  const removedPrincipal = (column: string) =>
+    sql`exists (select 1 from principals p where p.id = ${sql.ref(`t.${column}`)} and p.removed_run = ${runId})`;
+  const removedResource = (column: string) =>
+    sql`exists (select 1 from resources r where r.id = ${sql.ref(`t.${column}`)} and r.removed_run = ${runId})`;
+  memberships += await cascade('memberships', sql`(${removedPrincipal('group_id')} or ${removedPrincipal('member_id')})`);
+  grants += await cascade('grants', sql`(${removedPrincipal('principal_id')} or ${removedResource('resource_id')})`);
+  reportedAccess += await cascade('reported_access', sql`(${removedPrincipal('user_id')} or ${removedResource('resource_id')})`);
+
+  return { principals, resources, memberships, grants, reportedAccess };
+}
+
+/** `alias` row present at the end of run `runId` (or now, when null): the history columns as a filter. */
+export function presentAt(alias: string, runId: string | null) {
+  if (runId === null) return sql`${sql.ref(`${alias}.removed_run`)} is null`;
+  return sql`(${sql.ref(`${alias}.first_seen_run`)} <= ${runId} and (${sql.ref(`${alias}.removed_run`)} is null or ${sql.ref(`${alias}.removed_run`)} > ${runId}))`;
+}

@@ -1,0 +1,621 @@
+import { sql } from 'kysely';
+import pLimit from 'p-limit';
+import type { RosterDatabase } from '../db/index.ts';
+import { setIntegrationStatus } from '../db/integrations.ts';
+import type { Integration, SyncRun } from '../db/types.ts';
+import { ConnectorError, RosterError, errorMessage, isRunFatal } from '../errors.ts';
+import type {
+  Batch,
+  Capabilities,
+  Connector,
+  PrincipalKind,
+  PrincipalRecord,
+  ProgressEvent,
+  ResourceKind,
+  ResourceRecord,
+  Scope,
+  StreamContext,
+  StreamDeclaration,
+} from '../interfaces.ts';
+import { type Logger, logger as rootLogger, scrubSecrets } from '../log.ts';
+import { rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
+import { type RemovalCounts, inferRemovals } from './history.ts';
+import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
+import { HOLDER, type IntegrationLock, tryLockIntegration } from './lock.ts';
+
+/** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
+export const CREDENTIAL_GAP = 'credential_gap';
+
+export type SyncMode = 'full' | 'incremental';
+
+export interface SyncRequest {
+  integration: Integration;
+  /** `full` re-reads everything; `incremental` lets the connector filter listings since the last good run. */
+  mode: SyncMode;
+  trigger: 'manual' | 'schedule' | 'demo' | 'test';
+  /** Builds the connector for this run (credentials are the caller's business). */
+  connect: (hooks: { onProgress: (event: ProgressEvent) => void; logger: Logger }) => Promise<Connector>;
+  /** Wait for another holder of the integration's lock instead of failing at once. */
+  wait?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (event: EngineEvent) => void;
+  logger?: Logger;
+  /** Scopes read concurrently (the connector bounds HTTP concurrency on its own). Default 16. */
+  scopeConcurrency?: number;
+}
+
+export type EngineEvent =
+  | ProgressEvent
+  | { type: 'run-start'; runId: string; resumed: boolean; mode: SyncMode }
+  | { type: 'stream-start'; stream: string; scopes: number }
+  | { type: 'stream-gap'; stream: string; reason: string }
+  | { type: 'flush'; scopes: number; ms: number }
+  | { type: 'finalize'; step: string };
+
+export interface SyncOutcome {
+  runId: string;
+  status: SyncRun['status'];
+  summary: string;
+  resumed: boolean;
+  resumeAfter: Date | null;
+  error: { code: string; message: string } | null;
+}
+
+interface ScopeResult {
+  scope: Scope;
+  status: 'complete' | 'failed' | 'not_covered';
+  staged: StagedScope | null;
+  items: number;
+  pages: number;
+  error: ConnectorError | RosterError | null;
+}
+
+const FLUSH_SCOPES = 400;
+const FLUSH_RECORDS = 20_000;
+const FLUSH_INTERVAL_MS = 1000;
+
+/**
+ * Runs one sync of one integration. Never throws for source failures: the outcome and the run row
+ * say what happened. Throws `sync_locked` when another process holds the integration.
+ */
+export async function runSync(handle: RosterDatabase, request: SyncRequest): Promise<SyncOutcome> {
+  const { db } = handle;
+  const integrationId = String(request.integration.id);
+  let lock: IntegrationLock | null = await tryLockIntegration(handle, integrationId);
+  while (!lock) {
+    const holder = await db
+      .selectFrom('sync_runs')
+      .select(['id', 'holder', 'started_at', 'status', 'resume_after'])
+      .where('integration_id', '=', integrationId)
+      .where('status', 'in', ['running', 'paused'])
+      .executeTakeFirst();
+    if (!request.wait) {
+      throw new RosterError('sync_locked', `Integration "${request.integration.name}" is being synced by ${holder?.holder ?? 'another process'}${holder ? ` (run ${holder.id}, started ${holder.started_at.toISOString()})` : ''}. Wait for it to finish, or run with --wait.`, { retryable: true });
+    }
+    await sleep(2000, request.signal);
+    lock = await tryLockIntegration(handle, integrationId);
+  }
+  try {
+    return await runLocked(handle, request, integrationId);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(handle: RosterDatabase, request: SyncRequest, integrationId: string): Promise<SyncOutcome> {
+  const { db } = handle;
+  const emit = (event: EngineEvent): void => request.onProgress?.(event);
+  const startedMs = Date.now();
+
+  // We hold the lock, so any unfinished run of this integration belongs to a process that is gone
+  // (crash, kill) or was paused for the rate limit: continue it from its checkpoint.
+  const open = await db.selectFrom('sync_runs').selectAll().where('integration_id', '=', integrationId).where('status', 'in', ['running', 'paused']).executeTakeFirst();
+  let run: SyncRun;
+  const resumed = open !== undefined;
+  if (open) {
+    run = await db
+      .updateTable('sync_runs')
+      .set({ status: 'running', holder: HOLDER, heartbeat_at: new Date(), resume_after: null })
+      .where('id', '=', open.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // Failed scopes are tried again; complete ones are the checkpoint.
+    await db.deleteFrom('sync_scopes').where('run_id', '=', run.id).where('status', '<>', 'complete').execute();
+  } else {
+    const since = request.mode === 'incremental' ? await lastGoodRunStart(handle, integrationId) : null;
+    run = await db
+      .insertInto('sync_runs')
+      .values({ integration_id: integrationId, trigger: request.trigger, mode: since ? 'incremental' : 'full', since, status: 'running', holder: HOLDER, counts: '{}' })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+  const runId = String(run.id);
+  const log = (request.logger ?? rootLogger).child({ run_id: runId, integration: request.integration.name });
+  emit({ type: 'run-start', runId, resumed, mode: run.mode });
+  log.info({ resumed, mode: run.mode }, resumed ? 'resuming sync run' : 'sync run started');
+
+  const baseline = { requests: run.api_requests, retries: run.api_retries, waits: run.rate_limit_waits, waitMs: Number(run.rate_limit_wait_ms), r429: run.responses_429 };
+  let connector: Connector | null = null;
+  let runError: RosterError | null = null;
+  let resumeAfter: Date | null = null;
+  let capabilities: Capabilities | null = (run.capabilities as Capabilities | null) ?? null;
+  const loaded: LoadCounts = { principals: 0, resources: 0, memberships: 0, grants: 0, reportedAccess: 0 };
+
+  const persistStats = async (extra: Partial<{ resume_after: Date | null }> = {}): Promise<void> => {
+    if (!connector) return;
+    const s = connector.stats();
+    await db
+      .updateTable('sync_runs')
+      .set({
+        heartbeat_at: new Date(),
+        api_requests: baseline.requests + s.requests,
+        api_retries: baseline.retries + s.retries,
+        rate_limit_waits: baseline.waits + s.rateLimitWaits,
+        rate_limit_wait_ms: baseline.waitMs + Math.round(s.rateLimitWaitMs),
+        responses_429: baseline.r429 + s.responses429,
+        ...extra,
+      })
+      .where('id', '=', runId)
+      .execute();
+  };
+
+  try {
+    connector = await request.connect({
+      logger: log,
+      onProgress: (event) => {
+        emit(event);
+        if (event.type === 'rate-limit-wait') {
+          // The run row says when it expects to go on, for `roster status` and `/status`.
+          void persistStats({ resume_after: event.until }).catch(() => {});
+        }
+      },
+    });
+    if (!capabilities) {
+      capabilities = await connector.detectCapabilities(request.signal ?? new AbortController().signal);
+      await db.updateTable('sync_runs').set({ capabilities: JSON.stringify(capabilities) }).where('id', '=', runId).execute();
+    }
+    await readStreams(handle, request, connector, capabilities, run, loaded, emit, log, persistStats);
+  } catch (error) {
+    runError = toRosterError(error);
+    if (runError instanceof ConnectorError && runError.code === 'budget_exhausted') resumeAfter = runError.resumeAt;
+    log.warn({ code: runError.code, err: scrubSecrets(runError.message) }, 'sync run stopped');
+  }
+
+  try {
+    await persistStats();
+  } catch {
+    // Reported through the final update below if the database is really gone.
+  }
+
+  // Paused for the rate limit: keep the checkpoint, finalize nothing, resume later.
+  if (runError?.code === 'budget_exhausted') {
+    await db
+      .updateTable('sync_runs')
+      .set({ status: 'paused', resume_after: resumeAfter, error_code: runError.code, error_message: runError.message, heartbeat_at: new Date() })
+      .where('id', '=', runId)
+      .execute();
+    await connector?.close().catch(() => {});
+    const summary = `Run ${runId} paused: the API budget for this credential is spent. It resumes from its checkpoint${resumeAfter ? ` after ${resumeAfter.toISOString()}` : ''} (roster serve does this on its own; or run roster sync again then).`;
+    return { runId, status: 'paused', summary, resumed, resumeAfter, error: { code: runError.code, message: runError.message } };
+  }
+
+  if (runError?.code === 'oauth_revoked' || runError?.code === 'unauthorized') {
+    await setIntegrationStatus(db, integrationId, 'revoked', runError.message);
+  } else if (!runError) {
+    // The credential works again (it was replaced, or the outage is over).
+    await db.updateTable('integrations').set({ status: 'active', status_message: null, updated_at: new Date() }).where('id', '=', integrationId).where('status', '=', 'revoked').execute();
+  }
+
+  emit({ type: 'finalize', step: 'history' });
+  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, (Date.now() - startedMs) / 1000);
+  await connector?.close().catch(() => {});
+  log.info({ status: final.status }, 'sync run finished');
+  return { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null };
+}
+
+async function readStreams(
+  handle: RosterDatabase,
+  request: SyncRequest,
+  connector: Connector,
+  capabilities: Capabilities,
+  run: SyncRun,
+  loaded: LoadCounts,
+  emit: (event: EngineEvent) => void,
+  log: Logger,
+  persistStats: () => Promise<void>,
+): Promise<void> {
+  const { db } = handle;
+  const runId = String(run.id);
+  const integrationId = String(run.integration_id);
+  const abort = new AbortController();
+  const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
+  request.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+  const doneScopes = new Set((await db.selectFrom('sync_scopes').select('scope').where('run_id', '=', runId).where('status', '=', 'complete').execute()).map((r) => r.scope));
+  const listingComplete = async (stream: string): Promise<boolean> => {
+    const row = await db.selectFrom('sync_scopes').select('filtered').where('run_id', '=', runId).where('stream', '=', stream).where('status', '=', 'complete').executeTakeFirst();
+    return row !== undefined && !row.filtered;
+  };
+  const listingStream: Record<ResourceKind, string> = { workspace: 'workspace', project: 'projects', repository: 'repositories' };
+
+  const ctx: StreamContext = {
+    capabilities,
+    since: run.since,
+    signal: abort.signal,
+    // What earlier streams committed. When this run listed the kind completely, only what it saw
+    // counts (so a deleted repository's permissions are not read); otherwise the last known state.
+    resources: async (kind: ResourceKind): Promise<ResourceRecord[]> => {
+      const thisRunOnly = await listingComplete(listingStream[kind]);
+      const rows = await db
+        .selectFrom('resources as r')
+        .leftJoin('resources as parent', 'parent.id', 'r.parent_id')
+        .select(['r.kind', 'r.external_id', 'r.name', 'r.handle', 'r.attributes', 'parent.kind as parent_kind', 'parent.external_id as parent_external_id'])
+        .where('r.integration_id', '=', integrationId)
+        .where('r.kind', '=', kind)
+        .where('r.removed_run', 'is', null)
+        .$if(thisRunOnly, (qb) => qb.where('r.last_seen_run', '=', runId))
+        .orderBy('r.id')
+        .execute();
+      return rows.map((r) => ({
+        kind: r.kind,
+        externalId: r.external_id,
+        name: r.name,
+        handle: r.handle,
+        attributes: r.attributes,
+        parent: r.parent_kind && r.parent_external_id ? { kind: r.parent_kind, externalId: r.parent_external_id } : null,
+      }));
+    },
+    principals: async (kind: PrincipalKind): Promise<PrincipalRecord[]> => {
+      const rows = await db
+        .selectFrom('principals')
+        .select(['kind', 'external_id', 'display_name', 'handle', 'account_id', 'attributes'])
+        .where('integration_id', '=', integrationId)
+        .where('kind', '=', kind)
+        .where('removed_run', 'is', null)
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => ({ kind: r.kind, externalId: r.external_id, displayName: r.display_name, handle: r.handle, accountId: r.account_id, attributes: r.attributes }));
+    },
+  };
+
+  // ── Flushing: completed scopes are written together, each with its checkpoint row. ──
+  let pending: ScopeResult[] = [];
+  let pendingRecords = 0;
+  let flushing: Promise<void> = Promise.resolve();
+  let lastFlush = Date.now();
+  let flushError: unknown = null;
+
+  const writeResults = async (results: ScopeResult[]): Promise<void> => {
+    const started = Date.now();
+    const complete = results.filter((r) => r.status === 'complete' && r.staged);
+    const write = async (subset: ScopeResult[], others: ScopeResult[]): Promise<void> => {
+      await db.transaction().execute(async (trx) => {
+        const counts = await loadScopes(trx, integrationId, runId, subset.map((r) => r.staged as StagedScope));
+        addCounts(loaded, counts);
+        const rows = [...subset, ...others].map((r) => scopeRow(runId, r));
+        if (rows.length > 0) {
+          await trx
+            .insertInto('sync_scopes')
+            .values(rows)
+            .onConflict((oc) => oc.columns(['run_id', 'scope']).doUpdateSet((eb) => ({ status: eb.ref('excluded.status'), message: eb.ref('excluded.message'), items: eb.ref('excluded.items'), pages: eb.ref('excluded.pages') })))
+            .execute();
+        }
+      });
+    };
+    try {
+      await write(complete, results.filter((r) => !(r.status === 'complete' && r.staged)));
+    } catch (error) {
+      if (!(error instanceof RosterError) || error.code !== 'internal' || complete.length <= 1) throw error;
+      // One scope's records don't hold together: find it by writing scope by scope, and fail only it.
+      for (const result of results) {
+        try {
+          await write(result.status === 'complete' && result.staged ? [result] : [], result.status === 'complete' && result.staged ? [] : [result]);
+        } catch (inner) {
+          if (!(inner instanceof RosterError) || inner.code !== 'internal') throw inner;
+          await write([], [{ ...result, status: 'failed', staged: null, error: inner }]);
+        }
+      }
+    }
+    for (const r of complete) doneScopes.add(r.scope.id);
+    await persistStats();
+    emit({ type: 'flush', scopes: results.length, ms: Date.now() - started });
+  };
+
+  const flush = (force: boolean): Promise<void> => {
+    if (pending.length === 0 || (!force && pending.length < FLUSH_SCOPES && pendingRecords < FLUSH_RECORDS && Date.now() - lastFlush < FLUSH_INTERVAL_MS)) return flushing;
+    const batch = pending;
+    pending = [];
+    pendingRecords = 0;
+    lastFlush = Date.now();
+    flushing = flushing.then(() => writeResults(batch)).catch((error: unknown) => {
+      flushError ??= error;
+      abort.abort(error);
+    });
+    return flushing;
+  };
+
+  const heartbeat = setInterval(() => void persistStats().catch(() => {}), 30_000);
+  heartbeat.unref();
+
+  const limit = pLimit(request.scopeConcurrency ?? 16);
+  let fatal: RosterError | null = null;
+
+  const readScope = async (stream: StreamDeclaration, scope: Scope): Promise<void> => {
+    if (fatal || abort.signal.aborted) return;
+    emit({ type: 'scope-start', scope });
+    const batches: Batch[] = [];
+    let items = 0;
+    try {
+      for await (const batch of stream.read(scope, ctx)) {
+        batches.push(batch);
+        items += countItems(batch);
+        if (abort.signal.aborted) throw abort.signal.reason ?? new RosterError('sync_aborted', 'The sync was interrupted.');
+      }
+      pending.push({ scope, status: 'complete', staged: { scopeId: scope.id, batches }, items, pages: batches.length, error: null });
+      pendingRecords += items;
+      emit({ type: 'scope-end', scope, status: 'complete', items, pages: batches.length });
+    } catch (error) {
+      const err = toRosterError(error);
+      if (isRunFatal(err) || abort.signal.aborted) {
+        fatal ??= err;
+        abort.abort(err);
+        return;
+      }
+      // A scope that could not be read removes nothing; it is recorded with the reason and the fix.
+      const status = err instanceof ConnectorError && err.code === 'forbidden' ? 'not_covered' : 'failed';
+      pending.push({ scope, status, staged: null, items: 0, pages: batches.length, error: err });
+      emit({ type: 'scope-end', scope, status, items: 0, pages: batches.length });
+      log.warn({ scope: scope.id, code: err.code, err: scrubSecrets(err.message) }, 'scope not read');
+    }
+    await flush(false);
+  };
+
+  try {
+    const streams = [...connector.streams];
+    const finished = new Set<string>();
+    const started = new Set<string>();
+    const runStream = async (stream: StreamDeclaration): Promise<void> => {
+      const gap = stream.coverage(capabilities);
+      if (gap) {
+        emit({ type: 'stream-gap', stream: stream.name, reason: gap.reason });
+        pending.push({ scope: { id: stream.name, stream: stream.name, resource: null, label: stream.description }, status: 'not_covered', staged: null, items: 0, pages: 0, error: new RosterError('forbidden', gap.reason, { details: { advice: gap.advice, gap: true } }) });
+        await flush(true);
+        return;
+      }
+      let scopes: Scope[];
+      try {
+        scopes = await stream.scopes(ctx);
+      } catch (error) {
+        const err = toRosterError(error);
+        if (isRunFatal(err)) throw err;
+        pending.push({ scope: { id: stream.name, stream: stream.name, resource: null, label: stream.description }, status: 'failed', staged: null, items: 0, pages: 0, error: err });
+        await flush(true);
+        return;
+      }
+      const todo = scopes.filter((s) => !doneScopes.has(s.id));
+      emit({ type: 'stream-start', stream: stream.name, scopes: todo.length });
+      await Promise.all(todo.map((scope) => limit(() => readScope(stream, scope))));
+      await flush(true);
+    };
+    // Streams start as soon as the streams they depend on have committed.
+    while (finished.size < streams.length) {
+      if (fatal) throw fatal;
+      if (flushError) throw flushError;
+      const ready = streams.filter((s) => !started.has(s.name) && s.dependsOn.every((d) => finished.has(d) || !streams.some((x) => x.name === d)));
+      if (ready.length === 0) throw new RosterError('internal', `Stream dependencies cannot be satisfied: ${streams.filter((s) => !started.has(s.name)).map((s) => s.name).join(', ')}`);
+      for (const s of ready) started.add(s.name);
+      await Promise.all(
+        ready.map(async (s) => {
+          await runStream(s);
+          finished.add(s.name);
+        }),
+      );
+    }
+    await flush(true);
+    if (fatal) throw fatal;
+    if (flushError) throw flushError;
+  } finally {
+    clearInterval(heartbeat);
+    request.signal?.removeEventListener('abort', onOuterAbort);
+    // Whatever completed before a fatal error is still a clean read: keep it.
+    await flush(true).catch(() => {});
+  }
+}
+
+function countItems(batch: Batch): number {
+  return (
+    (batch.principals?.length ?? 0) +
+    (batch.resources?.length ?? 0) +
+    (batch.memberships?.length ?? 0) +
+    (batch.grants?.length ?? 0) +
+    (batch.reportedAccess?.length ?? 0) +
+    (batch.referencedPrincipals?.length ?? 0) +
+    (batch.referencedResources?.length ?? 0)
+  );
+}
+
+function addCounts(target: LoadCounts, add: LoadCounts): void {
+  target.principals += add.principals;
+  target.resources += add.resources;
+  target.memberships += add.memberships;
+  target.grants += add.grants;
+  target.reportedAccess += add.reportedAccess;
+}
+
+function scopeRow(runId: string, result: ScopeResult) {
+  const error = result.error;
+  const isGap = error instanceof RosterError && error.details.gap === true;
+  return {
+    run_id: runId,
+    scope: result.scope.id,
+    stream: result.scope.stream,
+    label: result.scope.label,
+    status: result.status,
+    filtered: result.scope.filtered === true,
+    endpoint: error instanceof ConnectorError ? error.endpoint : null,
+    http_status: error instanceof ConnectorError ? error.httpStatus : null,
+    error_code: isGap ? CREDENTIAL_GAP : (error?.code ?? null),
+    message: error ? scrubSecrets(error.message) : null,
+    advice: error instanceof ConnectorError ? error.advice : typeof error?.details.advice === 'string' ? error.details.advice : null,
+    items: result.items,
+    pages: result.pages,
+    finished_at: new Date(),
+  };
+}
+
+function toRosterError(error: unknown): RosterError {
+  if (error instanceof RosterError) return error;
+  if (error instanceof Error && error.name === 'AbortError') return new RosterError('sync_aborted', 'The sync was interrupted.', { cause: error });
+  return new RosterError('internal', scrubSecrets(errorMessage(error)), { cause: error });
+}
+
+async function lastGoodRunStart(handle: RosterDatabase, integrationId: string): Promise<Date | null> {
+  const row = await handle.db
+    .selectFrom('sync_runs')
+    .select('started_at')
+    .where('integration_id', '=', integrationId)
+    .where('status', '=', 'succeeded')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.started_at ?? null;
+}
+
+interface LiveCounts {
+  users: number;
+  groups: number;
+  deploy_keys: number;
+  projects: number;
+  repositories: number;
+  grants: number;
+  memberships: number;
+  effective_access_paths: number;
+  findings: number;
+}
+
+async function finalizeRun(
+  handle: RosterDatabase,
+  request: SyncRequest,
+  runId: string,
+  runError: RosterError | null,
+  capabilities: Capabilities | null,
+  loaded: LoadCounts,
+  seconds: number,
+): Promise<{ status: SyncRun['status']; summary: string }> {
+  const { db } = handle;
+  const integrationId = String(request.integration.id);
+  return db.transaction().execute(async (trx) => {
+    const removed: RemovalCounts = await inferRemovals(trx, integrationId, runId);
+    await rebuildEffectiveAccess(trx, integrationId, runId);
+    const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
+    const scopeRows = await trx.selectFrom('sync_scopes').select(['scope', 'stream', 'label', 'status', 'error_code', 'message', 'http_status', 'advice']).where('run_id', '=', runId).execute();
+    const live = await liveCounts(trx, integrationId);
+    const added = await changeCounts(trx, integrationId, runId);
+    const failures = scopeRows.filter((s) => s.status === 'failed' || (s.status === 'not_covered' && s.error_code !== CREDENTIAL_GAP));
+    const gaps = scopeRows.filter((s) => s.error_code === CREDENTIAL_GAP);
+    const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
+    const stats = await trx.selectFrom('sync_runs').select(['api_requests', 'api_retries', 'rate_limit_waits', 'responses_429']).where('id', '=', runId).executeTakeFirstOrThrow();
+    const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities });
+    const counts = { live, loaded, added, removed, scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length }, reconciled: reconcile.reconciled };
+    await trx
+      .updateTable('sync_runs')
+      .set({
+        status,
+        finished_at: new Date(),
+        heartbeat_at: new Date(),
+        resume_after: null,
+        counts: JSON.stringify(counts),
+        error_code: runError?.code ?? null,
+        error_message: runError ? scrubSecrets(runError.message) : null,
+        summary,
+      })
+      .where('id', '=', runId)
+      .execute();
+    return { status, summary };
+  });
+}
+
+async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string): Promise<LiveCounts> {
+  const result = await sql<LiveCounts>`
+    select
+      (select count(*) from principals where integration_id = ${integrationId} and kind = 'user' and removed_run is null)::int as users,
+      (select count(*) from principals where integration_id = ${integrationId} and kind = 'group' and removed_run is null)::int as groups,
+      (select count(*) from principals where integration_id = ${integrationId} and kind = 'deploy_key' and removed_run is null)::int as deploy_keys,
+      (select count(*) from resources where integration_id = ${integrationId} and kind = 'project' and removed_run is null)::int as projects,
+      (select count(*) from resources where integration_id = ${integrationId} and kind = 'repository' and removed_run is null)::int as repositories,
+      (select count(*) from grants where integration_id = ${integrationId} and removed_run is null)::int as grants,
+      (select count(*) from memberships where integration_id = ${integrationId} and removed_run is null)::int as memberships,
+      (select count(*) from effective_access where integration_id = ${integrationId})::int as effective_access_paths,
+      (select count(*) from findings f where f.integration_id = ${integrationId}
+         and f.run_id = (select max(run_id) from findings where integration_id = ${integrationId}))::int as findings`.execute(trx);
+  const row = result.rows[0];
+  if (!row) throw new RosterError('internal', 'count query returned nothing');
+  return row;
+}
+
+async function changeCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string, runId: string): Promise<Record<string, number>> {
+  const result = await sql<Record<string, number>>`
+    select
+      (select count(*) from principals where integration_id = ${integrationId} and first_seen_run = ${runId})::int as principals,
+      (select count(*) from resources where integration_id = ${integrationId} and first_seen_run = ${runId})::int as resources,
+      (select count(*) from memberships where integration_id = ${integrationId} and first_seen_run = ${runId})::int as memberships,
+      (select count(*) from grants where integration_id = ${integrationId} and first_seen_run = ${runId})::int as grants`.execute(trx);
+  return result.rows[0] ?? {};
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function describeRun(args: {
+  request: SyncRequest;
+  runId: string;
+  status: string;
+  seconds: number;
+  live: LiveCounts;
+  added: Record<string, number>;
+  removed: RemovalCounts;
+  failures: Array<{ label: string; message: string | null; http_status: number | null }>;
+  gaps: Array<{ label: string; message: string | null; advice: string | null }>;
+  reconcile: { reconciled: boolean; findings: number };
+  runError: RosterError | null;
+  stats: { api_requests: number; api_retries: number; rate_limit_waits: number; responses_429: number };
+  capabilities: Capabilities | null;
+}): string {
+  const { request, live, added, removed, failures, gaps, reconcile, runError, stats } = args;
+  const parts: string[] = [];
+  parts.push(
+    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} in ${args.seconds.toFixed(1)} s with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
+  );
+  if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message)}`);
+  parts.push(
+    `Now known: ${plural(live.users, 'user')}, ${plural(live.groups, 'group')}, ${plural(live.projects, 'project')}, ${plural(live.repositories, 'repository').replace('repositorys', 'repositories')}, ${plural(live.grants, 'explicit grant')}, ${plural(live.deploy_keys, 'deploy key')}; ${plural(live.effective_access_paths, 'access path')}.`,
+  );
+  const changes = [
+    ['grant', (added.grants ?? 0), removed.grants],
+    ['membership', (added.memberships ?? 0), removed.memberships],
+    ['principal', (added.principals ?? 0), removed.principals],
+    ['resource', (added.resources ?? 0), removed.resources],
+  ] as const;
+  parts.push(`Changes: ${changes.map(([what, plus, minus]) => `+${plus}/−${minus} ${what}s`).join(', ')}.`);
+  if (failures.length > 0) {
+    const sample = failures.slice(0, 3).map((f) => `${f.label}${f.http_status ? ` (HTTP ${f.http_status})` : ''}`);
+    parts.push(`${plural(failures.length, 'scope')} could not be read and kept their previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
+  }
+  if (gaps.length > 0) {
+    parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);
+  }
+  for (const warning of args.capabilities?.warnings ?? []) parts.push(`Warning: ${warning}`);
+  parts.push(reconcile.reconciled ? `Reconciliation with Bitbucket's effective permissions: ${plural(reconcile.findings, 'disagreement')}.` : `Bitbucket's effective permissions were not read in this run, so no reconciliation.`);
+  return parts.join(' ');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new RosterError('sync_aborted', 'Interrupted while waiting for the integration lock.'));
+    }, { once: true });
+  });
+}
