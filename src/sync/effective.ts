@@ -11,6 +11,10 @@ export interface AccessPathRow {
   via_group_id: string | null;
   via_project_id: string | null;
   permission: 'read' | 'write' | 'admin';
+  /** The grant this path rests on (its own permission may be `create-repo` or `owner`). */
+  grant_id: string;
+  /** The group membership this path goes through (`group` and `project-group` paths), else null. */
+  membership_id: string | null;
 }
 
 /** SQL rank of a repository permission, for max() across paths. */
@@ -33,32 +37,33 @@ export function accessPathsQuery(integrationId: string, runId: string | null): R
       groups as (select p.id from principals p where p.integration_id = ${integrationId} and p.kind = 'group' and ${presentAt('p', runId)}),
       repos as (select r.id, r.parent_id as project_id from resources r where r.integration_id = ${integrationId} and r.kind = 'repository' and ${presentAt('r', runId)}),
       projects as (select r.id from resources r where r.integration_id = ${integrationId} and r.kind = 'project' and ${presentAt('r', runId)}),
-      g as (select g.principal_id, g.resource_id, g.resource_kind, g.permission from grants g where g.integration_id = ${integrationId} and ${presentAt('g', runId)}),
-      m as (select m.group_id, m.member_id from memberships m where m.integration_id = ${integrationId} and ${presentAt('m', runId)})
+      g as (select g.id, g.principal_id, g.resource_id, g.resource_kind, g.permission from grants g where g.integration_id = ${integrationId} and ${presentAt('g', runId)}),
+      m as (select m.id, m.group_id, m.member_id from memberships m where m.integration_id = ${integrationId} and ${presentAt('m', runId)})
     select g.principal_id::text as user_id, g.resource_id::text as repository_id, 'direct' as path_kind,
-           null::text as via_group_id, null::text as via_project_id, g.permission
+           null::text as via_group_id, null::text as via_project_id, g.permission,
+           g.id::text as grant_id, null::text as membership_id
       from g join users u on u.id = g.principal_id join repos on repos.id = g.resource_id
      where g.resource_kind = 'repository'
     union all
-    select m.member_id::text, g.resource_id::text, 'group', g.principal_id::text, null::text, g.permission
+    select m.member_id::text, g.resource_id::text, 'group', g.principal_id::text, null::text, g.permission, g.id::text, m.id::text
       from g join groups gr on gr.id = g.principal_id join m on m.group_id = g.principal_id
       join users u on u.id = m.member_id join repos on repos.id = g.resource_id
      where g.resource_kind = 'repository'
     union all
     select g.principal_id::text, repos.id::text, 'project', null::text, g.resource_id::text,
-           case g.permission when 'create-repo' then 'write' else g.permission end
+           case g.permission when 'create-repo' then 'write' else g.permission end, g.id::text, null::text
       from g join users u on u.id = g.principal_id join projects pr on pr.id = g.resource_id
       join repos on repos.project_id = g.resource_id
      where g.resource_kind = 'project'
     union all
     select m.member_id::text, repos.id::text, 'project-group', g.principal_id::text, g.resource_id::text,
-           case g.permission when 'create-repo' then 'write' else g.permission end
+           case g.permission when 'create-repo' then 'write' else g.permission end, g.id::text, m.id::text
       from g join groups gr on gr.id = g.principal_id join m on m.group_id = g.principal_id
       join users u on u.id = m.member_id join projects pr on pr.id = g.resource_id
       join repos on repos.project_id = g.resource_id
      where g.resource_kind = 'project'
     union all
-    select g.principal_id::text, repos.id::text, 'workspace-owner', null::text, null::text, 'admin'
+    select g.principal_id::text, repos.id::text, 'workspace-owner', null::text, null::text, 'admin', g.id::text, null::text
       from g join users u on u.id = g.principal_id cross join repos
      where g.resource_kind = 'workspace' and g.permission = 'owner'`;
 }
