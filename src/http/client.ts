@@ -37,6 +37,11 @@ export interface HttpRequest {
   headers?: () => Promise<Record<string, string>> | Record<string, string>;
   body?: string;
   signal?: AbortSignal;
+  /**
+   * Whether the request draws on the credential's API budget. Default true. False only for requests
+   * to another host with its own limits (the OAuth token endpoint); they are still counted.
+   */
+  paced?: boolean;
 }
 
 export interface HttpResponse {
@@ -128,7 +133,7 @@ export class HttpClient {
   private async send(req: HttpRequest): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt += 1) {
       this.throwIfAborted(req);
-      await this.acquire(req);
+      if (req.paced !== false) await this.acquire(req);
       const headers = req.headers ? await req.headers() : {};
       this.counters.requests += 1;
       const started = performance.now();

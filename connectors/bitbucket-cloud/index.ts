@@ -1,0 +1,189 @@
+/**
+ * The Bitbucket Cloud connector: reads who has access to what in one workspace and yields normalized
+ * batches per scope. It never touches the database; the engine owns writes, checkpoints and deletion
+ * inference. See README.md in this folder for endpoints, request counts and the coverage matrix.
+ */
+import { RosterError } from '../../src/errors.ts';
+import { HttpClient, sharedBudget, systemClock, type Clock } from '../../src/http/index.ts';
+import type { Capabilities, Connector, ConnectorStats, ProgressEvent } from '../../src/interfaces.ts';
+import type { Logger } from '../../src/log.ts';
+import { BitbucketApi } from './api.ts';
+import { detectCapabilities } from './capabilities.ts';
+import { createAuthorizer, type BitbucketCredential, type OAuthTokens } from './credentials.ts';
+import { buildStreams, type StreamState } from './streams.ts';
+
+export type { BitbucketCredential, OAuthTokens } from './credentials.ts';
+export { REQUIREMENTS, gapFor, missingScopes } from './capabilities.ts';
+export { PAGELEN } from './streams.ts';
+export { sshKeyFacts } from './normalize.ts';
+
+export const DEFAULT_TOKEN_URL = 'https://bitbucket.org/site/oauth2/access_token';
+
+export interface BitbucketCloudOptions {
+  /** API root without `/2.0`, e.g. `https://api.bitbucket.org`; 2.0 is `${baseUrl}/2.0`, 1.0 is `${baseUrl}/1.0`. */
+  baseUrl: string;
+  /** Workspace slug. Every request this connector makes is for this workspace. */
+  workspace: string;
+  credential: BitbucketCredential;
+  /** OAuth token endpoint. Default `https://bitbucket.org/site/oauth2/access_token`. */
+  tokenUrl?: string;
+  /** Called with every OAuth token pair issued or rotated, before it is used; persist it encrypted. */
+  onTokens?: (t: OAuthTokens) => Promise<void>;
+  /** Requests in flight at once for this integration. Default 4. */
+  concurrency?: number;
+  /** Requests per rolling hour for this credential. Default 1000. */
+  budgetPerHour?: number;
+  /** Longest wait for budget or a 429; beyond it `ConnectorError('budget_exhausted', { resumeAt })`. Default 15 min. */
+  maxRateLimitWaitMs?: number;
+  /** Default real time. Tests pass the simulator's accelerated clock. */
+  clock?: { now(): number; sleep(ms: number, signal?: AbortSignal): Promise<void> };
+  /** Socket timeout per request (headers, body). Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Retries for 429, 5xx and network failures. Default 5. */
+  maxRetries?: number;
+  logger?: Logger;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Ask for trimmed payloads with `fields=` removals. Default true. */
+  trimFields?: boolean;
+  /** Backoff base for retries in clock ms. Default 500. */
+  retryBaseMs?: number;
+}
+
+/** Option limits, checked together so a bad configuration lists every problem at once. */
+function checkOptions(opts: BitbucketCloudOptions): void {
+  const problems: string[] = [];
+  const positiveInt = (name: string, v: number | undefined, max: number): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > max)) problems.push(`${name} must be an integer from 1 to ${max}, got ${v}`);
+  };
+  let base: URL | null = null;
+  try {
+    base = new URL(opts.baseUrl);
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') problems.push(`baseUrl must be http(s), got ${base.protocol}`);
+    if (/\/2\.0\/?$/.test(base.pathname)) problems.push('baseUrl must not end in /2.0 (give the API root, e.g. https://api.bitbucket.org)');
+  } catch {
+    problems.push(`baseUrl is not a URL: ${JSON.stringify(opts.baseUrl)}`);
+  }
+  if (opts.tokenUrl !== undefined) {
+    try {
+      new URL(opts.tokenUrl);
+    } catch {
+      problems.push(`tokenUrl is not a URL: ${JSON.stringify(opts.tokenUrl)}`);
+    }
+  }
+  if (!/^[A-Za-z0-9_.-]+$/.test(opts.workspace) && !/^\{[0-9a-fA-F-]{36}\}$/.test(opts.workspace)) problems.push(`workspace must be a slug, got ${JSON.stringify(opts.workspace)}`);
+  positiveInt('concurrency', opts.concurrency, 64);
+  positiveInt('budgetPerHour', opts.budgetPerHour, 1_000_000);
+  positiveInt('timeoutMs', opts.timeoutMs, 10 * 60_000);
+  if (opts.maxRetries !== undefined && (!Number.isInteger(opts.maxRetries) || opts.maxRetries < 0 || opts.maxRetries > 20)) problems.push(`maxRetries must be an integer from 0 to 20, got ${opts.maxRetries}`);
+  if (opts.maxRateLimitWaitMs !== undefined && !(opts.maxRateLimitWaitMs >= 0)) problems.push(`maxRateLimitWaitMs must be >= 0, got ${opts.maxRateLimitWaitMs}`);
+  const c = opts.credential;
+  const empty = (name: string, v: string | undefined): void => {
+    if (!v) problems.push(`credential.${name} is empty`);
+  };
+  switch (c.kind) {
+    case 'workspace-access-token':
+    case 'project-access-token':
+    case 'repository-access-token':
+      empty('token', c.token);
+      break;
+    case 'api-token':
+      empty('email', c.email);
+      empty('token', c.token);
+      break;
+    case 'app-password':
+      empty('username', c.username);
+      empty('password', c.password);
+      break;
+    case 'oauth-client-credentials':
+      empty('clientId', c.clientId);
+      empty('clientSecret', c.clientSecret);
+      break;
+    default:
+      problems.push(`credential.kind ${JSON.stringify((c as { kind: unknown }).kind)} is not a Bitbucket Cloud credential`);
+  }
+  if (problems.length > 0) {
+    throw new RosterError('config_invalid', `Invalid Bitbucket Cloud connector options:\n- ${problems.join('\n- ')}`, { details: { problems } });
+  }
+}
+
+export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Connector {
+  checkOptions(opts);
+  const clock: Clock = opts.clock ?? systemClock;
+  const baseUrl = opts.baseUrl.replace(/\/+$/, '');
+  const tokenUrl = opts.tokenUrl ?? DEFAULT_TOKEN_URL;
+  const isOAuth = opts.credential.kind === 'oauth-client-credentials';
+  const origins = [new URL(baseUrl).origin, ...(isOAuth ? [new URL(tokenUrl).origin] : [])];
+
+  const identity = budgetIdentity(opts.credential, baseUrl);
+  const http = new HttpClient({
+    allowedOrigins: origins,
+    budget: sharedBudget(identity, opts.budgetPerHour ?? 1000),
+    concurrency: opts.concurrency ?? 4,
+    timeoutMs: opts.timeoutMs,
+    maxRetries: opts.maxRetries,
+    maxRateLimitWaitMs: opts.maxRateLimitWaitMs,
+    clock,
+    backoff: opts.retryBaseMs === undefined ? undefined : { baseMs: opts.retryBaseMs },
+    logger: opts.logger,
+    onProgress: opts.onProgress,
+  });
+  const auth = createAuthorizer(
+    opts.credential,
+    baseUrl,
+    isOAuth
+      ? {
+          tokenUrl,
+          http,
+          clock,
+          onTokens: opts.onTokens,
+          logger: opts.logger,
+          // A token endpoint on the API host (the simulator) shares its budget; bitbucket.org has its own.
+          paced: new URL(tokenUrl).origin === new URL(baseUrl).origin,
+        }
+      : null,
+  );
+  const api = new BitbucketApi(http, auth, baseUrl, opts.workspace);
+  const state: StreamState = {
+    api,
+    workspace: opts.workspace,
+    detection: null,
+    logger: opts.logger,
+    handles: new Map(),
+    trimFields: opts.trimFields ?? true,
+  };
+  const streams = buildStreams(state);
+
+  return {
+    kind: 'bitbucket-cloud',
+    streams,
+    async detectCapabilities(signal: AbortSignal): Promise<Capabilities> {
+      const detection = await detectCapabilities(api, auth, opts.credential.kind, signal);
+      state.detection = detection;
+      opts.logger?.info(
+        { credentialKind: detection.capabilities.credentialKind, scopes: detection.capabilities.oauthScopes, isWorkspaceAdmin: detection.capabilities.isWorkspaceAdmin },
+        'bitbucket capabilities detected',
+      );
+      return detection.capabilities;
+    },
+    stats(): ConnectorStats {
+      return http.stats();
+    },
+    close: () => http.close(),
+  };
+}
+
+/** Which budget a credential draws on: the same secret against the same API shares one window. */
+function budgetIdentity(c: BitbucketCredential, baseUrl: string): string {
+  switch (c.kind) {
+    case 'workspace-access-token':
+    case 'project-access-token':
+    case 'repository-access-token':
+      return `${baseUrl}|token|${c.token}`;
+    case 'api-token':
+      return `${baseUrl}|api-token|${c.email}|${c.token}`;
+    case 'app-password':
+      return `${baseUrl}|app-password|${c.username}|${c.password}`;
+    case 'oauth-client-credentials':
+      return `${baseUrl}|oauth|${c.clientId}`;
+  }
+}
