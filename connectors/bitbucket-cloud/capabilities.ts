@@ -9,7 +9,8 @@ import { z } from 'zod';
 /**
  * What reading one endpoint takes. Classic OAuth scopes come from each operation's `security.oauth2`
  * list in the spec (all required), granular API-token scopes from its `x-atlassian-oauth2-scopes`.
- * The 1.0 endpoints are not in the spec: Bitbucket gates them on `account` and workspace admin.
+ * The 1.0 endpoints are not in the spec: groups need `account`, group-privileges `repository:admin`
+ * (read:workspace:bitbucket for API tokens), both a workspace admin.
  */
 export interface Requirement {
   /** What is read, for messages: "repository user permissions". */
@@ -32,7 +33,7 @@ export const REQUIREMENTS = {
   projectDeployKeys: { what: 'project deploy keys', oauth: ['project', 'project:admin'], apiToken: ['admin:project:bitbucket'], accessTokens: true, admin: true },
   repositories: { what: 'repositories', oauth: ['repository'], apiToken: ['read:repository:bitbucket'], accessTokens: true, admin: false },
   repositoryPermissions: { what: 'repository user and group permissions', oauth: ['repository:admin'], apiToken: ['read:repository:bitbucket'], accessTokens: false, admin: true },
-  groupPrivileges: { what: 'repository group permissions (1.0 group-privileges, whole workspace)', oauth: ['account', 'repository:admin'], apiToken: ['read:workspace:bitbucket', 'read:repository:bitbucket'], accessTokens: false, admin: true },
+  groupPrivileges: { what: 'repository group permissions (1.0 group-privileges, whole workspace)', oauth: ['repository:admin'], apiToken: ['read:workspace:bitbucket'], accessTokens: false, admin: true },
   repositoryDeployKeys: { what: 'repository deploy keys', oauth: ['repository', 'repository:admin'], apiToken: ['admin:repository:bitbucket'], accessTokens: true, admin: true },
   reportedAccess: { what: "Bitbucket's effective repository permissions", oauth: ['account'], apiToken: ['read:repository:bitbucket'], accessTokens: false, admin: true },
 } as const satisfies Record<string, Requirement>;
@@ -146,8 +147,9 @@ export async function detectCapabilities(api: BitbucketApi, auth: Authorizer, ki
       errorScopes = parseSourceError(res.body).grantedScopes;
     }
   } else {
-    // Paginated in case the source ignores `q`; normally one page with one workspace.
-    let url: URL | null = api.url(['2.0', 'user', 'workspaces'], { q: `slug="${ws}"`, pagelen: '100' });
+    // `/user/workspaces` takes no `q` (only `sort` and `administrator`); an account rarely belongs to
+    // more than 100 workspaces, so this is one page.
+    let url: URL | null = api.url(['2.0', 'user', 'workspaces'], { pagelen: '100' });
     const first = url;
     const followed = new Set<string>();
     while (url) {

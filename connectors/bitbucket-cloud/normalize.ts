@@ -103,12 +103,18 @@ export function projectRefRecord(project: { uuid: string; key?: string | null; n
  * base64 of the SHA-256 of the decoded key blob — what `ssh-keygen -lf` prints.
  */
 export function sshKeyFacts(line: string): { keyType: string | null; fingerprint: string | null; comment: string | null } {
-  const parts = line.trim().split(/\s+/);
+  const parts = line.trim().split(/\s+/).filter((p) => p.length > 0);
   const keyType = parts[0] ?? null;
   const blob = parts[1];
   const comment = parts.length > 2 ? parts.slice(2).join(' ') : null;
-  if (!blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return { keyType, fingerprint: null, comment };
-  const digest = createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '');
+  if (!keyType || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return { keyType, fingerprint: null, comment };
+  const bytes = Buffer.from(blob, 'base64');
+  // A public key blob starts with its own type as an SSH string (uint32 length, then the name).
+  const nameLength = bytes.length >= 4 ? bytes.readUInt32BE(0) : -1;
+  if (nameLength <= 0 || 4 + nameLength > bytes.length || bytes.subarray(4, 4 + nameLength).toString('latin1') !== keyType) {
+    return { keyType, fingerprint: null, comment };
+  }
+  const digest = createHash('sha256').update(bytes).digest('base64').replace(/=+$/, '');
   return { keyType, fingerprint: `SHA256:${digest}`, comment };
 }
 
