@@ -38,6 +38,13 @@ export const REQUIREMENTS = {
   reportedAccess: { what: "Bitbucket's effective repository permissions", oauth: ['account'], apiToken: ['read:repository:bitbucket'], accessTokens: false, admin: true },
 } as const satisfies Record<string, Requirement>;
 
+/** Scopes each access-token kind can hold at all ("Access tokens" in the spec's authentication narrative). */
+export const ACCESS_TOKEN_SCOPES: Record<'workspace-access-token' | 'project-access-token' | 'repository-access-token', readonly string[]> = {
+  'repository-access-token': ['repository', 'repository:write', 'repository:admin', 'repository:delete', 'pullrequest', 'pullrequest:write', 'webhook', 'pipeline', 'pipeline:write', 'pipeline:variable', 'runner', 'runner:write'],
+  'project-access-token': ['project', 'repository', 'repository:write', 'repository:admin', 'repository:delete', 'pullrequest', 'pullrequest:write', 'webhook', 'pipeline', 'pipeline:write', 'pipeline:variable', 'runner', 'runner:write'],
+  'workspace-access-token': ['project', 'project:admin', 'repository', 'repository:write', 'repository:admin', 'repository:delete', 'pullrequest', 'pullrequest:write', 'webhook', 'account', 'pipeline', 'pipeline:write', 'pipeline:variable', 'runner', 'runner:write'],
+};
+
 /** Classic scope implications from the spec's "Bitbucket OAuth 2.0 scopes" narrative. */
 const IMPLIED_BY: Record<string, readonly string[]> = {
   repository: ['repository:write', 'project', 'project:write', 'pullrequest', 'pullrequest:write'],
@@ -61,10 +68,15 @@ export function missingScopes(capabilities: Capabilities, req: Requirement): str
   return req.oauth.filter((s) => !holds(scopes, s));
 }
 
-function adviceFor(req: Requirement): string {
+/** The credentials that would cover `req`: "an Atlassian API token of a workspace admin with …, or an OAuth consumer with …". */
+export function alternatives(req: Requirement): string {
   const api = req.apiToken.join(', ');
   const oauth = req.oauth.length > 0 ? req.oauth.join(', ') : 'no extra scope';
-  return `use an Atlassian API token of a workspace admin with ${api}, or an OAuth consumer with ${oauth}`;
+  return `an Atlassian API token of a workspace admin with ${api}, or an OAuth consumer with ${oauth}`;
+}
+
+function adviceFor(req: Requirement): string {
+  return `use ${alternatives(req)}`;
 }
 
 function capitalize(s: string): string {
@@ -78,18 +90,26 @@ export function gapFor(capabilities: Capabilities, req: Requirement, workspace: 
   if (isAccessToken(kind) && !req.accessTokens) {
     return {
       reason: `${capitalize(label)}s cannot read ${req.what}`,
-      advice: capitalize(adviceFor(req)),
+      advice: `${capitalize(adviceFor(req))}.`,
     };
   }
   const missing = missingScopes(capabilities, req);
   if (missing.length > 0) {
-    const fix = kind === 'api-token'
-      ? `Create an API token that also has ${missing.join(', ')} (API token scopes cannot be changed after creation)`
-      : kind === 'oauth-client-credentials'
-        ? `Add ${missing.join(', ')} to the OAuth consumer's permissions`
-        : isAccessToken(kind)
-          ? `Create a ${label} with ${missing.join(', ')}`
-          : `Replace the app password with an Atlassian API token of a workspace admin with ${req.apiToken.join(', ')}`;
+    let fix: string;
+    if (kind === 'api-token') fix = `Create an API token that also has ${missing.join(', ')} (API token scopes cannot be changed after creation)`;
+    else if (kind === 'oauth-client-credentials') fix = `Add ${missing.join(', ')} to the OAuth consumer's permissions`;
+    else if (kind === 'app-password') fix = `Replace the app password (end-of-life) with an Atlassian API token of a workspace admin with ${req.apiToken.join(', ')}`;
+    else {
+      const impossible = missing.filter((s) => !ACCESS_TOKEN_SCOPES[kind].includes(s));
+      fix = `Create a ${label} with ${missing.join(', ')}`;
+      if (impossible.length > 0) {
+        const wat = kind === 'workspace-access-token' ? '' : `a workspace access token with ${missing.join(', ')}, `;
+        return {
+          reason: `The ${label} lacks the ${missing.join(', ')} scope${missing.length > 1 ? 's' : ''} needed to read ${req.what}`,
+          advice: `${capitalize(label)}s cannot hold ${impossible.join(', ')}; use ${wat}${alternatives(req)}.`,
+        };
+      }
+    }
     return {
       reason: `The ${label} lacks the ${missing.join(', ')} scope${missing.length > 1 ? 's' : ''} needed to read ${req.what}`,
       advice: `${fix}, or ${adviceFor(req)}.`,

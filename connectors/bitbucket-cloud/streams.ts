@@ -163,6 +163,17 @@ function narrowlyBound(capabilities: Capabilities): boolean {
   return capabilities.credentialKind === 'project-access-token' || capabilities.credentialKind === 'repository-access-token';
 }
 
+/**
+ * Whether the workspace-wide listings (projects, repositories) may be partial: a narrowly bound
+ * token, or an account not known to be a workspace admin (it lists only what it can read). Such a
+ * listing is marked filtered so that nothing it cannot see is inferred removed.
+ */
+function partialView(capabilities: Capabilities): boolean {
+  if (narrowlyBound(capabilities)) return true;
+  if (capabilities.credentialKind === 'workspace-access-token') return false;
+  return capabilities.isWorkspaceAdmin !== true;
+}
+
 function requireGap(capabilities: Capabilities, req: Requirement, workspace: string): CoverageGap | null {
   return gapFor(capabilities, req, workspace);
 }
@@ -217,7 +228,14 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
       const roles = requireGap(capabilities, REQUIREMENTS.workspacePermissions, ws);
       if (!roles) return null;
       const list = requireGap(capabilities, REQUIREMENTS.workspaceMembers, ws);
-      return list ? roles : null;
+      if (!list) return null;
+      if (capabilities.credentialKind === 'workspace-access-token') {
+        return {
+          reason: 'Workspace access tokens cannot read workspace roles, and this one lacks the account scope it would need to list members',
+          advice: `${roles.advice.replace(/\.?$/, '.')} (A workspace access token with account lists members, without their roles.)`,
+        };
+      }
+      return roles;
     },
     scopes(ctx) {
       const withRoles = requireGap(ctx.capabilities, REQUIREMENTS.workspacePermissions, ws) === null;
@@ -300,7 +318,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     description: 'Projects (GET /2.0/workspaces/{ws}/projects).',
     dependsOn: ['workspace'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projects, ws),
-    scopes: (ctx) => Promise.resolve([simpleScope('projects', `${ws} projects`, narrowlyBound(ctx.capabilities))]),
+    scopes: (ctx) => Promise.resolve([simpleScope('projects', `${ws} projects`, partialView(ctx.capabilities))]),
     async *read(_scope, ctx) {
       const wsRef = await workspaceRef(state, ctx);
       const pages = api.paginate({
@@ -416,7 +434,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     scopes(ctx) {
       const scope: Scope = { id: 'repositories', stream: 'repositories', resource: null, label: `${ws} repositories` };
       // An incremental listing refreshes what changed but cannot show what was deleted: filtered.
-      if (ctx.since || narrowlyBound(ctx.capabilities)) scope.filtered = true;
+      if (ctx.since || partialView(ctx.capabilities)) scope.filtered = true;
       return Promise.resolve([scope]);
     },
     async *read(scope, ctx) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RateLimitHeaders } from './backoff.ts';
 
 export const HOUR_MS = 3_600_000;
+const LEARNED_LIMIT_TTL_MS = 24 * HOUR_MS;
 
 /**
  * A credential's request budget over a rolling window (one hour by default). The client asks
@@ -19,6 +20,9 @@ export class RequestBudget {
   private blockReason = '';
   private serverRemaining: number | null = null;
   private serverResetAt: number | null = null;
+  /** Learned from a 429 that came with no hint: the server's limit is what it accepted in the window. */
+  private learnedLimit: number | null = null;
+  private learnedUntil = 0;
 
   constructor(perWindow: number, windowMs: number = HOUR_MS) {
     if (!Number.isFinite(perWindow) || perWindow < 1) throw new RangeError(`budget must be at least 1 request per window, got ${perWindow}`);
@@ -27,7 +31,9 @@ export class RequestBudget {
   }
 
   get limit(): number {
-    return this.serverLimit === null ? this.configuredLimit : Math.min(this.configuredLimit, this.serverLimit);
+    let limit = this.serverLimit === null ? this.configuredLimit : Math.min(this.configuredLimit, this.serverLimit);
+    if (this.learnedLimit !== null) limit = Math.min(limit, this.learnedLimit);
+    return limit;
   }
 
   setConfiguredLimit(perWindow: number): void {
@@ -71,6 +77,25 @@ export class RequestBudget {
     if (this.serverRemaining !== null) this.serverRemaining -= 1;
   }
 
+  /** Takes back a request the server refused with 429 (it did not count against its window). */
+  unrecord(sentAt: number): void {
+    const i = this.sent.lastIndexOf(sentAt);
+    if (i >= 0) this.sent.splice(i, 1);
+  }
+
+  /**
+   * A 429 without `Retry-After` or `X-RateLimit-*` (what Bitbucket sends): the server's limit is at
+   * most what it accepted from us in the window, so pace to that for a day (a lower figure seen from
+   * a shared credential only makes Roster slower, never makes it hit the limit). Returns false when there is nothing to learn from (no request of ours in the window).
+   */
+  learnFrom429(now: number): boolean {
+    this.prune(now);
+    if (this.sent.length === 0) return false;
+    this.learnedLimit = Math.min(this.learnedLimit ?? Infinity, this.sent.length);
+    this.learnedUntil = now + LEARNED_LIMIT_TTL_MS;
+    return true;
+  }
+
   /** Nothing is sent before `until` (a `Retry-After`, or a 429 with no hint). */
   blockUntil(until: number, reason: string): void {
     if (until > this.blockedUntil) {
@@ -98,6 +123,7 @@ export class RequestBudget {
     let drop = 0;
     while (drop < this.sent.length && (this.sent[drop] ?? Infinity) <= cutoff) drop += 1;
     if (drop > 0) this.sent = this.sent.slice(drop);
+    if (this.learnedLimit !== null && now >= this.learnedUntil) this.learnedLimit = null;
     if (this.serverResetAt !== null && now >= this.serverResetAt) {
       this.serverRemaining = null;
       this.serverResetAt = null;

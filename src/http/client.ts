@@ -133,7 +133,7 @@ export class HttpClient {
   private async send(req: HttpRequest): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt += 1) {
       this.throwIfAborted(req);
-      if (req.paced !== false) await this.acquire(req);
+      const sentAt = req.paced !== false ? await this.acquire(req) : null;
       const headers = req.headers ? await req.headers() : {};
       this.counters.requests += 1;
       const started = performance.now();
@@ -174,8 +174,11 @@ export class HttpClient {
 
       if (status === 429) {
         this.counters.responses429 += 1;
+        if (sentAt !== null) this.budget.unrecord(sentAt);
         const hinted = parseRetryAfter(responseHeaders['retry-after'], now) ?? this.resetHint(responseHeaders, now);
-        const wait = hinted ?? backoffDelay(attempt, this.backoff);
+        // Without a hint, pace to what the server accepted this window; failing that, back off long.
+        const learned = hinted === null && this.budget.learnFrom429(now);
+        const wait = hinted ?? (learned ? this.budget.delay(now).ms : rateLimitBackoff(attempt, this.backoff.random));
         if (attempt >= this.maxRetries) {
           throw new ConnectorError('rate_limited', `${req.method} ${req.endpoint} was rate limited (429) ${attempt + 1} times`, {
             endpoint: req.endpoint,
@@ -186,7 +189,7 @@ export class HttpClient {
           });
         }
         // The next attempt's `acquire` waits out the block, and so does every other request on this credential.
-        this.budget.blockUntil(now + wait, 'the server answered 429 Too Many Requests');
+        if (!learned) this.budget.blockUntil(now + wait, 'the server answered 429 Too Many Requests');
         this.counters.retries += 1;
         this.onProgress?.({ type: 'retry', path: req.endpoint, attempt: attempt + 1, reason: '429 Too Many Requests', delayMs: wait });
         continue;
@@ -208,14 +211,14 @@ export class HttpClient {
     }
   }
 
-  /** Waits until the budget allows one more request, then records it. */
-  private async acquire(req: HttpRequest): Promise<void> {
+  /** Waits until the budget allows one more request, then records it; returns the send time. */
+  private async acquire(req: HttpRequest): Promise<number> {
     for (;;) {
       const now = this.clock.now();
       const { ms, reason } = this.budget.delay(now);
       if (ms <= 0) {
         this.budget.record(now);
-        return;
+        return now;
       }
       const until = new Date(now + ms);
       if (ms > this.maxWaitMs) {
@@ -260,6 +263,12 @@ export class HttpClient {
       throw new RosterError('sync_aborted', `Aborted while requesting ${req.endpoint}`, { cause: cause ?? req.signal.reason });
     }
   }
+}
+
+/** A 429 with nothing to go on: one minute, doubling, at most fifteen, half of it jittered. */
+function rateLimitBackoff(attempt: number, random: () => number): number {
+  const ceiling = Math.min(15 * 60_000, 60_000 * 2 ** attempt);
+  return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 function normalizeHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -115,6 +115,24 @@ describe('HttpClient', () => {
     expect(s.hits()).toBe(1);
   });
 
+  it('learns the real limit from a 429 with no hint (as Bitbucket sends) and paces to it', async () => {
+    const clock = fakeClock();
+    const accepted: number[] = [];
+    // A server allowing 2 requests per rolling hour, answering 429 with no Retry-After or X-RateLimit-*.
+    const s = await stub((_req, res) => {
+      const now = clock.now();
+      if (accepted.filter((t) => t > now - 3_600_000).length >= 2) return json(res, 429, {});
+      accepted.push(now);
+      json(res, 200, {});
+    });
+    const c = client(s.url, { clock, maxRateLimitWaitMs: 2 * 3_600_000 });
+    for (let i = 0; i < 5; i += 1) await c.request(get(s.url));
+    expect(accepted).toHaveLength(5);
+    // One 429 teaches the limit; afterwards the client waits instead of running into more.
+    expect(c.stats().responses429).toBe(1);
+    expect(c.stats().requests).toBe(6);
+  });
+
   it('paces below the hourly budget instead of sending (no 429s), on the injected clock', async () => {
     const s = await stub((_req, res) => json(res, 200, {}));
     const clock = fakeClock();
