@@ -184,6 +184,13 @@ export class CredentialStore {
     return { kind, token: rec.token, scopes: [...scopes], ...(binding.type === 'project' ? { projectKey: binding.projectKey } : {}), ...(target?.repository ? { repositorySlug: target.repository } : {}) };
   }
 
+  /** Issues an extra Atlassian API token for a user, with the given granular scopes. */
+  issueApiToken(userUuid: string, scopes: string[]): SimCredentials['adminApiToken'] {
+    const user = this.ws.userByUuid.get(userUuid);
+    if (!user) throw new Error(`no user ${userUuid}`);
+    return this.addApiToken(`custom:api-token:${this.apiTokens.size + 1}`, user, [...scopes]);
+  }
+
   revoke(name: SimCredentialName): void {
     for (const m of [this.apiTokens, this.appPasswords, this.accessTokens, this.consumers] as Array<Map<string, { name: string; revoked: boolean }>>) {
       for (const rec of m.values()) if (rec.name === name) rec.revoked = true;

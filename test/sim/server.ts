@@ -37,6 +37,8 @@ const RATE_LIMIT_BODY = 'Rate limit for this resource has been exceeded';
 export interface SimulatorInternals {
   /** Issues another access token (e.g. a workspace token that holds `account`). */
   issueAccessToken: CredentialStore['issueAccessToken'];
+  /** Issues another Atlassian API token (e.g. one missing a scope). */
+  issueApiToken: CredentialStore['issueApiToken'];
   workspaceModel: Workspace;
   routes: readonly Route[];
 }
@@ -474,6 +476,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       stats = emptyStats();
     },
     issueAccessToken: store.issueAccessToken.bind(store),
+    issueApiToken: store.issueApiToken.bind(store),
     workspaceModel: ws,
     routes: COMPILED,
     close: () =>

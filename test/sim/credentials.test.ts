@@ -1,0 +1,321 @@
+/** Credential rules: who may call what, with which scopes, and how each failure reads. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimClient, authorizationFor, oauthToken } from './client.ts';
+import { createClock, startSimulator, type SimulatorInternals } from './index.ts';
+import type { SimCredentialName, Simulator } from './types.ts';
+
+const INSUFFICIENT = 'Your credentials lack one or more required privilege scopes.';
+
+let sim: Simulator & SimulatorInternals;
+let client: SimClient;
+let ws: string;
+
+beforeAll(async () => {
+  sim = await startSimulator({ profile: 'small', rateLimit: false });
+  client = new SimClient(sim);
+  ws = sim.workspace;
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+const adminOnly = (w: string, repo = 'api-gateway', project = 'PLAT'): string[] => [
+  `/2.0/repositories/${w}/${repo}/permissions-config/users`,
+  `/2.0/repositories/${w}/${repo}/permissions-config/groups`,
+  `/2.0/repositories/${w}/${repo}/deploy-keys`,
+  `/2.0/workspaces/${w}/projects/${project}/permissions-config/users`,
+  `/2.0/workspaces/${w}/projects/${project}/permissions-config/groups`,
+  `/2.0/workspaces/${w}/projects/${project}/deploy-keys`,
+  `/2.0/workspaces/${w}/permissions/repositories`,
+  `/2.0/workspaces/${w}/permissions/repositories/${repo}`,
+  `/1.0/groups/${w}/`,
+  `/1.0/group-privileges/${w}`,
+  `/1.0/group-privileges/${w}/${repo}`,
+];
+
+describe('a workspace owner (admin API token)', () => {
+  it('reads every endpoint, admin-only ones included', async () => {
+    for (const path of [...adminOnly(ws), '/2.0/user', '/2.0/user/workspaces', `/2.0/workspaces/${ws}/members`, `/2.0/workspaces/${ws}/permissions`, `/2.0/repositories/${ws}`]) {
+      const res = await client.get(path);
+      expect(res.status, path).toBe(200);
+    }
+  });
+
+  it('is reported as administrator and sees every repository', async () => {
+    const res = await client.get('/2.0/user/workspaces');
+    expect((res.json as { values: Array<{ administrator: boolean }> }).values[0]?.administrator).toBe(true);
+    const repos = await client.all(`/2.0/repositories/${ws}`);
+    expect(repos).toHaveLength(sim.truth.repositories().length);
+  });
+
+  it('answers 404 for an unknown workspace', async () => {
+    for (const path of ['/2.0/workspaces/nope', '/2.0/repositories/nope', '/2.0/workspaces/nope/members', '/2.0/repositories/nope/api-gateway/permissions-config/users', '/1.0/groups/nope/']) {
+      const res = await client.get(path);
+      expect(res.status, path).toBe(404);
+      expect((res.json as { type: string }).type).toBe('error');
+    }
+  });
+
+  it('accepts the workspace and repository by {uuid} on 2.0, but only the slug on 1.0', async () => {
+    const wsUuid = encodeURIComponent(sim.truth.workspace.uuid);
+    const repo = sim.truth.repositories()[0];
+    expect((await client.get(`/2.0/repositories/${wsUuid}/${encodeURIComponent(repo?.uuid ?? '')}`)).status).toBe(200);
+    expect((await client.get(`/1.0/groups/${wsUuid}/`)).status).toBe(404);
+  });
+});
+
+describe('a plain member (member API token)', () => {
+  it('gets 403 with a Bitbucket error body on every admin-only endpoint', async () => {
+    for (const path of adminOnly(ws)) {
+      const res = await client.get(path, 'memberApiToken');
+      expect(res.status, path).toBe(403);
+      expect(res.json).toMatchObject({ type: 'error', error: { message: expect.any(String) } });
+    }
+  });
+
+  it('reads members, roles, projects, itself, and exactly the repositories it can reach', async () => {
+    for (const path of ['/2.0/user', `/2.0/workspaces/${ws}/members`, `/2.0/workspaces/${ws}/permissions`, `/2.0/workspaces/${ws}/projects`]) {
+      expect((await client.get(path, 'memberApiToken')).status, path).toBe(200);
+    }
+    const me = sim.truth.users().find((u) => u.accountId === sim.credentials.memberApiToken.accountId);
+    const reachable = new Set(sim.truth.effectiveAccess().filter((a) => a.userUuid === me?.uuid).map((a) => a.repoUuid));
+    const listed = await client.all<{ uuid: string }>(`/2.0/repositories/${ws}`, 'memberApiToken');
+    expect(new Set(listed.map((r) => r.uuid))).toEqual(reachable);
+    expect(reachable.size).toBeGreaterThan(0);
+    expect(reachable.size).toBeLessThan(sim.truth.repositories().length);
+    const outside = sim.truth.repositories().find((r) => !reachable.has(r.uuid));
+    expect((await client.get(`/2.0/repositories/${ws}/${outside?.slug}`, 'memberApiToken')).status).toBe(403);
+    const ws0 = (await client.get('/2.0/user/workspaces', 'memberApiToken')).json as { values: Array<{ administrator: boolean }> };
+    expect(ws0.values[0]?.administrator).toBe(false);
+  });
+
+  it('reads permissions of a repository it administers', async () => {
+    const me = sim.truth.users().find((u) => u.accountId === sim.credentials.memberApiToken.accountId) as { uuid: string };
+    sim.mutate.setRepoUserPermission('sandbox', me.uuid, 'admin');
+    try {
+      expect((await client.get(`/2.0/repositories/${ws}/sandbox/permissions-config/users`, 'memberApiToken')).status).toBe(200);
+      expect((await client.get(`/2.0/repositories/${ws}/sandbox/deploy-keys`, 'memberApiToken')).status).toBe(200);
+      expect((await client.get(`/2.0/repositories/${ws}/api-gateway/permissions-config/users`, 'memberApiToken')).status).toBe(403);
+    } finally {
+      sim.mutate.setRepoUserPermission('sandbox', me.uuid, null);
+    }
+  });
+});
+
+describe('access tokens', () => {
+  const tokens: SimCredentialName[] = ['workspaceAccessToken', 'projectAccessToken', 'repositoryAccessToken'];
+  const noAccount = (w: string): string[] => ['/2.0/user', '/2.0/user/workspaces', `/2.0/workspaces/${w}/members`, `/2.0/workspaces/${w}/permissions`];
+
+  it.each(tokens)('%s gets 403 with the insufficient-scopes body on user, member, permission and 1.0 endpoints', async (name) => {
+    const paths = [...noAccount(ws), ...adminOnly(ws).filter((p) => !p.endsWith('/deploy-keys'))];
+    for (const path of paths) {
+      const res = await client.get(path, name);
+      expect(res.status, `${name} ${path}`).toBe(403);
+      const body = res.json as { error: { message: string; detail: { required: string[]; granted: string[] } } };
+      expect(body.error.message).toBe(INSUFFICIENT);
+      expect(body.error.detail.granted).toEqual(sim.credentials[name].kind === 'oauth-client-credentials' ? [] : (sim.credentials[name] as { scopes: string[] }).scopes);
+      expect(body.error.detail.required.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('a workspace token reaches every project, repository and deploy key', async () => {
+    expect(await client.all(`/2.0/repositories/${ws}`, 'workspaceAccessToken')).toHaveLength(sim.truth.repositories().length);
+    expect(await client.all(`/2.0/workspaces/${ws}/projects`, 'workspaceAccessToken')).toHaveLength(sim.truth.projects().length);
+    expect((await client.get(`/2.0/workspaces/${ws}/projects/DATA/deploy-keys`, 'workspaceAccessToken')).status).toBe(200);
+    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/deploy-keys`, 'workspaceAccessToken')).status).toBe(200);
+  });
+
+  it('a project token sees its project only, and cannot read project deploy keys (no project:admin)', async () => {
+    const key = sim.credentials.projectAccessToken.projectKey;
+    const projects = await client.all<{ key: string }>(`/2.0/workspaces/${ws}/projects`, 'projectAccessToken');
+    expect(projects.map((p) => p.key)).toEqual([key]);
+    const repos = await client.all<{ uuid: string }>(`/2.0/repositories/${ws}`, 'projectAccessToken');
+    expect(repos.map((r) => r.uuid).sort()).toEqual(sim.truth.repositories().filter((r) => r.projectKey === key).map((r) => r.uuid).sort());
+    const other = sim.truth.repositories().find((r) => r.projectKey !== key);
+    expect((await client.get(`/2.0/repositories/${ws}/${other?.slug}`, 'projectAccessToken')).status).toBe(403);
+    expect((await client.get(`/2.0/workspaces/${ws}/projects/DATA`, 'projectAccessToken')).status).toBe(403);
+    const pdk = await client.get(`/2.0/workspaces/${ws}/projects/${key}/deploy-keys`, 'projectAccessToken');
+    expect(pdk.status).toBe(403);
+    expect((pdk.json as { error: { detail: { required: string[] } } }).error.detail.required).toEqual(['project', 'project:admin']);
+    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/deploy-keys`, 'projectAccessToken')).status).toBe(200);
+  });
+
+  it('a repository token sees one repository and no projects', async () => {
+    const slug = sim.credentials.repositoryAccessToken.repositorySlug;
+    const repos = await client.all<{ slug: string }>(`/2.0/repositories/${ws}`, 'repositoryAccessToken');
+    expect(repos.map((r) => r.slug)).toEqual([slug]);
+    expect((await client.get(`/2.0/repositories/${ws}/web-app`, 'repositoryAccessToken')).status).toBe(403);
+    expect((await client.get(`/2.0/repositories/${ws}/${slug}/deploy-keys`, 'repositoryAccessToken')).status).toBe(200);
+    const projects = await client.get(`/2.0/workspaces/${ws}/projects`, 'repositoryAccessToken');
+    expect(projects.status).toBe(403);
+    expect((projects.json as { error: { detail: { required: string[] } } }).error.detail.required).toEqual(['project']);
+  });
+
+  it('a workspace token holding `account` may list members but still not permissions', async () => {
+    const token = sim.issueAccessToken('workspace-access-token', ['account', 'repository']);
+    const h = { authorization: authorizationFor(token) };
+    expect((await fetch(`${sim.baseUrl}/2.0/workspaces/${ws}/members`, { headers: h })).status).toBe(200);
+    expect((await fetch(`${sim.baseUrl}/2.0/workspaces/${ws}/permissions`, { headers: h })).status).toBe(403);
+    expect(() => sim.issueAccessToken('repository-access-token', ['account'], { repository: 'web-app' })).toThrow(/cannot hold account/);
+  });
+
+  it('dies with the repository it is bound to', async () => {
+    const repo = sim.mutate.addRepository({ name: 'short-lived', projectKey: 'PLAT' });
+    const token = sim.issueAccessToken('repository-access-token', ['repository'], { repository: repo.slug });
+    const h = { authorization: authorizationFor(token) };
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/${repo.slug}`, { headers: h })).status).toBe(200);
+    sim.mutate.deleteRepository(repo.slug);
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}`, { headers: h })).status).toBe(401);
+  });
+
+  it('reports scopes in X-OAuth-Scopes and the endpoint scopes in X-Accepted-OAuth-Scopes', async () => {
+    const res = await client.get(`/2.0/repositories/${ws}/api-gateway/deploy-keys`, 'repositoryAccessToken');
+    expect(res.headers.get('x-accepted-oauth-scopes')).toBe('repository, repository:admin');
+    expect(res.headers.get('x-oauth-scopes')).toBe(sim.credentials.repositoryAccessToken.scopes.join(', '));
+    const basic = await client.get(`/2.0/repositories/${ws}`);
+    expect(basic.headers.get('x-accepted-oauth-scopes')).toBe('repository');
+    expect(basic.headers.get('x-oauth-scopes')).toBeNull();
+  });
+});
+
+describe('API tokens are checked against the granular scopes', () => {
+  it('a token without admin:repository:bitbucket cannot read deploy keys, and says which scope is missing', async () => {
+    const admin = sim.truth.users().find((u) => u.accountId === sim.credentials.adminApiToken.accountId) as { uuid: string };
+    const token = sim.issueApiToken(admin.uuid, ['read:repository:bitbucket', 'read:workspace:bitbucket']);
+    const h = { authorization: authorizationFor(token) };
+    const res = await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/api-gateway/deploy-keys`, { headers: h });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ type: 'error', error: { message: INSUFFICIENT, detail: { required: ['admin:repository:bitbucket'], granted: ['read:repository:bitbucket', 'read:workspace:bitbucket'] } } });
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/api-gateway/permissions-config/users`, { headers: h })).status).toBe(200);
+    expect((await fetch(`${sim.baseUrl}/2.0/user`, { headers: h })).status).toBe(403);
+  });
+
+  it('rejects a wrong token, a wrong email, a bearer API token and no credentials with 401', async () => {
+    const { email, token } = sim.credentials.adminApiToken;
+    const cases: Array<Record<string, string>> = [
+      { authorization: `Basic ${Buffer.from(`${email}:wrong`).toString('base64')}` },
+      { authorization: `Basic ${Buffer.from(`someone@else.example:${token}`).toString('base64')}` },
+      { authorization: `Bearer ${token}` },
+      { authorization: 'Token abc' },
+      {},
+    ];
+    for (const headers of cases) {
+      const res = await fetch(`${sim.baseUrl}/2.0/repositories/${ws}`, { headers });
+      expect(res.status, JSON.stringify(headers).slice(0, 40)).toBe(401);
+      expect(await res.json()).toMatchObject({ type: 'error', error: { message: expect.any(String) } });
+    }
+  });
+});
+
+describe('app passwords', () => {
+  it('answer 401 saying they were switched off, by default', async () => {
+    const res = await client.get(`/2.0/repositories/${ws}`, 'appPassword');
+    expect(res.status).toBe(401);
+    expect((res.json as { error: { message: string } }).error.message).toMatch(/App passwords .*July 2026.*API token/);
+  });
+
+  it('work when enabled, with classic scopes, and share the user’s rate budget with API tokens', async () => {
+    const s = await startSimulator({ appPasswords: 'enabled', rateLimit: { perHour: 3 } });
+    try {
+      const c = new SimClient(s);
+      const res = await c.get(`/2.0/repositories/${s.workspace}/api-gateway/permissions-config/users`, 'appPassword');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-oauth-scopes')).toContain('repository:admin');
+      expect((await c.get(`/2.0/user`, 'adminApiToken')).status).toBe(200);
+      expect((await c.get(`/2.0/user`, 'appPassword')).status).toBe(200);
+      expect((await c.get(`/2.0/user`, 'adminApiToken')).status).toBe(429);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('OAuth 2.0 consumer', () => {
+  it('issues a bearer token for client credentials that reads like the owner who made the consumer', async () => {
+    const { status, body } = await oauthToken(sim);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ token_type: 'bearer', expires_in: 7200, state: 'client_credentials', access_token: expect.any(String), refresh_token: expect.any(String) });
+    expect(String(body.scopes).split(' ')).toContain('account');
+    const h = { authorization: `Bearer ${String(body.access_token)}` };
+    const me = (await (await fetch(`${sim.baseUrl}/2.0/user`, { headers: h })).json()) as { account_id: string };
+    expect(me.account_id).toBe(sim.credentials.adminApiToken.accountId);
+    const groups = await fetch(`${sim.baseUrl}/1.0/groups/${ws}/`, { headers: h });
+    expect(groups.status).toBe(200);
+  });
+
+  it('accepts client_id and client_secret in the form too, and refuses a wrong secret or grant', async () => {
+    const { clientId, clientSecret } = sim.credentials.oauth;
+    const ok = await fetch(`${sim.baseUrl}/site/oauth2/access_token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }) });
+    expect(ok.status).toBe(200);
+    const bad = await fetch(`${sim.baseUrl}/site/oauth2/access_token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: 'nope' }) });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ error: 'invalid_client' });
+    const grant = await oauthToken(sim, { grant_type: 'password' });
+    expect(grant.status).toBe(400);
+    expect(grant.body.error).toBe('unsupported_grant_type');
+  });
+
+  it('expires access tokens after the TTL and rotates refresh tokens', async () => {
+    const clock = createClock({ speed: 0, start: Date.UTC(2026, 10, 1) });
+    const s = await startSimulator({ clock, oauthAccessTokenTtlSeconds: 600, rateLimit: false });
+    try {
+      const first = await oauthToken(s);
+      expect(first.body.expires_in).toBe(600);
+      const h = { authorization: `Bearer ${String(first.body.access_token)}` };
+      expect((await fetch(`${s.baseUrl}/2.0/repositories/${s.workspace}`, { headers: h })).status).toBe(200);
+      clock.advance(599_000);
+      expect((await fetch(`${s.baseUrl}/2.0/repositories/${s.workspace}`, { headers: h })).status).toBe(200);
+      clock.advance(1_000);
+      const expired = await fetch(`${s.baseUrl}/2.0/repositories/${s.workspace}`, { headers: h });
+      expect(expired.status).toBe(401);
+      expect(((await expired.json()) as { error: { message: string } }).error.message).toMatch(/expired/i);
+
+      const refreshed = await oauthToken(s, { grant_type: 'refresh_token', refresh_token: String(first.body.refresh_token) });
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.body.refresh_token).not.toBe(first.body.refresh_token);
+      expect(refreshed.body.state).toBe('refresh_token');
+      expect((await fetch(`${s.baseUrl}/2.0/repositories/${s.workspace}`, { headers: { authorization: `Bearer ${String(refreshed.body.access_token)}` } })).status).toBe(200);
+      // The spent refresh token is no longer valid.
+      const reused = await oauthToken(s, { grant_type: 'refresh_token', refresh_token: String(first.body.refresh_token) });
+      expect(reused.status).toBe(400);
+      expect(reused.body.error).toBe('invalid_grant');
+      const next = await oauthToken(s, { grant_type: 'refresh_token', refresh_token: String(refreshed.body.refresh_token) });
+      expect(next.status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a revoked consumer gets invalid_grant from the token endpoint and 401 on the API', async () => {
+    const s = await startSimulator({ rateLimit: false });
+    try {
+      const t = await oauthToken(s);
+      s.mutate.revokeCredential('oauth');
+      const again = await oauthToken(s);
+      expect(again.status).toBe(400);
+      expect(again.body.error).toBe('invalid_grant');
+      const refresh = await oauthToken(s, { grant_type: 'refresh_token', refresh_token: String(t.body.refresh_token) });
+      expect(refresh.body.error).toBe('invalid_grant');
+      expect((await fetch(`${s.baseUrl}/2.0/user`, { headers: { authorization: `Bearer ${String(t.body.access_token)}` } })).status).toBe(401);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('revoked credentials', () => {
+  it('answer 401 from the moment they are revoked', async () => {
+    const s = await startSimulator({ rateLimit: false });
+    try {
+      const c = new SimClient(s);
+      for (const name of ['adminApiToken', 'workspaceAccessToken'] as const) {
+        expect((await c.get(`/2.0/repositories/${s.workspace}`, name)).status).toBe(200);
+        s.mutate.revokeCredential(name);
+        expect((await c.get(`/2.0/repositories/${s.workspace}`, name)).status).toBe(401);
+      }
+      expect((await c.get(`/2.0/repositories/${s.workspace}`, 'memberApiToken')).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+});
