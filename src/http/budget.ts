@@ -77,6 +77,19 @@ export class RequestBudget {
     if (this.serverRemaining !== null) this.serverRemaining -= 1;
   }
 
+  /**
+   * Moves a request's entry from when it was sent to when its answer arrived. The server counted it
+   * somewhere in between, so counting from the answer frees the slot no earlier than the server does.
+   */
+  settle(sentAt: number, answeredAt: number): void {
+    const i = this.sent.lastIndexOf(sentAt);
+    if (i < 0 || answeredAt <= sentAt) return;
+    this.sent.splice(i, 1);
+    let j = this.sent.length;
+    while (j > 0 && (this.sent[j - 1] ?? 0) > answeredAt) j -= 1;
+    this.sent.splice(j, 0, answeredAt);
+  }
+
   /** Takes back a request the server refused with 429 (it did not count against its window). */
   unrecord(sentAt: number): void {
     const i = this.sent.lastIndexOf(sentAt);

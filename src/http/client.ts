@@ -168,13 +168,14 @@ export class HttpClient {
       }
       const ms = Math.round(performance.now() - started);
       const now = this.clock.now();
+      if (sentAt !== null) this.budget.settle(sentAt, now);
       this.budget.observe(parseRateLimitHeaders(responseHeaders, now), now);
       this.onProgress?.({ type: 'request', method: req.method, path: req.endpoint, status, ms });
       this.logger?.debug({ method: req.method, endpoint: req.endpoint, status, ms, attempt }, 'http request');
 
       if (status === 429) {
         this.counters.responses429 += 1;
-        if (sentAt !== null) this.budget.unrecord(sentAt);
+        if (sentAt !== null) this.budget.unrecord(now);
         const hinted = parseRetryAfter(responseHeaders['retry-after'], now) ?? this.resetHint(responseHeaders, now);
         // Without a hint, pace to what the server accepted this window; failing that, back off long.
         const learned = hinted === null && this.budget.learnFrom429(now);

@@ -48,6 +48,15 @@ describe('RequestBudget', () => {
     expect(c).not.toBe(a);
   });
 
+  it('counts a request from when its answer arrived, so a slot frees no earlier than on the server', () => {
+    const budget = new RequestBudget(1);
+    budget.record(0);
+    budget.settle(0, 5000);
+    expect(budget.delay(HOUR).ms).toBe(5000);
+    budget.unrecord(5000);
+    expect(budget.delay(HOUR).ms).toBe(0);
+  });
+
   it('rejects a budget below one request', () => {
     expect(() => new RequestBudget(0)).toThrow(RangeError);
   });
