@@ -79,6 +79,8 @@ export interface FaultRequest {
   credential: string | null;
   /** Set on repository permission routes: the slug the request is about. */
   permissionRepoSlug: string | null;
+  /** The `page` asked for (1 when absent): `repeat` only concerns pages after the first. */
+  page: number;
 }
 
 export class FaultEngine implements SimFaults {
@@ -112,6 +114,7 @@ export class FaultEngine implements SimFaults {
       if (f.regex && !f.regex.test(req.path) && !f.regex.test(shortPath)) continue;
       if (f.credential && f.credential !== req.credential) continue;
       if (f.kind === 'forbid' && req.permissionRepoSlug !== f.repo) continue;
+      if (f.kind === 'repeat' && req.page < 2) continue;
       f.seen++;
       if (f.after !== undefined && f.seen <= f.after) continue;
       if (f.nth !== undefined && f.seen !== f.nth) continue;

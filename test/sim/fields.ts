@@ -38,13 +38,26 @@ export function parseFields(spec: string): FieldsFilter {
     for (const [key, child] of Object.entries(value)) {
       const p = [...path, key];
       let exact: Token | null = null;
+      let exactAt = -1;
       let deeper = false;
-      for (const t of tokens) {
-        if (t.path.length === p.length && prefixMatches(t.path, p)) exact = t;
-        else if (t.path.length > p.length && prefixMatches(t.path, p)) deeper = true;
-      }
-      if (exact) {
-        if (exact.mode === 'remove') continue;
+      let deeperAddAfterExact = false;
+      tokens.forEach((t, i) => {
+        if (t.path.length === p.length && prefixMatches(t.path, p)) {
+          exact = t;
+          exactAt = i;
+          deeperAddAfterExact = false;
+        } else if (t.path.length > p.length && prefixMatches(t.path, p)) {
+          deeper = true;
+          if (t.mode !== 'remove' && i > exactAt) deeperAddAfterExact = true;
+        }
+      });
+      const verdict = exact as Token | null;
+      if (verdict) {
+        if (verdict.mode === 'remove') {
+          // `-*,+project.key`: removed as a whole, but a later token adds part of it back.
+          if (deeperAddAfterExact) out[key] = filter(child, p, false);
+          continue;
+        }
         // Kept as a whole, but deeper tokens (e.g. `-values.links`) still apply inside it.
         out[key] = deeper ? filter(child, p, true) : child;
       } else if (deeper) {

@@ -131,6 +131,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       path: pathname,
       credential: principal?.name ?? null,
       permissionRepoSlug: route?.permissionRepoParam ? (params[route.permissionRepoParam] ?? null) : null,
+      page: Number(query.get('page') ?? 1) || 1,
     });
     const has = (kind: ActiveFault['kind']): ActiveFault | undefined => fired.find((f) => f.kind === kind);
     stats.faultsFired += fired.length;
@@ -279,7 +280,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const key = `${method} ${TOKEN_PATH}`;
     stats.requests++;
     stats.byPath[key] = (stats.byPath[key] ?? 0) + 1;
-    const fired = faults.evaluate({ path: TOKEN_PATH, credential: 'oauth', permissionRepoSlug: null });
+    const fired = faults.evaluate({ path: TOKEN_PATH, credential: 'oauth', permissionRepoSlug: null, page: 1 });
     stats.faultsFired += fired.length;
     if (fired.some((f) => f.kind === 'reset')) {
       req.socket.destroy();
