@@ -115,7 +115,7 @@ export class BitbucketApi {
   }
 
   /** GET that returns the raw status for the caller to interpret (used by capability detection). */
-  async getRaw(url: URL, signal?: AbortSignal): Promise<HttpResponse> {
+  async getRaw(url: URL, signal?: AbortSignal, continuation = false): Promise<HttpResponse> {
     const endpoint = this.endpointOf(url);
     for (let renewed = false; ; renewed = true) {
       let used = '';
@@ -124,6 +124,7 @@ export class BitbucketApi {
         url,
         endpoint,
         signal,
+        continuation,
         headers: async () => {
           used = await this.auth.authorization(signal);
           return { authorization: used };
@@ -139,8 +140,8 @@ export class BitbucketApi {
   }
 
   /** GET a JSON body; any status but 200 becomes a `ConnectorError`. */
-  async getJson(url: URL, advice: EndpointAdvice = {}, signal?: AbortSignal): Promise<ApiResponse> {
-    const res = await this.getRaw(url, signal);
+  async getJson(url: URL, advice: EndpointAdvice = {}, signal?: AbortSignal, continuation = false): Promise<ApiResponse> {
+    const res = await this.getRaw(url, signal, continuation);
     if (res.status !== 200) throw this.failure(url, res, advice);
     return { status: res.status, headers: res.headers, json: this.parseJson(url, res.body) };
   }
@@ -165,7 +166,7 @@ export class BitbucketApi {
     let emptyPagesInARow = 0;
     while (url) {
       followed.add(url.href);
-      const { json } = await this.getJson(url, spec.advice, spec.signal);
+      const { json } = await this.getJson(url, spec.advice, spec.signal, url !== first);
       const page = this.validate(url, pageEnvelopeSchema, json);
       const items: T[] = [];
       for (let i = 0; i < page.values.length; i += 1) {

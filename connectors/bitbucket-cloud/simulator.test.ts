@@ -293,6 +293,38 @@ describe('pacing on an accelerated clock', () => {
     expect(clock.now() - started).toBeGreaterThan(2 * 3_600_000);
   });
 
+  it('paused and resumed across windows (no long waits allowed), the sync still makes no more requests than an unlimited run', async () => {
+    const unlimited = await startSimulator({ profile: 'medium', seed: 2, rateLimit: false });
+    const baseline = await sync(unlimited, unlimited.credentials.adminApiToken);
+    await unlimited.close();
+
+    const clock = createClock({ speed: 0 });
+    const sim = await startSimulator({ profile: 'medium', seed: 2, clock, rateLimit: { perHour: 100 } });
+    let result: HarnessResult | undefined;
+    let pauses = 0;
+    for (;;) {
+      const connector = connect(sim, sim.credentials.adminApiToken, { clock, budgetPerHour: 100, maxRateLimitWaitMs: 0 });
+      // A frozen clock: whatever waits (a listing finishing its pages) is released by advancing it.
+      const ticker = setInterval(() => clock.advance(60_000), 1);
+      try {
+        result = await runConnector(connector, result ? { resume: result } : {});
+      } finally {
+        clearInterval(ticker);
+        await connector.close();
+      }
+      if (result.fatal?.code !== 'budget_exhausted') break;
+      pauses += 1;
+      const resumeAt = result.fatal.resumeAt?.getTime() ?? 0;
+      if (resumeAt > clock.now()) clock.advance(resumeAt - clock.now());
+    }
+    await sim.close();
+    expect(result?.fatal).toBeNull();
+    expect(pauses).toBeGreaterThan(3);
+    expect(failed(result as HarnessResult)).toEqual([]);
+    expect(sim.stats().requests).toBe(baseline.requests);
+    expect(sim.stats().responses429).toBe(0);
+  });
+
   it('when the budget returns later than it may wait, stops with budget_exhausted and the resume time', async () => {
     const clock = createClock({ speed: 0 });
     const sim = await startSimulator({ profile: 'small', clock, rateLimit: { perHour: 5 } });

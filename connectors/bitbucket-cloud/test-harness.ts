@@ -38,18 +38,25 @@ export interface HarnessResult {
 
 const FATAL = new Set(['unauthorized', 'oauth_revoked', 'budget_exhausted']);
 
-export async function runConnector(connector: Connector, opts: { since?: Date | null; only?: string[] } = {}): Promise<HarnessResult> {
+export interface HarnessOptions {
+  since?: Date | null;
+  only?: string[];
+  /** A resumed run: capabilities from the first attempt (no detection), and what it already read. */
+  resume?: HarnessResult;
+}
+
+export async function runConnector(connector: Connector, opts: HarnessOptions = {}): Promise<HarnessResult> {
   const controller = new AbortController();
-  const capabilities = await connector.detectCapabilities(controller.signal);
-  const resources = new Map<string, ResourceRecord>();
-  const principals = new Map<string, PrincipalRecord>();
+  const capabilities = opts.resume?.capabilities ?? (await connector.detectCapabilities(controller.signal));
+  const resources = opts.resume?.resources ?? new Map<string, ResourceRecord>();
+  const principals = opts.resume?.principals ?? new Map<string, PrincipalRecord>();
   const result: HarnessResult = {
     capabilities,
-    gaps: new Map(),
-    scopes: new Map(),
+    gaps: opts.resume?.gaps ?? new Map(),
+    scopes: opts.resume?.scopes ?? new Map(),
     resources,
     principals,
-    all: { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [] },
+    all: opts.resume?.all ?? { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [] },
     fatal: null,
   };
   const ctx: StreamContext = {
@@ -73,6 +80,7 @@ export async function runConnector(connector: Connector, opts: { since?: Date | 
       continue;
     }
     for (const scope of await stream.scopes(ctx)) {
+      if (result.scopes.get(scope.id)?.status === 'complete') continue;
       const outcome: ScopeOutcome = { scope, status: 'complete', batches: [], error: null };
       result.scopes.set(scope.id, outcome);
       try {

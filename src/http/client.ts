@@ -38,6 +38,12 @@ export interface HttpRequest {
   body?: string;
   signal?: AbortSignal;
   /**
+   * A later page of a listing already under way. It may wait up to one budget window for its turn
+   * (longer than `maxRateLimitWaitMs`): stopping half-way would waste the pages already read, and a
+   * listing picked up an hour later can no longer be trusted to be one consistent listing.
+   */
+  continuation?: boolean;
+  /**
    * Whether the request draws on the credential's API budget. Default true. False only for requests
    * to another host with its own limits (the OAuth token endpoint); they are still counted.
    */
@@ -222,7 +228,8 @@ export class HttpClient {
         return now;
       }
       const until = new Date(now + ms);
-      if (ms > this.maxWaitMs) {
+      const maxWait = req.continuation ? Math.max(this.maxWaitMs, this.budget.windowMs) : this.maxWaitMs;
+      if (ms > maxWait) {
         throw new ConnectorError('budget_exhausted', `Request budget exhausted (${reason}); requests can resume at ${until.toISOString()}`, {
           endpoint: req.endpoint,
           retryable: true,

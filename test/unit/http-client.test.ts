@@ -159,6 +159,16 @@ describe('HttpClient', () => {
     expect(c.stats().requests).toBe(2);
   });
 
+  it('lets a later page of a listing wait up to one window, where a new request would stop', async () => {
+    const s = await stub((_req, res) => json(res, 200, {}));
+    const clock = fakeClock(0);
+    const c = client(s.url, { clock, budget: new RequestBudget(1), maxRateLimitWaitMs: 0 });
+    await c.request(get(s.url));
+    await expect(c.request(get(s.url))).rejects.toMatchObject({ code: 'budget_exhausted' });
+    expect((await c.request({ ...get(s.url), continuation: true })).status).toBe(200);
+    expect(clock.sleeps).toEqual([3_600_000]);
+  });
+
   it('retries a connection reset, then reports network_error', async () => {
     const flaky = await stub((req, res, n) => (n === 1 ? req.socket.destroy() : json(res, 200, { ok: 1 })));
     const c1 = client(flaky.url);
