@@ -50,8 +50,6 @@ export interface OAuthTokens {
 /** Produces the `Authorization` header for each attempt, and renews it when the API says 401. */
 export interface Authorizer {
   readonly kind: CredentialKind;
-  /** Non-secret-ish identity of the credential for budget sharing (hashed before use). */
-  readonly identity: string;
   authorization(signal?: AbortSignal): Promise<string>;
   /**
    * Called after a 401 with the header that was rejected. Returns true when a different credential is
@@ -79,7 +77,6 @@ const UNAUTHORIZED_ADVICE: Record<Exclude<CredentialKind, 'oauth-client-credenti
 class StaticAuthorizer implements Authorizer {
   constructor(
     readonly kind: Exclude<CredentialKind, 'oauth-client-credentials'>,
-    readonly identity: string,
     private readonly header: string,
   ) {
     registerSecret(header);
@@ -124,7 +121,6 @@ const OAUTH_REVOKED_ADVICE =
  */
 export class OAuthAuthorizer implements Authorizer {
   readonly kind = 'oauth-client-credentials' as const;
-  readonly identity: string;
   private accessToken: string | null;
   private refreshToken: string | null;
   private expiresAt: number;
@@ -136,7 +132,6 @@ export class OAuthAuthorizer implements Authorizer {
     private readonly credential: Extract<BitbucketCredential, { kind: 'oauth-client-credentials' }>,
     private readonly options: OAuthOptions,
   ) {
-    this.identity = `oauth:${credential.clientId}`;
     registerSecret(credential.clientSecret);
     registerSecret(credential.accessToken);
     registerSecret(credential.refreshToken);
@@ -296,18 +291,18 @@ export function splitScopes(value: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-export function createAuthorizer(credential: BitbucketCredential, baseUrl: string, oauth: OAuthOptions | null): Authorizer {
+export function createAuthorizer(credential: BitbucketCredential, oauth: OAuthOptions | null): Authorizer {
   switch (credential.kind) {
     case 'workspace-access-token':
     case 'project-access-token':
     case 'repository-access-token':
-      return new StaticAuthorizer(credential.kind, `${baseUrl}|${credential.kind}|${credential.token}`, `Bearer ${credential.token}`);
+      return new StaticAuthorizer(credential.kind, `Bearer ${credential.token}`);
     case 'api-token':
       registerSecret(credential.token);
-      return new StaticAuthorizer(credential.kind, `${baseUrl}|api-token|${credential.email}|${credential.token}`, basic(credential.email, credential.token));
+      return new StaticAuthorizer(credential.kind, basic(credential.email, credential.token));
     case 'app-password':
       registerSecret(credential.password);
-      return new StaticAuthorizer(credential.kind, `${baseUrl}|app-password|${credential.username}|${credential.password}`, basic(credential.username, credential.password));
+      return new StaticAuthorizer(credential.kind, basic(credential.username, credential.password));
     case 'oauth-client-credentials': {
       if (!oauth) throw new Error('OAuth options are required for an OAuth consumer');
       return new OAuthAuthorizer(credential, oauth);

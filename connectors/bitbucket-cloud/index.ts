@@ -129,7 +129,6 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
   });
   const auth = createAuthorizer(
     opts.credential,
-    baseUrl,
     isOAuth
       ? {
           tokenUrl,
@@ -172,7 +171,11 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
   };
 }
 
-/** Which budget a credential draws on: the same secret against the same API shares one window. */
+/**
+ * Which budget a credential draws on. Bitbucket counts API tokens and app passwords against their
+ * user (every token of one account shares a window), OAuth against the consumer, and each access
+ * token on its own. The identity is hashed before use.
+ */
 function budgetIdentity(c: BitbucketCredential, baseUrl: string): string {
   switch (c.kind) {
     case 'workspace-access-token':
@@ -180,9 +183,9 @@ function budgetIdentity(c: BitbucketCredential, baseUrl: string): string {
     case 'repository-access-token':
       return `${baseUrl}|token|${c.token}`;
     case 'api-token':
-      return `${baseUrl}|api-token|${c.email}|${c.token}`;
+      return `${baseUrl}|user|${c.email.toLowerCase()}`;
     case 'app-password':
-      return `${baseUrl}|app-password|${c.username}|${c.password}`;
+      return `${baseUrl}|user|${c.username.toLowerCase()}`;
     case 'oauth-client-credentials':
       return `${baseUrl}|oauth|${c.clientId}`;
   }
