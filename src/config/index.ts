@@ -117,7 +117,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): 
       const where = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
       let message = issue.message;
       if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see README "Configuration")`;
-      return `  - ${where || '(root)'}: ${message}`;
+      return `  - ${where || '(top level)'}: ${message}`;
     })
     .join('\n');
 }
@@ -148,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, explicitPath?: 
     raw ??= {};
   }
   const fileResult = fileConfigSchema.safeParse(raw);
-  if (!fileResult.success) problems.push(formatIssues(fileResult.error.issues, file ? path.basename(file) : 'config'));
+  if (!fileResult.success) problems.push(formatIssues(fileResult.error.issues));
   if (fileResult.success) {
     const names = new Map<string, number>();
     fileResult.data.integrations.forEach((integration, index) => {

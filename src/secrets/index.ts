@@ -80,6 +80,9 @@ export function loadKeyring(env: NodeJS.ProcessEnv, dataDir: string | null): Key
   let generatedAt: string | null = null;
   if (env.ROSTER_ENCRYPTION_KEY) {
     current = parseKey(env.ROSTER_ENCRYPTION_KEY, 'ROSTER_ENCRYPTION_KEY');
+    // A generated key file from before stays readable, so moving to your own key is one rotate away.
+    const file = dataDir === null ? null : path.resolve(dataDir, KEY_FILE_NAME);
+    if (file && fs.existsSync(file)) old.push(parseKey(fs.readFileSync(file, 'utf8'), file));
   } else if (dataDir !== null) {
     const file = path.resolve(dataDir, KEY_FILE_NAME);
     if (!fs.existsSync(file)) {

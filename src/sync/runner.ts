@@ -42,6 +42,12 @@ export interface SyncRequest {
   logger?: Logger;
   /** Scopes read concurrently (the connector bounds HTTP concurrency on its own). Default 16. */
   scopeConcurrency?: number;
+  /**
+   * For scheduled runs: the schedule slot. If any run of this integration started at or after it,
+   * another process already served this slot, and this request is refused as `sync_locked`.
+   * Checked while holding the lock, so two schedulers never both run one slot.
+   */
+  slot?: Date;
 }
 
 export type EngineEvent =
@@ -106,6 +112,10 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
   const { db } = handle;
   const emit = (event: EngineEvent): void => request.onProgress?.(event);
   const startedMs = Date.now();
+  if (request.slot) {
+    const served = await db.selectFrom('sync_runs').select(['id', 'holder']).where('integration_id', '=', integrationId).where('started_at', '>=', request.slot).executeTakeFirst();
+    if (served) throw new RosterError('sync_locked', `The ${request.slot.toISOString()} slot of "${request.integration.name}" was already served by run ${served.id} (${served.holder ?? 'another process'}).`, { retryable: false });
+  }
 
   // We hold the lock, so any unfinished run of this integration belongs to a process that is gone
   // (crash, kill) or was paused for the rate limit: continue it from its checkpoint.
@@ -187,15 +197,19 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     // Reported through the final update below if the database is really gone.
   }
 
-  // Paused for the rate limit: keep the checkpoint, finalize nothing, resume later.
-  if (runError?.code === 'budget_exhausted') {
+  // Paused for the rate limit, or interrupted (Ctrl-C, shutdown): keep the checkpoint, finalize
+  // nothing, and let the next sync of this integration continue from here.
+  if (runError?.code === 'budget_exhausted' || runError?.code === 'sync_aborted') {
     await db
       .updateTable('sync_runs')
       .set({ status: 'paused', resume_after: resumeAfter, error_code: runError.code, error_message: runError.message, heartbeat_at: new Date() })
       .where('id', '=', runId)
       .execute();
     await connector?.close().catch(() => {});
-    const summary = `Run ${runId} paused: the API budget for this credential is spent. It resumes from its checkpoint${resumeAfter ? ` after ${resumeAfter.toISOString()}` : ''} (roster serve does this on its own; or run roster sync again then).`;
+    const summary =
+      runError.code === 'sync_aborted'
+        ? `Run ${runId} was interrupted; what it read so far is kept as a checkpoint, and the next \`roster sync\` of "${request.integration.name}" continues from there.`
+        : `Run ${runId} paused: the API budget for this credential is spent. It resumes from its checkpoint${resumeAfter ? ` after ${resumeAfter.toISOString()}` : ''} (roster serve does this on its own; or run roster sync again then).`;
     return { runId, status: 'paused', summary, resumed, resumeAfter, error: { code: runError.code, message: runError.message } };
   }
 

@@ -1,0 +1,181 @@
+import { type Command, Option } from 'commander';
+import { BITBUCKET_CLOUD_API, DEFAULT_SCHEDULE, integrationConfigSchema } from '../../config/index.ts';
+import { CREDENTIAL_USERNAME, listIntegrations, removeIntegration, saveIntegration } from '../../db/integrations.ts';
+import { RosterError } from '../../errors.ts';
+import { CREDENTIAL_KINDS, type CredentialKind } from '../../interfaces.ts';
+import { Secret } from '../../secrets/index.ts';
+import { CREDENTIAL_WARNINGS } from '../../sync/health.ts';
+import type { CliContext } from '../context.ts';
+import type { CliHost, Io } from '../main.ts';
+import { formatTable } from '../table.ts';
+
+interface AddOptions {
+  workspace: string;
+  credentialKind: CredentialKind;
+  username?: string;
+  secretEnv?: string;
+  secretStdin?: boolean;
+  baseUrl: string;
+  tokenUrl?: string;
+  schedule: string;
+  timezone: string;
+  concurrency?: string;
+  budget?: string;
+  replace?: boolean;
+}
+
+
+export function registerIntegration(program: Command, host: CliHost): void {
+  const integration = program.command('integration').description('connect, list and remove Bitbucket workspaces');
+
+  integration
+    .command('add')
+    .description('connect a workspace; the secret is read from an environment variable or stdin, never from the command line')
+    .argument('<name>', 'a short name for this integration, e.g. acme-prod')
+    .requiredOption('--workspace <slug>', 'Bitbucket workspace slug (the part after bitbucket.org/)')
+    .addOption(new Option('--credential-kind <kind>', 'what the secret is').choices([...CREDENTIAL_KINDS]).makeOptionMandatory())
+    .option('--username <value>', 'Atlassian account e-mail (api-token), username (app-password) or OAuth consumer key (oauth-client-credentials)')
+    .option('--secret-env <VAR>', 'read the secret from this environment variable')
+    .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
+    .option('--base-url <url>', 'API base URL', BITBUCKET_CLOUD_API)
+    .option('--token-url <url>', 'OAuth token endpoint (default: https://bitbucket.org/site/oauth2/access_token)')
+    .option('--schedule <cron>', 'when `roster serve` syncs it', DEFAULT_SCHEDULE)
+    .option('--timezone <tz>', 'timezone of the schedule', 'UTC')
+    .option('--concurrency <n>', 'parallel API requests (default 4)')
+    .option('--budget <n>', 'API requests per hour this credential may use (default 1000)')
+    .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
+    .action(
+      host.run(async (ctx, name: string, options: AddOptions) => {
+        const problems: string[] = [];
+        const parsed = integrationConfigSchema.safeParse({
+          name,
+          workspace: options.workspace,
+          credentialKind: options.credentialKind,
+          baseUrl: options.baseUrl,
+          tokenUrl: options.tokenUrl,
+          schedule: options.schedule,
+          timezone: options.timezone,
+          concurrency: options.concurrency === undefined ? undefined : Number(options.concurrency),
+          budgetPerHour: options.budget === undefined ? undefined : Number(options.budget),
+          username: options.username,
+        });
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) problems.push(`  - ${issue.path.join('.') || 'name'}: ${issue.message}`);
+          throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.join('\n')}`);
+        }
+        const config = parsed.data;
+        const needsUsername = CREDENTIAL_USERNAME[config.credentialKind];
+        if (needsUsername && !options.username) throw new RosterError('input_invalid', `--credential-kind ${config.credentialKind} needs --username: ${needsUsername}.`);
+        const secret = await readSecret(ctx, host.io, options);
+        const handle = await ctx.database();
+        const { integration: saved, replaced } = await saveIntegration(
+          handle.db,
+          ctx.keyring(),
+          {
+            name,
+            workspace: config.workspace,
+            baseUrl: config.baseUrl,
+            credentialKind: config.credentialKind,
+            schedule: config.schedule,
+            timezone: config.timezone,
+            options: { tokenUrl: config.tokenUrl, concurrency: config.concurrency, budgetPerHour: config.budgetPerHour },
+            credential: { secret, username: options.username ?? null },
+          },
+          options.replace === true,
+        );
+        ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for workspace ${saved.workspace} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
+        const eol = CREDENTIAL_WARNINGS[saved.credential_kind];
+        if (eol) ctx.err(`roster: warning: ${eol}`);
+        ctx.out(`Next: roster sync --integration ${saved.name}`);
+        return 0;
+      }),
+    );
+
+  integration
+    .command('list')
+    .description('list connected workspaces (never shows secrets)')
+    .option('--json', 'machine-readable output')
+    .action(
+      host.run(async (ctx, options: { json?: boolean }) => {
+        const handle = await ctx.database();
+        const rows = await listIntegrations(handle.db);
+        const lastRuns = await handle.db
+          .selectFrom('sync_runs')
+          .select(['integration_id', 'status', 'finished_at', 'started_at'])
+          .where('id', 'in', (eb) => eb.selectFrom('sync_runs').select((e) => e.fn.max('id').as('id')).groupBy('integration_id'))
+          .execute();
+        const lastBy = new Map(lastRuns.map((r) => [String(r.integration_id), r]));
+        const view = rows.map((r) => {
+          const last = lastBy.get(String(r.id));
+          return {
+            name: r.name,
+            workspace: r.workspace,
+            credentialKind: r.credential_kind,
+            baseUrl: r.base_url,
+            schedule: r.schedule,
+            timezone: r.timezone,
+            status: r.status,
+            statusMessage: r.status_message,
+            lastRun: last ? { status: last.status, startedAt: last.started_at, finishedAt: last.finished_at } : null,
+            warning: CREDENTIAL_WARNINGS[r.credential_kind] ?? null,
+          };
+        });
+        if (options.json) {
+          ctx.out(JSON.stringify(view, null, 2));
+          return 0;
+        }
+        if (view.length === 0) {
+          ctx.out('No integrations yet. Add one with `roster integration add NAME --workspace SLUG --credential-kind KIND`, or try `roster demo`.');
+          return 0;
+        }
+        ctx.out(
+          formatTable(
+            ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
+            view.map((v) => [v.name, v.workspace, v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+          ),
+        );
+        for (const v of view) {
+          if (v.statusMessage) ctx.err(`roster: ${v.name}: ${v.statusMessage}`);
+          if (v.warning) ctx.err(`roster: warning: ${v.name}: ${v.warning}`);
+        }
+        return 0;
+      }),
+    );
+
+  integration
+    .command('remove')
+    .description('remove an integration with its credential and all of its history')
+    .argument('<name>')
+    .option('--yes', 'do not ask for confirmation')
+    .action(
+      host.run(async (ctx, name: string, options: { yes?: boolean }) => {
+        if (!options.yes) {
+          throw new RosterError('input_invalid', `Removing "${name}" deletes its credential and its whole access history. Run again with --yes to confirm (export evidence first with \`roster report evidence --out DIR\`).`);
+        }
+        const handle = await ctx.database();
+        await removeIntegration(handle.db, name);
+        ctx.out(`Removed integration "${name}" and its history.`);
+        return 0;
+      }),
+    );
+}
+
+async function readSecret(ctx: CliContext, io: Io, options: AddOptions): Promise<Secret> {
+  let value: string | undefined;
+  if (options.secretEnv) {
+    value = ctx.env[options.secretEnv];
+    if (!value) throw new RosterError('input_invalid', `Environment variable ${options.secretEnv} (from --secret-env) is empty or not set.`);
+  } else if (options.secretStdin || !io.stdin.isTTY) {
+    value = await readAll(io.stdin);
+    if (!value) throw new RosterError('input_invalid', 'No secret on standard input. Pipe it in (e.g. `printenv BITBUCKET_TOKEN | roster integration add …`) or use --secret-env VAR.');
+  } else {
+    throw new RosterError('input_invalid', 'Give the secret with --secret-env VAR or on standard input (--secret-stdin). Secrets are never accepted as command-line arguments, which other users can see in the process list.');
+  }
+  return new Secret(value.trim());
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8').trim();
+}

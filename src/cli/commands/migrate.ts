@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { migrateToLatest } from '../../db/migrate.ts';
+import type { CliHost } from '../main.ts';
+
+export function registerMigrate(program: Command, host: CliHost): void {
+  program
+    .command('migrate')
+    .description('create or update the database schema (safe to run twice, or from two processes at once)')
+    .action(
+      host.run(async (ctx) => {
+        const handle = await ctx.database({ schema: 'skip' });
+        const outcome = await migrateToLatest(handle.db);
+        ctx.out(
+          outcome.applied.length > 0
+            ? `Applied ${outcome.applied.length} migration(s) to ${handle.description}: ${outcome.applied.join(', ')}`
+            : `${handle.description} is up to date (${outcome.alreadyApplied} migration(s) applied earlier).`,
+        );
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,120 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { RosterDatabase } from '../db/index.ts';
+import { listIntegrations } from '../db/integrations.ts';
+import type { Integration } from '../db/types.ts';
+import { RosterError, errorMessage } from '../errors.ts';
+import type { Connector, ProgressEvent } from '../interfaces.ts';
+import type { Logger } from '../log.ts';
+import { type SyncOutcome, runSync } from '../sync/runner.ts';
+
+export interface SchedulerOptions {
+  handle: RosterDatabase;
+  logger: Logger;
+  connect: (integration: Integration, hooks: { onProgress: (event: ProgressEvent) => void; logger: Logger }) => Promise<Connector>;
+  /** How often to look for paused or interrupted runs to resume, and for new integrations. Default 60 s. */
+  pollMs?: number;
+}
+
+/**
+ * Runs each integration on its cron schedule. node-cron only triggers; the database decides who
+ * runs: the integration's advisory lock plus the schedule slot (see `SyncRequest.slot`) make sure two
+ * `roster serve` processes never sync the same integration for the same slot.
+ */
+export class Scheduler {
+  readonly #options: SchedulerOptions;
+  readonly #tasks = new Map<string, { task: ScheduledTask; key: string }>();
+  readonly #running = new Map<string, Promise<SyncOutcome | null>>();
+  readonly #controller = new AbortController();
+  #poll: NodeJS.Timeout | null = null;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#poll = setInterval(() => void this.tick().catch((error) => this.#options.logger.error({ err: errorMessage(error) }, 'scheduler tick failed')), this.#options.pollMs ?? 60_000);
+  }
+
+  /** (Re)registers cron tasks for the integrations in the database. */
+  async refresh(): Promise<void> {
+    const integrations = (await listIntegrations(this.#options.handle.db)).filter((i) => i.status !== 'disabled' && i.schedule);
+    const seen = new Set<string>();
+    for (const integration of integrations) {
+      seen.add(integration.name);
+      const key = `${integration.schedule}|${integration.timezone}`;
+      const existing = this.#tasks.get(integration.name);
+      if (existing?.key === key) continue;
+      await existing?.task.destroy();
+      const task = cron.schedule(integration.schedule as string, (context) => void this.trigger(integration.name, context.date), { timezone: integration.timezone, name: `sync:${integration.name}` });
+      this.#tasks.set(integration.name, { task, key });
+      this.#options.logger.info({ integration: integration.name, schedule: integration.schedule, timezone: integration.timezone }, 'scheduled');
+    }
+    for (const [name, { task }] of this.#tasks) {
+      if (!seen.has(name)) {
+        await task.destroy();
+        this.#tasks.delete(name);
+      }
+    }
+  }
+
+  /** Resumes runs that were paused for the rate limit (once their time has come) or cut off by a crash. */
+  async tick(): Promise<void> {
+    await this.refresh();
+    const open = await this.#options.handle.db
+      .selectFrom('sync_runs')
+      .innerJoin('integrations', 'integrations.id', 'sync_runs.integration_id')
+      .select(['integrations.name', 'sync_runs.status', 'sync_runs.resume_after', 'sync_runs.heartbeat_at'])
+      .where('sync_runs.status', 'in', ['running', 'paused'])
+      .execute();
+    const now = Date.now();
+    for (const run of open) {
+      const due = run.status === 'paused' ? (run.resume_after?.getTime() ?? 0) <= now : now - run.heartbeat_at.getTime() > 120_000;
+      if (due) void this.trigger(run.name, null);
+    }
+  }
+
+  /** Runs one integration now unless this process or another is already at it. */
+  async trigger(name: string, slot: Date | null): Promise<SyncOutcome | null> {
+    const inFlight = this.#running.get(name);
+    if (inFlight) return inFlight;
+    const { handle, logger } = this.#options;
+    const promise = (async (): Promise<SyncOutcome | null> => {
+      const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', name).executeTakeFirst();
+      if (!integration || integration.status === 'disabled') return null;
+      try {
+        const outcome = await runSync(handle, {
+          integration,
+          mode: 'incremental',
+          trigger: 'schedule',
+          slot: slot ?? undefined,
+          signal: this.#controller.signal,
+          logger,
+          connect: (hooks) => this.#options.connect(integration, hooks),
+        });
+        logger.info({ integration: name, run_id: outcome.runId, status: outcome.status }, outcome.summary);
+        return outcome;
+      } catch (error) {
+        if (error instanceof RosterError && error.code === 'sync_locked') {
+          logger.info({ integration: name }, error.message);
+          return null;
+        }
+        logger.error({ integration: name, err: errorMessage(error) }, 'scheduled sync failed');
+        return null;
+      } finally {
+        this.#running.delete(name);
+      }
+    })();
+    this.#running.set(name, promise);
+    return promise;
+  }
+
+  /** Stops triggering and interrupts running syncs, which keep their checkpoints. */
+  async stop(): Promise<void> {
+    if (this.#poll) clearInterval(this.#poll);
+    for (const { task } of this.#tasks.values()) await task.destroy();
+    this.#tasks.clear();
+    this.#controller.abort();
+    await Promise.allSettled([...this.#running.values()]);
+  }
+}
