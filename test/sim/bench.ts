@@ -24,6 +24,12 @@ export interface BenchResult {
   startupMs: Partial<Record<SimProfile, number>>;
   loadProfile: SimProfile;
   concurrency: number;
+  /**
+   * A cold full-sync walk: every repository page (pagelen=100), then every repository's user and
+   * group permissions and deploy keys, each URL once, against a freshly started server.
+   */
+  syncWalk: { requests: number; seconds: number; requestsPerSecond: number; errors: number };
+  /** The timed mixed run (warm): listings, permission listings, deploy keys, effective permissions. */
   durationMs: number;
   requests: number;
   errors: number;
@@ -106,6 +112,27 @@ export async function benchSimulator(opts: BenchOptions = {}): Promise<BenchResu
       return out;
     };
 
+    // Cold walk first, so nothing is cached yet.
+    const walk = [
+      ...Array.from({ length: Math.ceil(repoSlugs.length / 100) }, (_, i) => `/2.0/repositories/${ws}?pagelen=100&page=${i + 1}`),
+      ...repoSlugs.flatMap((slug) => [`/2.0/repositories/${ws}/${slug}/permissions-config/users`, `/2.0/repositories/${ws}/${slug}/permissions-config/groups`, `/2.0/repositories/${ws}/${slug}/deploy-keys`]),
+    ];
+    let walkErrors = 0;
+    let cursor = 0;
+    const w0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (cursor < walk.length) {
+          const path = walk[cursor++] as string;
+          const res = await pool.request({ method: 'GET', path, headers: { authorization } });
+          await res.body.arrayBuffer();
+          if (res.statusCode !== 200) walkErrors++;
+        }
+      }),
+    );
+    const walkSeconds = (performance.now() - w0) / 1000;
+    const syncWalk = { requests: walk.length, seconds: Math.round(walkSeconds * 100) / 100, requestsPerSecond: Math.round(walk.length / walkSeconds), errors: walkErrors };
+
     await run(1000, false);
     const t0 = performance.now();
     const m = await run(durationMs, true);
@@ -117,6 +144,7 @@ export async function benchSimulator(opts: BenchOptions = {}): Promise<BenchResu
       startupMs,
       loadProfile,
       concurrency,
+      syncWalk,
       durationMs,
       requests: m.requests,
       errors: m.errors,

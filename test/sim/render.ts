@@ -20,6 +20,8 @@ const enc = (s: string): string => encodeURIComponent(s);
 interface Cached {
   obj: JsonObject;
   json: string;
+  /** UTF-8 bytes of `json`, filled on first use by the server. */
+  buf?: Buffer;
 }
 
 export class Renderer {

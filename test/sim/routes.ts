@@ -31,6 +31,7 @@ import type { RepoPermission } from './types.ts';
 export interface Cachedish {
   obj: JsonObject;
   json: string;
+  buf?: Buffer;
 }
 
 export type Outcome =

@@ -32,6 +32,7 @@ import { SimError, Workspace, slugify, toSimDeployKey, toSimRepo, toSimUser } fr
 const COMPILED = compileRoutes(ROUTES);
 const TOKEN_PATH = '/site/oauth2/access_token';
 const RATE_LIMIT_BODY = 'Rate limit for this resource has been exceeded';
+const COMMA = Buffer.from(',');
 
 /** Extra control the simulator offers tests beyond the `Simulator` contract. */
 export interface SimulatorInternals {
@@ -74,6 +75,31 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const value = build();
     memo.set(key, value);
     return value;
+  };
+
+  // Rendered pages by credential and URL, until the workspace changes: repeated reads (several
+  // syncs against one simulator, the bench) skip the rendering. Bounded by total bytes.
+  const pageCache = new Map<string, Buffer>();
+  let pageCacheVersion = -1;
+  let pageCacheBytes = 0;
+  const PAGE_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+  const cachedPage = (key: string): Buffer | undefined => {
+    if (pageCacheVersion !== ws.version) {
+      pageCache.clear();
+      pageCacheBytes = 0;
+      pageCacheVersion = ws.version;
+    }
+    return pageCache.get(key);
+  };
+  const storePage = (key: string, body: Buffer): void => {
+    if (body.length > PAGE_CACHE_MAX_BYTES / 8) return;
+    pageCache.set(key, body);
+    pageCacheBytes += body.length;
+    for (const [k, v] of pageCache) {
+      if (pageCacheBytes <= PAGE_CACHE_MAX_BYTES) break;
+      pageCache.delete(k);
+      pageCacheBytes -= v.length;
+    }
   };
 
   const sockets = new Set<Socket>();
@@ -214,30 +240,38 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     if (outcome.kind === 'error') return finish(res, outcome.status, headers, errorBody(outcome.message, outcome.detail));
 
-    let body: string;
+    let body: Buffer;
     if (outcome.kind === 'raw') {
-      body = outcome.json;
+      body = Buffer.from(outcome.json, 'utf8');
     } else if (outcome.kind === 'object') {
       const fields = query.get('fields');
-      body = JSON.stringify(fields ? parseFields(fields).apply(outcome.value) : outcome.value);
+      body = Buffer.from(JSON.stringify(fields ? parseFields(fields).apply(outcome.value) : outcome.value), 'utf8');
     } else {
-      const built = buildPage(route, outcome, query, pathname, has('loop') !== undefined, has('repeat') !== undefined);
-      if (typeof built === 'object') return finish(res, built.status, headers, errorBody(built.message));
-      body = built;
+      const loop = has('loop') !== undefined;
+      const repeat = has('repeat') !== undefined;
+      const cacheKey = `${p.name}\n${rawUrl}`;
+      const hit = loop || repeat ? undefined : cachedPage(cacheKey);
+      if (hit) {
+        body = hit;
+      } else {
+        const built = buildPage(route, outcome, query, pathname, loop, repeat);
+        if (!Buffer.isBuffer(built)) return finish(res, built.status, headers, errorBody(built.message));
+        body = built;
+        if (!loop && !repeat) storePage(cacheKey, body);
+      }
     }
 
-    if (has('malformed')) body = `${body.slice(0, Math.max(1, Math.floor(body.length * 0.6)))}\u0000<!-- upstream proxy error -->`;
+    if (has('malformed')) body = Buffer.concat([body.subarray(0, Math.max(1, Math.floor(body.length * 0.6))), Buffer.from('\u0000<!-- upstream proxy error -->')]);
     if (has('truncate')) {
-      const bytes = Buffer.from(body, 'utf8');
-      res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(bytes.length) });
-      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => res.destroy());
+      res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(body.length) });
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
       countStatus(200);
       return;
     }
-    return finishRaw(res, 200, headers, body, method === 'HEAD');
+    return sendBytes(res, 200, headers, body, method === 'HEAD');
   }
 
-  function buildPage(route: Route, outcome: Extract<Outcome, { kind: 'page' }>, query: URLSearchParams, pathname: string, loop: boolean, repeat: boolean): string | { status: number; message: string } {
+  function buildPage(route: Route, outcome: Extract<Outcome, { kind: 'page' }>, query: URLSearchParams, pathname: string, loop: boolean, repeat: boolean): Buffer | { status: number; message: string } {
     const pagination = route.pagination ?? { default: 10, max: 100 };
     const rawPage = query.get('page');
     const rawLen = query.get('pagelen');
@@ -266,12 +300,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const obj: JsonObject = { pagelen, size: total, values: items.map((i) => i.obj), page: pageNum };
       if (next) obj.next = next;
       if (previous) obj.previous = previous;
-      return JSON.stringify(parseFields(fields).apply(obj));
+      return Buffer.from(JSON.stringify(parseFields(fields).apply(obj)), 'utf8');
     }
-    let s = `{"pagelen":${pagelen},"size":${total},"values":[${items.map((i) => i.json).join(',')}],"page":${pageNum}`;
-    if (next) s += `,"next":${JSON.stringify(next)}`;
-    if (previous) s += `,"previous":${JSON.stringify(previous)}`;
-    return `${s}}`;
+    // Concatenate each entity's cached bytes: no re-serialisation, no re-encoding.
+    const parts: Buffer[] = [Buffer.from(`{"pagelen":${pagelen},"size":${total},"values":[`)];
+    items.forEach((item, i) => {
+      if (i > 0) parts.push(COMMA);
+      parts.push((item.buf ??= Buffer.from(item.json, 'utf8')));
+    });
+    let tail = `],"page":${pageNum}`;
+    if (next) tail += `,"next":${JSON.stringify(next)}`;
+    if (previous) tail += `,"previous":${JSON.stringify(previous)}`;
+    parts.push(Buffer.from(`${tail}}`));
+    return Buffer.concat(parts);
   }
 
   // ─── OAuth token endpoint ──────────────────────────────────────────────────────────
@@ -365,8 +406,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   }
 
   function finishRaw(res: http.ServerResponse, status: number, headers: Record<string, string>, body: string, headOnly: boolean): void {
+    sendBytes(res, status, headers, Buffer.from(body, 'utf8'), headOnly);
+  }
+
+  function sendBytes(res: http.ServerResponse, status: number, headers: Record<string, string>, bytes: Buffer, headOnly: boolean): void {
     countStatus(status);
-    const bytes = Buffer.from(body, 'utf8');
     res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(bytes.length) });
     res.end(headOnly ? undefined : bytes);
   }
