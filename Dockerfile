@@ -1,0 +1,16 @@
+# Roster: `roster serve` in a container. Runs the TypeScript sources through tsx (no build step).
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY bin ./bin
+COPY src ./src
+COPY connectors ./connectors
+COPY migrations ./migrations
+COPY reports ./reports
+# The simulator backs `roster demo` and `roster sim`.
+COPY test/sim ./test/sim
+USER node
+ENTRYPOINT ["node", "bin/roster.js"]
+CMD ["serve", "--host", "0.0.0.0"]
