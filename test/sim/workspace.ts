@@ -525,27 +525,40 @@ export class Workspace {
   reportedPermissions(): ReadonlyArray<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> {
     const d = this.d;
     if (d.reported) return d.reported;
-    const userOrder = new Map<string, number>();
-    this.users.forEach((u, i) => userOrder.set(u.uuid, i));
+    // Ranks per user index in a reused typed array: hundreds of thousands of rows on large.
+    const index = new Map<string, number>();
+    this.users.forEach((u, i) => index.set(u.uuid, i));
+    const rank = new Uint8Array(this.users.length);
+    const touched: number[] = [];
     const rows: Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> = [];
+    const groupMembers = (slug: string): number[] => {
+      let list = memberIdx.get(slug);
+      if (!list) {
+        list = [...(this.groupBySlug.get(slug)?.members ?? [])].flatMap((uuid) => {
+          const i = index.get(uuid);
+          return i === undefined ? [] : [i];
+        });
+        memberIdx.set(slug, list);
+      }
+      return list;
+    };
+    const memberIdx = new Map<string, number[]>();
+    const raise = (i: number | undefined, r: number): void => {
+      if (i === undefined) return;
+      if (rank[i] === 0) touched.push(i);
+      if (r > (rank[i] as number)) rank[i] = r;
+    };
     for (const repo of this.repos) {
-      const ranks = new Map<string, number>();
-      const raise = (uuid: string, rank: number): void => {
-        if (rank > (ranks.get(uuid) ?? 0)) ranks.set(uuid, rank);
-      };
-      for (const [uuid, p] of this.repoUser.get(repo.uuid) ?? []) raise(uuid, REPO_RANK[p]);
-      for (const [slug, p] of this.repoGroup.get(repo.uuid) ?? []) {
-        for (const uuid of this.groupBySlug.get(slug)?.members ?? []) raise(uuid, REPO_RANK[p]);
+      for (const [uuid, p] of this.repoUser.get(repo.uuid) ?? []) raise(index.get(uuid), REPO_RANK[p]);
+      for (const [slug, p] of this.repoGroup.get(repo.uuid) ?? []) for (const i of groupMembers(slug)) raise(i, REPO_RANK[p]);
+      for (const [uuid, p] of this.projectUser.get(repo.projectKey) ?? []) raise(index.get(uuid), REPO_RANK[PROJECT_TO_REPO[p]]);
+      for (const [slug, p] of this.projectGroup.get(repo.projectKey) ?? []) for (const i of groupMembers(slug)) raise(i, REPO_RANK[PROJECT_TO_REPO[p]]);
+      touched.sort((a, b) => a - b);
+      for (const i of touched) {
+        rows.push({ user: this.users[i] as UserRec, repo, permission: RANK_REPO[rank[i] as number] as RepoPermission });
+        rank[i] = 0;
       }
-      for (const [uuid, p] of this.projectUser.get(repo.projectKey) ?? []) raise(uuid, REPO_RANK[PROJECT_TO_REPO[p]]);
-      for (const [slug, p] of this.projectGroup.get(repo.projectKey) ?? []) {
-        for (const uuid of this.groupBySlug.get(slug)?.members ?? []) raise(uuid, REPO_RANK[PROJECT_TO_REPO[p]]);
-      }
-      const uuids = [...ranks.keys()].sort((a, b) => (userOrder.get(a) ?? 0) - (userOrder.get(b) ?? 0));
-      for (const uuid of uuids) {
-        const user = this.userByUuid.get(uuid);
-        if (user) rows.push({ user, repo, permission: RANK_REPO[ranks.get(uuid) ?? 1] as RepoPermission });
-      }
+      touched.length = 0;
     }
     d.reported = rows;
     return rows;
@@ -572,9 +585,25 @@ export class Workspace {
     };
   }
 
+  /** Users with any path to each repository, counted without building the rows. */
+  private countEffectiveAccess(): number {
+    let rows = 0;
+    const owners = this.owners();
+    for (const repo of this.repos) {
+      const seen = new Set<string>();
+      for (const o of owners) seen.add(o.uuid);
+      for (const uuid of this.repoUser.get(repo.uuid)?.keys() ?? []) seen.add(uuid);
+      for (const uuid of this.projectUser.get(repo.projectKey)?.keys() ?? []) seen.add(uuid);
+      for (const slug of [...(this.repoGroup.get(repo.uuid)?.keys() ?? []), ...(this.projectGroup.get(repo.projectKey)?.keys() ?? [])]) {
+        for (const uuid of this.groupBySlug.get(slug)?.members ?? []) seen.add(uuid);
+      }
+      rows += seen.size;
+    }
+    return rows;
+  }
+
   summary(): TruthSummary {
-    let effectiveAccessRows = 0;
-    for (const _ of this.computeEffectiveAccess()) effectiveAccessRows++;
+    const effectiveAccessRows = this.countEffectiveAccess();
     const count = (m: Map<string, Map<string, unknown>>): number => [...m.values()].reduce((n, inner) => n + inner.size, 0);
     return {
       users: this.users.length,
