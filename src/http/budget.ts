@@ -71,6 +71,22 @@ export class RequestBudget {
     return until > now ? { ms: until - now, reason } : { ms: 0, reason: '' };
   }
 
+  /**
+   * When at least `slots` requests fit again (for a paused run: resuming for a single freed slot would
+   * only pause again at once). Never earlier than `delay(now)`.
+   */
+  resumeTime(now: number, slots: number): number {
+    const first = now + this.delay(now).ms;
+    this.prune(now);
+    const limit = this.limit;
+    const want = Math.min(Math.max(1, slots), limit);
+    // With `want` free slots, `sent.length - (limit - want)` of today's entries must have left the window.
+    const mustLeave = this.sent.length - (limit - want);
+    if (mustLeave <= 0) return first;
+    const leaving = this.sent[mustLeave - 1];
+    return leaving === undefined ? first : Math.max(first, leaving + this.windowMs);
+  }
+
   /** Records a request as sent at `now`. Call only when `delay(now).ms === 0`. */
   record(now: number): void {
     this.sent.push(now);

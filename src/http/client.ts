@@ -140,7 +140,15 @@ export class HttpClient {
     for (let attempt = 0; ; attempt += 1) {
       this.throwIfAborted(req);
       const sentAt = req.paced !== false ? await this.acquire(req) : null;
-      const headers = req.headers ? await req.headers() : {};
+      let headers: Record<string, string>;
+      try {
+        headers = req.headers ? await req.headers() : {};
+        // Aborted while waiting for budget or a token: nothing is sent, so nothing is counted.
+        this.throwIfAborted(req);
+      } catch (error) {
+        if (sentAt !== null) this.budget.unrecord(sentAt);
+        throw error;
+      }
       this.counters.requests += 1;
       const started = performance.now();
       let status: number;
@@ -230,10 +238,13 @@ export class HttpClient {
       const until = new Date(now + ms);
       const maxWait = req.continuation ? Math.max(this.maxWaitMs, this.budget.windowMs) : this.maxWaitMs;
       if (ms > maxWait) {
-        throw new ConnectorError('budget_exhausted', `Request budget exhausted (${reason}); requests can resume at ${until.toISOString()}`, {
+        // Resume when a tenth of the budget is back, not when a single slot is: a run resumed for one
+        // request would only pause again.
+        const resumeAt = new Date(this.budget.resumeTime(now, Math.ceil(this.budget.limit / 10)));
+        throw new ConnectorError('budget_exhausted', `Request budget exhausted (${reason}); the run can resume at ${resumeAt.toISOString()}`, {
           endpoint: req.endpoint,
           retryable: true,
-          resumeAt: until,
+          resumeAt,
           advice: 'The run pauses at its checkpoint and resumes when the budget returns. Raise the hourly budget only if the credential allows more.',
         });
       }

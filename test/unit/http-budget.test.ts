@@ -57,6 +57,14 @@ describe('RequestBudget', () => {
     expect(budget.delay(HOUR).ms).toBe(0);
   });
 
+  it('tells a paused run to resume when a share of the budget is back, not a single slot', () => {
+    const budget = new RequestBudget(10);
+    for (let t = 0; t < 10; t += 1) budget.record(t * 60_000);
+    expect(budget.resumeTime(10 * 60_000, 1)).toBe(HOUR);
+    expect(budget.resumeTime(10 * 60_000, 3)).toBe(HOUR + 2 * 60_000);
+    expect(budget.resumeTime(10 * 60_000, 50)).toBe(HOUR + 9 * 60_000);
+  });
+
   it('rejects a budget below one request', () => {
     expect(() => new RequestBudget(0)).toThrow(RangeError);
   });
