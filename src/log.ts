@@ -44,7 +44,8 @@ export function scrubSecrets(text: string): string {
 }
 
 function createRootLogger(): Logger {
-  const level = process.env.ROSTER_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info');
+  // Interactive commands print their story on stdout; the log stays quiet unless asked (serve sets info).
+  const level = process.env.ROSTER_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'warn');
   return pino(
     {
       level,
@@ -73,5 +74,10 @@ function createRootLogger(): Logger {
 
 /** The root logger: structured JSON on stderr. Child loggers bind run_id, integration, stream. */
 export const logger: Logger = createRootLogger();
+
+/** Raises the default level for long-running processes (`roster serve`), unless ROSTER_LOG_LEVEL decides. */
+export function useServiceLogLevel(): void {
+  if (!process.env.ROSTER_LOG_LEVEL && !process.env.VITEST) logger.level = 'info';
+}
 
 export type { Logger };

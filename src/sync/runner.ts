@@ -578,7 +578,8 @@ async function changeCounts(trx: Parameters<typeof inferRemovals>[0], integratio
 }
 
 function plural(n: number, word: string): string {
-  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+  const many = word.endsWith('y') && !/[aeiou]y$/.test(word) ? `${word.slice(0, -1)}ies` : `${word}s`;
+  return `${n.toLocaleString('en-US')} ${n === 1 ? word : many}`;
 }
 
 function describeRun(args: {
@@ -603,7 +604,7 @@ function describeRun(args: {
   );
   if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message)}`);
   parts.push(
-    `Now known: ${plural(live.users, 'user')}, ${plural(live.groups, 'group')}, ${plural(live.projects, 'project')}, ${plural(live.repositories, 'repository').replace('repositorys', 'repositories')}, ${plural(live.grants, 'explicit grant')}, ${plural(live.deploy_keys, 'deploy key')}; ${plural(live.effective_access_paths, 'access path')}.`,
+    `Now known: ${plural(live.users, 'user')}, ${plural(live.groups, 'group')}, ${plural(live.projects, 'project')}, ${plural(live.repositories, 'repository')}, ${plural(live.grants, 'explicit grant')}, ${plural(live.deploy_keys, 'deploy key')}; ${plural(live.effective_access_paths, 'access path')}.`,
   );
   const changes = [
     ['grant', (added.grants ?? 0), removed.grants],

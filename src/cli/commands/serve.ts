@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/index.ts';
-import { logger } from '../../log.ts';
+import { logger, useServiceLogLevel } from '../../log.ts';
 import { Scheduler } from '../../scheduler/index.ts';
 import { startStatusServer } from '../../server/index.ts';
 import { connectIntegration } from '../../sync/connect.ts';
@@ -15,6 +15,7 @@ export function registerServe(program: Command, host: CliHost): void {
     .option('--host <addr>', 'HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)')
     .action(
       host.run(async (ctx, options: { port?: string; host?: string }) => {
+        useServiceLogLevel();
         const handle = await ctx.database();
         await applyConfiguredIntegrations(ctx, handle);
         const keyring = ctx.keyring();
