@@ -21,11 +21,10 @@
  *   caller can read.
  * A workspace owner is admin of every project and repository.
  */
-import { type FieldAccessor, QueryError, compileQuery, dt, enm, num, sortBy, str } from './bbql.ts';
+import { type FieldAccessor, compileQuery, dt, enm, num, sortBy, str } from './bbql.ts';
 import type { Principal } from './credentials.ts';
 import type { Json, JsonObject, Renderer } from './render.ts';
 import type { ProjectRec, RepoRec, UserRec, Workspace } from './workspace.ts';
-import { RANK_REPO } from './workspace.ts';
 import type { RepoPermission } from './types.ts';
 
 export interface Cachedish {
@@ -123,14 +122,6 @@ function isProjectAdmin(ctx: RouteContext, project: ProjectRec): boolean {
 }
 
 // ─── Resolution helpers ────────────────────────────────────────────────────────────────────
-
-function workspaceMatches(ws: Workspace, ref: string): boolean {
-  return ref.toLowerCase() === ws.info.slug || ref.toLowerCase() === ws.info.uuid.toLowerCase();
-}
-
-function noWorkspace(ref: string): Outcome {
-  return err(404, `No workspace with identifier '${ref}'.`);
-}
 
 function resolveRepo(ctx: RouteContext): RepoRec | Outcome {
   const ref = ctx.params.repo_slug ?? '';
@@ -282,7 +273,7 @@ export const ROUTES: Route[] = [
       const repo = resolveRepo(ctx);
       if (isOutcome(repo)) return repo;
       if (!isRepoAdmin(ctx, repo)) return err(403, `You need admin access to ${ctx.ws.info.slug}/${repo.slug} to list its permissions.`);
-      const rows = querySort(ctx, `rperm:${repo.uuid}`, () => ctx.ws.reportedPermissions().filter((r) => r.repo === repo), permRowFields(ctx.ws));
+      const rows = querySort(ctx, `rperm:${repo.uuid}`, () => ctx.ws.reportedPermissionsOf(repo), permRowFields(ctx.ws));
       return page(rows, (r) => ctx.render.repositoryPermission(r.user, r.repo, r.permission));
     },
   },
@@ -456,8 +447,6 @@ function v1Privileges(ctx: RouteContext, repos: readonly RepoRec[], filter: stri
   }
   return `[${parts.join(',')}]`;
 }
-
-export { workspaceMatches, noWorkspace, QueryError, RANK_REPO };
 
 /** Compiles route templates to matchers. 1.0 templates also match with a trailing slash. */
 export function compileRoutes(routes: Route[]): Route[] {

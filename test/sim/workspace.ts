@@ -400,7 +400,7 @@ export class Workspace {
       list.push(k);
     }
     const owners = this.users.filter((u) => u.role === 'owner');
-    this.derived = { groupsOfUser, reposByProject, repoIndex, keysByRepo, keysByProject, owners, reported: null, readable: new Map() };
+    this.derived = { groupsOfUser, reposByProject, repoIndex, keysByRepo, keysByProject, owners, reported: null, reportedByRepo: null, readable: new Map() };
     this.derivedVersion = this.version;
     return this.derived;
   }
@@ -564,6 +564,21 @@ export class Workspace {
     return rows;
   }
 
+  /** The reported rows of one repository (indexed once per version). */
+  reportedPermissionsOf(repo: RepoRec): ReadonlyArray<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> {
+    const d = this.d;
+    if (!d.reportedByRepo) {
+      const map = new Map<string, Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }>>();
+      for (const row of this.reportedPermissions()) {
+        let list = map.get(row.repo.uuid);
+        if (!list) map.set(row.repo.uuid, (list = []));
+        list.push(row);
+      }
+      d.reportedByRepo = map;
+    }
+    return d.reportedByRepo.get(repo.uuid) ?? [];
+  }
+
   // ─── Ground truth view ────────────────────────────────────────────────────────────────
 
   truth(): GroundTruth {
@@ -631,6 +646,7 @@ interface Derived {
   keysByProject: Map<string, DeployKeyRec[]>;
   owners: UserRec[];
   reported: Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> | null;
+  reportedByRepo: Map<string, Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }>> | null;
   readable: Map<string, readonly RepoRec[]>;
 }
 
