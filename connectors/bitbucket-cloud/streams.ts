@@ -77,6 +77,8 @@ export const FIELDS = {
   reportedAccess: '-values.links,-values.user.links,-values.repository.links',
 } as const;
 
+// Stream descriptions are short human labels (the engine shows them in "not covered" summaries);
+// the endpoints each stream reads are listed in README.md.
 export interface StreamState {
   api: BitbucketApi;
   workspace: string;
@@ -194,7 +196,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const workspaceStream: StreamDeclaration = {
     name: 'workspace',
-    description: 'The workspace itself (GET /2.0/workspaces/{ws}).',
+    description: 'the workspace',
     dependsOn: [],
     coverage(capabilities) {
       const gap = requireGap(capabilities, REQUIREMENTS.workspace, ws);
@@ -222,7 +224,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const membersStream: StreamDeclaration = {
     name: 'members',
-    description: 'Workspace members with roles (/2.0/workspaces/{ws}/permissions), or without roles (/members) when only that is readable.',
+    description: 'workspace members and their roles',
     dependsOn: ['workspace'],
     coverage(capabilities) {
       const roles = requireGap(capabilities, REQUIREMENTS.workspacePermissions, ws);
@@ -280,7 +282,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const groupsStream: StreamDeclaration = {
     name: 'groups',
-    description: 'Groups and their members (GET /1.0/groups/{ws}/, one unpaginated array; admins only).',
+    description: 'groups and their members',
     dependsOn: ['workspace'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.groups, ws),
     scopes: () => Promise.resolve([{ ...simpleScope('groups', `${ws} groups`), stream: 'groups' }]),
@@ -315,7 +317,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const projectsStream: StreamDeclaration = {
     name: 'projects',
-    description: 'Projects (GET /2.0/workspaces/{ws}/projects).',
+    description: 'projects',
     dependsOn: ['workspace'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projects, ws),
     scopes: (ctx) => Promise.resolve([simpleScope('projects', `${ws} projects`, partialView(ctx.capabilities))]),
@@ -343,7 +345,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const projectUserPermissions: StreamDeclaration = {
     name: 'project-user-permissions',
-    description: 'Explicit user permissions per project (…/projects/{key}/permissions-config/users).',
+    description: 'user permissions on projects',
     dependsOn: ['projects'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projectPermissions, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'project-user-permissions', 'project'),
@@ -372,7 +374,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const projectGroupPermissions: StreamDeclaration = {
     name: 'project-group-permissions',
-    description: 'Explicit group permissions per project (…/projects/{key}/permissions-config/groups).',
+    description: 'group permissions on projects',
     dependsOn: ['projects'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projectPermissions, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'project-group-permissions', 'project'),
@@ -401,7 +403,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const projectDeployKeys: StreamDeclaration = {
     name: 'project-deploy-keys',
-    description: 'Deploy keys per project (…/projects/{key}/deploy-keys); each grants read on every repository in the project.',
+    description: 'project deploy keys',
     dependsOn: ['projects'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projectDeployKeys, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'project-deploy-keys', 'project'),
@@ -428,7 +430,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const repositoriesStream: StreamDeclaration = {
     name: 'repositories',
-    description: 'Repositories (GET /2.0/repositories/{ws}); incremental runs list only those updated since the last run.',
+    description: 'repositories',
     dependsOn: ['workspace'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositories, ws),
     scopes(ctx) {
@@ -468,7 +470,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const repositoryUserPermissions: StreamDeclaration = {
     name: 'repository-user-permissions',
-    description: 'Explicit user permissions per repository (…/{repo}/permissions-config/users).',
+    description: 'user permissions on repositories',
     dependsOn: ['repositories'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositoryPermissions, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'repository-user-permissions', 'repository'),
@@ -499,8 +501,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const repositoryGroupPermissions: StreamDeclaration = {
     name: 'repository-group-permissions',
-    description:
-      'Explicit group permissions on repositories: the whole workspace in one request (GET /1.0/group-privileges/{ws}) when the credential can read it, else per repository (…/{repo}/permissions-config/groups).',
+    description: 'group permissions on repositories',
     dependsOn: ['repositories'],
     coverage(capabilities) {
       if (bulkGroupPrivileges(capabilities)) return null;
@@ -541,7 +542,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const repositoryDeployKeys: StreamDeclaration = {
     name: 'repository-deploy-keys',
-    description: 'Deploy keys per repository (…/{repo}/deploy-keys).',
+    description: 'repository deploy keys',
     dependsOn: ['repositories'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositoryDeployKeys, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'repository-deploy-keys', 'repository'),
@@ -568,7 +569,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
 
   const reportedAccess: StreamDeclaration = {
     name: 'reported-access',
-    description: "Bitbucket's own effective repository permissions (GET /2.0/workspaces/{ws}/permissions/repositories), for reconciliation.",
+    description: "Bitbucket's own effective repository permissions",
     dependsOn: ['repositories'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.reportedAccess, ws),
     scopes: () => Promise.resolve([{ id: 'reported-access', stream: 'reported-access', resource: null, label: `${ws} effective permissions` }]),
