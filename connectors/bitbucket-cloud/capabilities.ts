@@ -211,6 +211,11 @@ export async function detectCapabilities(api: BitbucketApi, auth: Authorizer, ki
   if (api.lastCredentialType && !credentialTypeMatches(kind, api.lastCredentialType)) {
     warnings.push(`The integration is configured as a ${CREDENTIAL_LABELS[kind]}, but Bitbucket reports the credential type "${api.lastCredentialType}".`);
   }
+  const rolesGap = gapFor(capabilities, REQUIREMENTS.workspacePermissions, ws);
+  if (rolesGap && gapFor(capabilities, REQUIREMENTS.workspaceMembers, ws) === null) {
+    // The members stream falls back to `/members` (scope `workspace-member-list`): people, no roles.
+    warnings.push(`Workspace roles are not covered: ${rolesGap.reason}. Members are listed without their roles. ${rolesGap.advice}`);
+  }
   if (isWorkspaceAdmin === false) {
     warnings.push(`The credential's account is not an admin of workspace "${ws}": groups, permissions, deploy keys and Bitbucket's effective permissions are not covered. Use a workspace admin's Atlassian API token.`);
   }

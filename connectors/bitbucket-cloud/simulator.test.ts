@@ -165,6 +165,7 @@ describe('credential matrix', () => {
     const token = sim.issueAccessToken('workspace-access-token', ['account', 'project', 'repository']);
     const r = await sync(sim, { kind: 'workspace-access-token', token: token.token }, {}, ['workspace', 'members']);
     expect(r.scopes.has('workspace-member-list')).toBe(true);
+    expect(r.capabilities.warnings.join('\n')).toMatch(/Workspace roles are not covered: Workspace access tokens cannot read workspace members and their roles/);
     expect(r.scopes.get('workspace-member-list')?.status).toBe('complete');
     expect(r.all.principals.filter((p) => p.kind === 'user')).toHaveLength(sim.truth.users().length);
     expect(r.all.grants).toEqual([]);
