@@ -1,0 +1,73 @@
+import { type AccessRow, accessFlags, accessQuery, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
+import { cursorPages, mapPages } from './cursor.ts';
+import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
+
+/** A row of an access report, ready to render: the database row plus what needs the run list. */
+export interface RenderedAccessRow extends AccessRow {
+  firstSeen: string | null;
+  flags: string[];
+  /** The run list, for the times of each path (JSON only). */
+  runs: ReportContext['runs'];
+}
+
+export function renderAccessRow(ctx: ReportContext, row: AccessRow): RenderedAccessRow {
+  const rendered = row as RenderedAccessRow;
+  rendered.firstSeen = runTime(ctx, row.first_seen_run);
+  rendered.flags = accessFlags(row);
+  rendered.runs = ctx.runs;
+  return rendered;
+}
+
+export const resourceColumns: Column<RenderedAccessRow>[] = [
+  { name: 'resource_kind', description: 'workspace, project or repository', value: (r) => r.resource_kind },
+  { name: 'resource', description: 'Workspace slug, project key or repository slug', value: (r) => r.resource_handle },
+  { name: 'resource_name', description: 'Name as Bitbucket shows it', value: (r) => r.resource_name },
+  { name: 'resource_id', description: "Bitbucket's uuid of the resource", value: (r) => r.resource_external_id },
+  { name: 'project', description: "Repository rows: the key of the repository's project", value: (r) => r.project_handle },
+];
+
+export const principalColumns: Column<RenderedAccessRow>[] = [
+  { name: 'principal_kind', description: 'user, deploy_key or access_token', value: (r) => r.principal_kind },
+  { name: 'principal_id', description: "Bitbucket's uuid of the user (deploy keys: the key id)", value: (r) => r.principal_external_id },
+  { name: 'principal_name', description: 'Display name (deploy keys: the label)', value: (r) => r.principal_name },
+  { name: 'principal_handle', description: 'Nickname', value: (r) => r.principal_handle },
+  { name: 'account_id', description: 'Atlassian account id', value: (r) => r.account_id },
+  { name: 'workspace_role', description: 'member, collaborator or owner; empty when the user is not in the workspace member list', value: (r) => r.workspace_role },
+];
+
+export const grantColumns: Column<RenderedAccessRow>[] = [
+  { name: 'permission', description: 'Effective permission on the resource: the highest over all paths', value: (r) => r.permission },
+  {
+    name: 'paths',
+    description: 'Every path that gives the access, with the permission of the grant behind it: direct, group:G, project:P, project:P group:G, workspace-owner, workspace-role',
+    value: (r): Cell => r.paths.map((p) => pathJson(r, p)),
+    csv: (r) => r.paths.map(pathLabel).join('; '),
+  },
+  { name: 'path_count', description: 'Number of paths', value: (r) => r.paths.length },
+  { name: 'first_seen', description: 'When Roster first saw the access as it is now: the end of the earliest run since which one of its paths has held unchanged', value: (r) => r.firstSeen },
+  { name: 'first_seen_run', description: 'That run', value: (r) => r.first_seen_run },
+  {
+    name: 'flags',
+    description: 'admin; individual-grant (granted to the user, not a group); single-use-group (only through groups that grant nothing else); collaborator; not-in-member-list',
+    value: (r) => r.flags,
+  },
+];
+
+export const accessReview: ReportDefinition<RenderedAccessRow> = {
+  name: 'access-review',
+  title: 'Access review',
+  description:
+    'Per repository, project and the workspace: every principal with access, its effective permission, every path that gives it, when it was first seen and review flags, with empty decision/reviewer/comment columns for reviewers.',
+  sort: 'workspace, then projects, then repositories, each by key/slug; within a resource users, then deploy keys and tokens, by display name, then uuid',
+  options: ['asOf'],
+  readsSyncedState: true,
+  columns: () => [
+    ...resourceColumns,
+    ...principalColumns,
+    ...grantColumns,
+    { name: 'decision', description: 'For the reviewer: keep / revoke / change', value: () => '' },
+    { name: 'reviewer', description: 'For the reviewer', value: () => '' },
+    { name: 'comment', description: 'For the reviewer', value: () => '' },
+  ],
+  pages: (ctx) => mapPages(cursorPages(ctx.db, accessQuery(ctx, { order: 'resource', usersOnly: false }), ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row))),
+};

@@ -1,0 +1,335 @@
+import { type RawBuilder, sql } from 'kysely';
+import { accessPathsQuery } from '../src/sync/effective.ts';
+import { presentAt } from '../src/sync/history.ts';
+import type { Cell, ReportContext } from './types.ts';
+
+/**
+ * Who holds what on which resource at the end of the reflected run, and through which paths: the
+ * query behind access-review, user-access and privileged-access.
+ *
+ * Repository access is `accessPathsQuery` (the derivation the sync materializes, so a report and the
+ * effective_access table can never disagree) plus the grants of machine principals (deploy keys,
+ * access tokens) on the repository or its project. Project access is the explicit project grants
+ * (to a user, or to a group and so its members) plus workspace owners, who administer every project.
+ * Workspace access is the member list with its roles. Every table is read through `presentAt`, so
+ * `--as-of` and "latest" are the same query with a different run id.
+ */
+
+export type PathKind = 'workspace-role' | 'workspace-owner' | 'direct' | 'group' | 'project' | 'project-group';
+
+/** One path behind a row's access. */
+export interface PathJson {
+  kind: PathKind;
+  /** What the path gives on this resource (`create-repo` on a project is `write` on its repositories). */
+  permission: string;
+  /** The permission of the grant the path rests on, as the source states it. */
+  granted: string;
+  group: string | null;
+  groupName: string | null;
+  project: string | null;
+  projectName: string | null;
+  firstSeenRun: string;
+  /** Grants the path's group holds in all (null for paths without a group). */
+  groupGrants: number | null;
+}
+
+/** A row as the database returns it: one principal on one resource, its paths as parallel arrays. */
+export interface AccessDbRow {
+  resource_id: string;
+  resource_kind: 'workspace' | 'project' | 'repository';
+  resource_external_id: string;
+  resource_handle: string | null;
+  resource_name: string;
+  project_handle: string | null;
+  principal_id: string;
+  principal_kind: 'user' | 'group' | 'deploy_key' | 'access_token';
+  principal_external_id: string;
+  principal_name: string | null;
+  principal_handle: string | null;
+  account_id: string | null;
+  workspace_role: string | null;
+  admins_on_resource: number | null;
+  path_kinds: PathKind[];
+  path_permissions: string[];
+  path_granted: string[];
+  path_groups: Array<string | null>;
+  path_group_names: Array<string | null>;
+  path_projects: Array<string | null>;
+  path_project_names: Array<string | null>;
+  path_first_seen: string[];
+  path_group_grants: Array<number | null>;
+}
+
+export interface AccessRow extends Omit<AccessDbRow, `path_${string}`> {
+  /** The highest permission over the paths. */
+  permission: string;
+  first_seen_run: string;
+  /** Some path is a grant to the principal itself (on the resource, or on the repository's project). */
+  individual: boolean;
+  /** Every path goes through a group, and each such group holds no grant but this one. */
+  single_use_group_only: boolean;
+  /** Paths in a stable order: workspace role, direct, group, project, project-group, workspace owner. */
+  paths: PathJson[];
+}
+
+export interface AccessQuery {
+  /** `resource`: by resource, then principal (access-review). `principal`: by user, then resource (user-access). */
+  order: 'resource' | 'principal';
+  /** Users only (user-access) or every principal kind (access-review). */
+  usersOnly: boolean;
+  /** Only this principal (internal id). */
+  principalId?: string;
+  /** Only rows where the principal holds admin/owner through a grant on the resource itself; adds `admins_on_resource`. */
+  privilegedOnly?: boolean;
+}
+
+const MACHINE_KINDS = sql`('deploy_key', 'access_token')`;
+
+export const RESOURCE_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'workspace' then 1 when 'project' then 2 else 3 end)`;
+export const PRINCIPAL_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'user' then 1 when 'group' then 2 when 'deploy_key' then 3 else 4 end)`;
+
+/** One ladder for all resource kinds; only the order within a kind matters. */
+export const PERMISSION_RANK: Record<string, number> = { member: 1, collaborator: 2, owner: 3, read: 1, write: 2, 'create-repo': 3, admin: 4 };
+const PATH_RANK: Record<PathKind, number> = { 'workspace-role': 0, direct: 1, group: 2, project: 3, 'project-group': 4, 'workspace-owner': 5 };
+
+export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<AccessDbRow> {
+  const I = ctx.integration.id;
+  const R = ctx.run.id;
+  const only = (column: string) => (q.principalId === undefined ? sql`true` : sql`${sql.ref(column)} = ${q.principalId}`);
+  const holderKinds = q.usersOnly ? sql`('user')` : sql`('user', 'deploy_key', 'access_token')`;
+
+  const machineRepositoryPaths = q.usersOnly
+    ? sql``
+    : sql`
+    union all
+    select g.principal_id, r.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
+      from grants g
+      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
+      join resources r on r.id = g.resource_id and ${presentAt('r', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'repository' and ${presentAt('g', R)} and ${only('g.principal_id')}
+    union all
+    select g.principal_id, r.id, 'project', null::bigint, g.resource_id,
+           case g.permission when 'create-repo' then 'write' else g.permission end, g.id, null::bigint
+      from grants g
+      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
+      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
+      join resources r on r.parent_id = g.resource_id and r.kind = 'repository' and ${presentAt('r', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
+
+  // The union's columns: principal_id, resource_id, path_kind, via_group_id, via_project_id, permission, grant_id, membership_id.
+  const paths = sql`
+    select a.user_id::bigint as principal_id, a.repository_id::bigint as resource_id, a.path_kind,
+           a.via_group_id::bigint as via_group_id, a.via_project_id::bigint as via_project_id, a.permission,
+           a.grant_id::bigint as grant_id, a.membership_id::bigint as membership_id
+      from (${accessPathsQuery(I, R)}) a
+     where ${q.principalId === undefined ? sql`true` : sql`a.user_id = ${String(q.principalId)}`}
+    ${machineRepositoryPaths}
+    union all
+    select g.principal_id, pr.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
+      from grants g
+      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
+      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}
+    union all
+    select m.member_id, pr.id, 'group', g.principal_id, null::bigint, g.permission, g.id, m.id
+      from grants g
+      join principals gp on gp.id = g.principal_id and gp.kind = 'group' and ${presentAt('gp', R)}
+      join memberships m on m.group_id = g.principal_id and m.integration_id = ${I} and ${presentAt('m', R)}
+      join principals u on u.id = m.member_id and u.kind = 'user' and ${presentAt('u', R)}
+      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('m.member_id')}
+    union all
+    select g.principal_id, pr.id, 'workspace-owner', null::bigint, null::bigint, 'admin', g.id, null::bigint
+      from grants g
+      join principals u on u.id = g.principal_id and u.kind = 'user' and ${presentAt('u', R)}
+      join resources pr on pr.integration_id = ${I} and pr.kind = 'project' and ${presentAt('pr', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'workspace' and g.permission = 'owner' and ${presentAt('g', R)} and ${only('g.principal_id')}
+    union all
+    select g.principal_id, w.id, 'workspace-role', null::bigint, null::bigint, g.permission, g.id, null::bigint
+      from grants g
+      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
+      join resources w on w.id = g.resource_id and ${presentAt('w', R)}
+     where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
+
+  const resourceKey = sql`${RESOURCE_KIND_RANK(sql.ref('r.kind'))}, (r.handle collate "C"), r.id`;
+  const principalKey = sql`${PRINCIPAL_KIND_RANK(sql.ref('pr.kind'))}, (pr.display_name collate "C"), (pr.external_id collate "C"), pr.id`;
+  // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY.
+  const key = q.order === 'resource' ? sql`${resourceKey}, ${principalKey}` : sql`${principalKey}, ${resourceKey}`;
+
+  return sql<AccessDbRow>`
+    with paths as (${paths}),
+    group_use as (
+      select g.principal_id, count(*)::int as grants
+        from grants g join principals gp on gp.id = g.principal_id and gp.kind = 'group'
+       where g.integration_id = ${I} and ${presentAt('g', R)}
+       group by g.principal_id
+    ),
+    roles as (
+      select g.principal_id, max(g.permission) filter (where g.permission = 'owner') as owner,
+             max(g.permission) filter (where g.permission = 'collaborator') as collaborator, max(g.permission) filter (where g.permission = 'member') as member
+        from grants g
+       where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)}
+       group by g.principal_id
+    )${
+      q.privilegedOnly
+        ? sql`,
+    admins as (
+      select resource_id, count(distinct principal_id)::int as n from paths where permission in ('admin', 'owner') group by resource_id
+    )`
+        : sql``
+    }
+    select r.id::text as resource_id, r.kind as resource_kind, r.external_id as resource_external_id, r.handle as resource_handle,
+           r.name as resource_name, proj.handle as project_handle,
+           pr.id::text as principal_id, pr.kind as principal_kind, pr.external_id as principal_external_id, pr.display_name as principal_name,
+           pr.handle as principal_handle, pr.account_id, coalesce(ro.owner, ro.collaborator, ro.member) as workspace_role,
+           ${q.privilegedOnly ? sql`max(ad.n)` : sql`null::int`} as admins_on_resource,
+           array_agg(p.path_kind) as path_kinds, array_agg(p.permission) as path_permissions, array_agg(g.permission) as path_granted,
+           array_agg(vg.handle) as path_groups, array_agg(vg.display_name) as path_group_names,
+           array_agg(vp.handle) as path_projects, array_agg(vp.name) as path_project_names,
+           array_agg(greatest(g.first_seen_run, m.first_seen_run, r.first_seen_run)::text) as path_first_seen,
+           array_agg(gu.grants) as path_group_grants
+      from paths p
+      join resources r on r.id = p.resource_id
+      join principals pr on pr.id = p.principal_id
+      join grants g on g.id = p.grant_id
+      left join memberships m on m.id = p.membership_id
+      left join principals vg on vg.id = p.via_group_id
+      left join resources vp on vp.id = p.via_project_id
+      left join group_use gu on gu.principal_id = p.via_group_id
+      left join resources proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
+      left join roles ro on ro.principal_id = pr.id
+      ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
+     group by ${key}, proj.handle, ro.owner, ro.collaborator, ro.member
+    ${q.privilegedOnly ? sql`having bool_or(p.path_kind in ('direct', 'group', 'workspace-role') and g.permission in ('admin', 'owner'))` : sql``}
+     order by ${key}`;
+}
+
+/** Turns the database row's parallel arrays into paths, and derives the permission, first seen and flags inputs. */
+export function toAccessRow(row: AccessDbRow): AccessRow {
+  const n = row.path_kinds.length;
+  const paths: PathJson[] = new Array<PathJson>(n);
+  let permission = '';
+  let firstSeen = '';
+  let individual = false;
+  let singleUseGroupOnly = true;
+  for (let i = 0; i < n; i++) {
+    const p: PathJson = {
+      kind: row.path_kinds[i] as PathKind,
+      permission: row.path_permissions[i] ?? '',
+      granted: row.path_granted[i] ?? '',
+      group: row.path_groups[i] ?? null,
+      groupName: row.path_group_names[i] ?? null,
+      project: row.path_projects[i] ?? null,
+      projectName: row.path_project_names[i] ?? null,
+      firstSeenRun: row.path_first_seen[i] ?? '0',
+      groupGrants: row.path_group_grants[i] ?? null,
+    };
+    paths[i] = p;
+    if ((PERMISSION_RANK[p.permission] ?? 0) > (PERMISSION_RANK[permission] ?? 0)) permission = p.permission;
+    if (firstSeen === '' || runIdLess(p.firstSeenRun, firstSeen)) firstSeen = p.firstSeenRun;
+    if (p.kind === 'direct' || p.kind === 'project') individual = true;
+    if (!((p.kind === 'group' || p.kind === 'project-group') && p.groupGrants === 1)) singleUseGroupOnly = false;
+  }
+  if (n > 1) paths.sort(comparePaths);
+  return {
+    resource_id: row.resource_id,
+    resource_kind: row.resource_kind,
+    resource_external_id: row.resource_external_id,
+    resource_handle: row.resource_handle,
+    resource_name: row.resource_name,
+    project_handle: row.project_handle,
+    principal_id: row.principal_id,
+    principal_kind: row.principal_kind,
+    principal_external_id: row.principal_external_id,
+    principal_name: row.principal_name,
+    principal_handle: row.principal_handle,
+    account_id: row.account_id,
+    workspace_role: row.workspace_role,
+    admins_on_resource: row.admins_on_resource,
+    permission,
+    first_seen_run: firstSeen || '0',
+    individual,
+    single_use_group_only: n > 0 && singleUseGroupOnly,
+    paths,
+  };
+}
+
+/** Run ids are decimal bigints: shorter is smaller, equal lengths compare as text. */
+function runIdLess(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length < b.length : a < b;
+}
+
+function comparePaths(a: PathJson, b: PathJson): number {
+  return PATH_RANK[a.kind] - PATH_RANK[b.kind] || compareText(a.project, b.project) || compareText(a.group, b.group) || compareText(a.granted, b.granted);
+}
+
+function compareText(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
+// ─── Rendering shared by the access reports ────────────────────────────────────────────────
+
+const runTimes = new WeakMap<ReadonlyMap<string, unknown>, Map<string, string | null>>();
+
+/** When a run finished, as ISO text (cached: a report asks once per row). */
+export function runTime(ctx: Pick<ReportContext, 'runs'>, runId: string | null): string | null {
+  if (runId === null) return null;
+  let cache = runTimes.get(ctx.runs);
+  if (!cache) runTimes.set(ctx.runs, (cache = new Map()));
+  let time = cache.get(runId);
+  if (time === undefined) {
+    time = ctx.runs.get(runId)?.finishedAt.toISOString() ?? null;
+    cache.set(runId, time);
+  }
+  return time;
+}
+
+/** `group:developers (write)`: how a path reads in a CSV cell. */
+export function pathLabel(p: PathJson): string {
+  const via = (() => {
+    switch (p.kind) {
+      case 'workspace-role':
+        return 'workspace-role';
+      case 'workspace-owner':
+        return 'workspace-owner';
+      case 'direct':
+        return 'direct';
+      case 'group':
+        return `group:${p.group ?? '?'}`;
+      case 'project':
+        return `project:${p.project ?? '?'}`;
+      case 'project-group':
+        return `project:${p.project ?? '?'} group:${p.group ?? '?'}`;
+    }
+  })();
+  return `${via} (${p.granted})`;
+}
+
+export function pathJson(ctx: Pick<ReportContext, 'runs'>, p: PathJson): Cell {
+  return {
+    kind: p.kind,
+    permission: p.permission,
+    grantedPermission: p.granted,
+    group: p.group,
+    groupName: p.groupName,
+    project: p.project,
+    projectName: p.projectName,
+    firstSeen: runTime(ctx, p.firstSeenRun),
+    firstSeenRun: p.firstSeenRun,
+  };
+}
+
+/** The review flags of an access row (see README: how flags are computed). */
+export function accessFlags(row: AccessRow): string[] {
+  const flags: string[] = [];
+  if (row.permission === 'admin' || row.permission === 'owner') flags.push('admin');
+  if (row.principal_kind !== 'user') return flags;
+  if (row.individual) flags.push('individual-grant');
+  if (row.single_use_group_only) flags.push('single-use-group');
+  if (row.workspace_role === 'collaborator') flags.push('collaborator');
+  if (row.workspace_role === null) flags.push('not-in-member-list');
+  return flags;
+}

@@ -1,0 +1,205 @@
+import { sql } from 'kysely';
+import { RosterError } from '../src/errors.ts';
+import { coverageGaps } from './context.ts';
+import type { Column, CoverageGapInfo, ReportDefinition } from './types.ts';
+
+// ─── coverage: what the reflected run could not read ────────────────────────────────────────
+
+const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
+  { name: 'integration', description: 'Integration name', value: (r) => r.integration },
+  { name: 'run_id', description: 'The run the other reports reflect', value: (r) => r.runId },
+  { name: 'run_status', description: 'succeeded, partial or failed', value: (r) => r.runStatus },
+  { name: 'stream', description: 'What was being read (members, groups, repository-permissions, …)', value: (r) => r.stream },
+  { name: 'scope', description: 'The listing that was not read', value: (r) => r.scope },
+  { name: 'label', description: 'Human label, e.g. the repository', value: (r) => r.label },
+  { name: 'status', description: 'failed or not_covered', value: (r) => r.status },
+  { name: 'kind', description: 'credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read', value: (r) => r.kind },
+  { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },
+  { name: 'http_status', description: 'HTTP status', value: (r) => r.httpStatus },
+  { name: 'error_code', description: "Roster's error code", value: (r) => r.errorCode },
+  { name: 'message', description: 'What went wrong', value: (r) => r.message },
+  { name: 'advice', description: 'What would fix it (which credential, scope or permission)', value: (r) => r.advice },
+  { name: 'data_from_run', description: 'The latest earlier run that read this scope completely: the reports show its data for this scope. Empty: never read', value: (r) => r.dataFromRun },
+  { name: 'data_from_run_finished_at', description: 'When that run finished', value: (r) => r.dataFromRunFinishedAt },
+];
+
+export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }> = {
+  name: 'coverage',
+  title: 'Coverage',
+  description: 'Every scope the reflected run could not read, why, what would fix it, and which earlier run the reports use for it instead. No rows: everything was read.',
+  sort: 'stream, then scope',
+  options: ['asOf'],
+  readsSyncedState: true,
+  columns: () => coverageColumns,
+  pages: async function* (ctx) {
+    const gaps = await coverageGaps(ctx.db, ctx.integration, ctx.run);
+    for (let i = 0; i < gaps.length; i += ctx.pageSize) yield gaps.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
+  },
+};
+
+// ─── sync-status: one row per integration ───────────────────────────────────────────────────
+
+export interface SyncStatusRow {
+  integration: string;
+  workspace: string;
+  credential_kind: string;
+  integration_status: string;
+  health: 'healthy' | 'stale' | 'failing' | 'never-synced';
+  reason: string;
+  last_run_id: string | null;
+  last_run_status: string | null;
+  last_run_started_at: string | null;
+  last_run_finished_at: string | null;
+  data_age_seconds: number | null;
+  last_success_at: string | null;
+  open_run_id: string | null;
+  open_run_status: string | null;
+  scopes_complete: number;
+  scopes_failed: number;
+  credential_gaps: number;
+  users: number | null;
+  groups: number | null;
+  projects: number | null;
+  repositories: number | null;
+  grants: number | null;
+  deploy_keys: number | null;
+  api_requests: number | null;
+  summary: string | null;
+}
+
+interface StatusDbRow {
+  name: string;
+  workspace: string;
+  credential_kind: string;
+  status: string;
+  status_message: string | null;
+  last_id: string | null;
+  last_status: string | null;
+  last_started: Date | null;
+  last_finished: Date | null;
+  last_error: string | null;
+  last_counts: { live?: Record<string, number> } | null;
+  last_requests: number | null;
+  last_summary: string | null;
+  success_finished: Date | null;
+  open_id: string | null;
+  open_status: string | null;
+  scopes_complete: number;
+  scopes_failed: number;
+  credential_gaps: number;
+}
+
+const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
+
+const statusColumns: Column<SyncStatusRow>[] = [
+  { name: 'integration', description: 'Integration name', value: (r) => r.integration },
+  { name: 'workspace', description: 'Bitbucket workspace slug', value: (r) => r.workspace },
+  { name: 'credential_kind', description: 'Kind of credential the integration uses', value: (r) => r.credential_kind },
+  { name: 'integration_status', description: 'active, revoked (the credential was rejected) or disabled', value: (r) => r.integration_status },
+  { name: 'health', description: 'healthy, stale (older than the maximum age), failing (credential rejected, last run failed or partial) or never-synced', value: (r) => r.health },
+  { name: 'reason', description: 'Why that health', value: (r) => r.reason },
+  { name: 'last_run_id', description: 'Latest finished run', value: (r) => r.last_run_id },
+  { name: 'last_run_status', description: 'succeeded, partial or failed', value: (r) => r.last_run_status },
+  { name: 'last_run_started_at', description: 'When it started', value: (r) => r.last_run_started_at },
+  { name: 'last_run_finished_at', description: 'When it finished', value: (r) => r.last_run_finished_at },
+  { name: 'data_age_seconds', description: 'Seconds from that finish to the report time', value: (r) => r.data_age_seconds },
+  { name: 'last_success_at', description: 'When the latest succeeded run finished', value: (r) => r.last_success_at },
+  { name: 'open_run_id', description: 'A run in progress or paused for the rate limit, if any', value: (r) => r.open_run_id },
+  { name: 'open_run_status', description: 'running or paused', value: (r) => r.open_run_status },
+  { name: 'scopes_complete', description: 'Scopes the latest finished run read completely', value: (r) => r.scopes_complete },
+  { name: 'scopes_failed', description: 'Scopes it could not read although it should have (see coverage)', value: (r) => r.scopes_failed },
+  { name: 'credential_gaps', description: 'Scopes this credential kind cannot read (see coverage)', value: (r) => r.credential_gaps },
+  { name: 'users', description: 'Users known after that run', value: (r) => r.users },
+  { name: 'groups', description: 'Groups', value: (r) => r.groups },
+  { name: 'projects', description: 'Projects', value: (r) => r.projects },
+  { name: 'repositories', description: 'Repositories', value: (r) => r.repositories },
+  { name: 'grants', description: 'Explicit grants', value: (r) => r.grants },
+  { name: 'deploy_keys', description: 'Deploy keys', value: (r) => r.deploy_keys },
+  { name: 'api_requests', description: 'API requests the run made', value: (r) => r.api_requests },
+  { name: 'summary', description: "The run's one-paragraph summary", value: (r) => r.summary },
+];
+
+export const syncStatus: ReportDefinition<SyncStatusRow> = {
+  name: 'sync-status',
+  title: 'Sync status',
+  description: 'Per integration: the latest run, its status, what it could not read, the age of the data and a health verdict (the one roster status gives). All integrations unless --integration.',
+  sort: 'integration name',
+  options: [],
+  readsSyncedState: false,
+  columns: () => statusColumns,
+  pages: async function* (ctx) {
+    const name = ctx.options.integration;
+    if (name !== undefined) {
+      const found = await ctx.db.selectFrom('integrations').select('id').where('name', '=', name).executeTakeFirst();
+      if (!found) throw new RosterError('integration_not_found', `No integration named "${name}".`);
+    }
+    const maxAgeMs = ctx.options.maxAgeMs ?? 26 * 3600_000;
+    const result = await sql<StatusDbRow>`
+      select i.name, i.workspace, i.credential_kind, i.status, i.status_message,
+             l.id::text as last_id, l.status as last_status, l.started_at as last_started, l.finished_at as last_finished,
+             l.error_message as last_error, l.counts as last_counts, l.api_requests as last_requests, l.summary as last_summary,
+             (select s.finished_at from sync_runs s where s.integration_id = i.id and s.status = 'succeeded' order by s.id desc limit 1) as success_finished,
+             o.id::text as open_id, o.status as open_status,
+             (select count(*) from sync_scopes x where x.run_id = l.id and x.status = 'complete')::int as scopes_complete,
+             (select count(*) from sync_scopes x where x.run_id = l.id and x.status <> 'complete' and x.error_code is distinct from 'credential_gap')::int as scopes_failed,
+             (select count(*) from sync_scopes x where x.run_id = l.id and x.error_code = 'credential_gap')::int as credential_gaps
+        from integrations i
+        left join lateral (select * from sync_runs r where r.integration_id = i.id and r.finished_at is not null order by r.id desc limit 1) l on true
+        left join lateral (select * from sync_runs r where r.integration_id = i.id and r.status in ('running', 'paused') order by r.id desc limit 1) o on true
+       where ${name === undefined ? sql`true` : sql`i.name = ${name}`}
+       order by i.name collate "C"`.execute(ctx.db);
+    yield result.rows.map((r): SyncStatusRow => {
+      const age = r.last_finished ? Math.max(0, Math.round((ctx.now.getTime() - new Date(r.last_finished).getTime()) / 1000)) : null;
+      let health: SyncStatusRow['health'];
+      let reason: string;
+      if (r.status === 'revoked') {
+        health = 'failing';
+        reason = r.status_message ?? 'the credential was rejected';
+      } else if (r.last_id === null) {
+        health = 'never-synced';
+        reason = r.open_id ? `first run ${r.open_id} is ${r.open_status}` : 'no sync has finished yet';
+      } else if (r.last_status === 'failed') {
+        health = 'failing';
+        reason = `last run ${r.last_id} failed: ${r.last_error ?? 'unknown error'}`;
+      } else if (r.last_status === 'partial') {
+        health = 'failing';
+        reason = `last run ${r.last_id} was partial: ${r.scopes_failed} scope(s) could not be read`;
+      } else if (age !== null && age * 1000 > maxAgeMs) {
+        health = 'stale';
+        reason = `last run finished ${Math.round(age / 3600)} h ago, more than the allowed ${Math.round(maxAgeMs / 3600_000)} h`;
+      } else {
+        health = 'healthy';
+        reason = `last run ${r.last_id} succeeded`;
+      }
+      const live = r.last_counts?.live ?? null;
+      const count = (k: string): number | null => (live && typeof live[k] === 'number' ? live[k] : null);
+      return {
+        integration: r.name,
+        workspace: r.workspace,
+        credential_kind: r.credential_kind,
+        integration_status: r.status,
+        health,
+        reason,
+        last_run_id: r.last_id,
+        last_run_status: r.last_status,
+        last_run_started_at: iso(r.last_started),
+        last_run_finished_at: iso(r.last_finished),
+        data_age_seconds: age,
+        last_success_at: iso(r.success_finished),
+        open_run_id: r.open_id,
+        open_run_status: r.open_status,
+        scopes_complete: r.scopes_complete,
+        scopes_failed: r.scopes_failed,
+        credential_gaps: r.credential_gaps,
+        users: count('users'),
+        groups: count('groups'),
+        projects: count('projects'),
+        repositories: count('repositories'),
+        grants: count('grants'),
+        deploy_keys: count('deploy_keys'),
+        api_requests: r.last_requests,
+        summary: r.last_summary,
+      };
+    });
+  },
+};

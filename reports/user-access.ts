@@ -1,0 +1,59 @@
+import { sql } from 'kysely';
+import { type PathJson, accessQuery, toAccessRow } from './access.ts';
+import { type RenderedAccessRow, grantColumns, principalColumns, renderAccessRow, resourceColumns } from './access-review.ts';
+import { resolveUser } from './context.ts';
+import { cursorPages, mapPages } from './cursor.ts';
+import { presentAt } from '../src/sync/history.ts';
+import type { Column, ReportDefinition } from './types.ts';
+
+/** What would have to be undone for this path to stop giving access (offboarding). */
+export function removalFor(row: RenderedAccessRow, p: PathJson): string {
+  switch (p.kind) {
+    case 'workspace-role':
+      return p.granted === 'owner' ? 'remove from workspace (owner)' : 'remove from workspace';
+    case 'workspace-owner':
+      return 'remove workspace owner role';
+    case 'direct':
+      return `revoke ${row.resource_kind} permission on ${row.resource_handle ?? row.resource_name} (${p.granted})`;
+    case 'project':
+      return `revoke project permission on ${p.project ?? '?'} (${p.granted})`;
+    case 'group':
+    case 'project-group':
+      return `remove from group ${p.group ?? '?'}`;
+  }
+}
+
+const userColumns = (principalColumns as Column<RenderedAccessRow>[]).filter((c) => c.name !== 'principal_kind');
+
+export const userAccess: ReportDefinition<RenderedAccessRow> = {
+  name: 'user-access',
+  title: 'User access',
+  description:
+    'Per user: everything they can reach (their workspace role, projects, repositories), the effective permission, every path, and what would have to be removed to take the access away. With --user, one person (offboarding check).',
+  sort: 'users by display name, then uuid; per user the workspace, then projects, then repositories, by key/slug',
+  options: ['asOf', 'user'],
+  readsSyncedState: true,
+  columns: () => [
+    ...userColumns,
+    ...resourceColumns,
+    ...grantColumns,
+    {
+      name: 'to_remove',
+      description: 'What must be undone for the user to lose this access: group memberships, grants on the resource or its project, the workspace owner role',
+      value: (r) => [...new Set(r.paths.map((p) => removalFor(r, p)))],
+    },
+  ],
+  pages: async function* (ctx) {
+    let principalId: string | undefined;
+    if (ctx.options.user !== undefined) {
+      const user = await resolveUser(ctx.db, ctx.integration, ctx.options.user);
+      principalId = user.id;
+      const present = await sql<{ n: number }>`
+        select count(*)::int as n from principals p where p.id = ${user.id} and ${presentAt('p', ctx.run.id)}`.execute(ctx.db);
+      if ((present.rows[0]?.n ?? 0) === 0) {
+        ctx.warnings.push(`User ${user.displayName ?? user.externalId} (${user.externalId}) was not present in "${ctx.integration.name}" at the end of run ${ctx.run.id}: no access to report.`);
+      }
+    }
+    yield* mapPages(cursorPages(ctx.db, accessQuery(ctx, { order: 'principal', usersOnly: true, principalId }), ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row)));
+  },
+};
