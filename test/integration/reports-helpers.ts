@@ -3,18 +3,25 @@ import type { RosterDatabase } from '../../src/db/index.ts';
 import type { Database, Integration } from '../../src/db/types.ts';
 import type { Batch, Capabilities, Connector, ConnectorStats, GrantRecord, PrincipalRecord, StreamDeclaration } from '../../src/interfaces.ts';
 import { type SyncOutcome, runSync } from '../../src/sync/runner.ts';
-import type { GroundTruth } from '../sim/types.ts';
+import type { GroundTruth, ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimGroup, SimProject, SimRepo, SimUser } from '../sim/types.ts';
 
 /**
  * A connector that reads the simulator's ground truth in memory: the same workspace the simulator
  * serves, normalized the way the Bitbucket connector normalizes it, with no HTTP in between. Report
  * tests use it to check reports against the truth at sizes where an HTTP sync would be slow.
  */
-export function truthConnector(truth: GroundTruth, options: { failStreams?: string[] } = {}): Connector {
+export interface TruthConnectorOptions {
+  /** Streams whose read fails (HTTP 503), for partial runs. */
+  failStreams?: string[];
+  /** Users outside the member list that grants may name. */
+  outsiders?: SimUser[];
+}
+
+export function truthConnector(truth: GroundTruth, options: TruthConnectorOptions = {}): Connector {
   const ws = { kind: 'workspace' as const, externalId: truth.workspace.uuid };
   const userRef = (uuid: string) => ({ kind: 'user' as const, externalId: uuid });
   const groupRef = (slug: string) => ({ kind: 'group' as const, externalId: slug });
-  const users = new Map(truth.users().map((u) => [u.uuid, u]));
+  const users = new Map([...(options.outsiders ?? []), ...truth.users()].map((u) => [u.uuid, u]));
   const userRecord = (uuid: string): PrincipalRecord => {
     const u = users.get(uuid);
     return { kind: 'user', externalId: uuid, displayName: u?.displayName ?? null, handle: u?.nickname ?? null, accountId: u?.accountId ?? null };
@@ -53,12 +60,15 @@ export function truthConnector(truth: GroundTruth, options: { failStreams?: stri
       resources: truth.repositories().map((r) => ({ kind: 'repository' as const, externalId: r.uuid, name: r.name, handle: r.slug, parent: projectRef(r.projectKey) })),
     })),
     stream('project-permissions', ['projects', 'members', 'groups'], () => ({
+      referencedPrincipals: truth.projectUserGrants().map((g) => userRecord(g.userUuid)),
       grants: [
         ...truth.projectUserGrants().map((g): GrantRecord => ({ principal: userRef(g.userUuid), resource: projectRef(g.projectKey), permission: g.permission })),
         ...truth.projectGroupGrants().map((g): GrantRecord => ({ principal: groupRef(g.groupSlug), resource: projectRef(g.projectKey), permission: g.permission })),
       ],
     })),
     stream('repository-permissions', ['repositories', 'members', 'groups'], () => ({
+      // Bitbucket embeds the user in each permission: a user outside the member list is still known.
+      referencedPrincipals: truth.repoUserGrants().map((g) => userRecord(g.userUuid)),
       grants: [
         ...truth.repoUserGrants().map((g): GrantRecord => ({ principal: userRef(g.userUuid), resource: { kind: 'repository', externalId: g.repoUuid }, permission: g.permission })),
         ...truth.repoGroupGrants().map((g): GrantRecord => ({ principal: groupRef(g.groupSlug), resource: { kind: 'repository', externalId: g.repoUuid }, permission: g.permission })),
@@ -92,6 +102,44 @@ export function truthConnector(truth: GroundTruth, options: { failStreams?: stri
   };
 }
 
+/** A hand-written workspace for tests that check reports against hand-computed expectations. */
+export interface HandWorkspace {
+  users: Array<SimUser & { member?: boolean }>;
+  groups: SimGroup[];
+  projects: SimProject[];
+  repos: SimRepo[];
+  deployKeys: SimDeployKey[];
+  projectUserGrants: ProjectUserGrant[];
+  projectGroupGrants: ProjectGroupGrant[];
+  repoUserGrants: RepoUserGrant[];
+  repoGroupGrants: RepoGroupGrant[];
+}
+
+/**
+ * Ground truth over a hand-written workspace (read live, so tests can change it between syncs).
+ * Users with `member: false` are not in the member list but can hold grants (as Bitbucket allows).
+ */
+export function handTruth(ws: HandWorkspace): GroundTruth {
+  const unused = (): never => {
+    throw new Error('not computed for hand-written workspaces');
+  };
+  return {
+    workspace: { uuid: '{ws-acme}', slug: 'acme', name: 'Acme Corp' },
+    users: () => ws.users.filter((u) => u.member !== false),
+    groups: () => ws.groups,
+    projects: () => ws.projects,
+    repositories: () => ws.repos,
+    deployKeys: () => ws.deployKeys,
+    projectUserGrants: () => ws.projectUserGrants,
+    projectGroupGrants: () => ws.projectGroupGrants,
+    repoUserGrants: () => ws.repoUserGrants,
+    repoGroupGrants: () => ws.repoGroupGrants,
+    effectiveAccess: unused,
+    reportedRepositoryPermissions: unused,
+    summary: unused,
+  };
+}
+
 export async function addIntegration(db: Kysely<Database>, name: string, workspace = 'acme'): Promise<Integration> {
   return db
     .insertInto('integrations')
@@ -100,6 +148,6 @@ export async function addIntegration(db: Kysely<Database>, name: string, workspa
     .executeTakeFirstOrThrow();
 }
 
-export async function syncTruth(handle: RosterDatabase, integration: Integration, truth: GroundTruth, options: { failStreams?: string[] } = {}): Promise<SyncOutcome> {
+export async function syncTruth(handle: RosterDatabase, integration: Integration, truth: GroundTruth, options: TruthConnectorOptions = {}): Promise<SyncOutcome> {
   return runSync(handle, { integration, mode: 'full', trigger: 'test', connect: async () => truthConnector(truth, options) });
 }
