@@ -2,15 +2,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ReportOptions, type ReportResult, listReports, runReport, writeEvidence } from '../../reports/index.ts';
+import { type ReportOptions, listReports, writeEvidence } from '../../reports/index.ts';
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import type { SimUser } from '../sim/types.ts';
-import { type HandWorkspace, addIntegration, handTruth, syncTruth } from './reports-helpers.ts';
+import { type HandWorkspace, type ReportRow as Row, addIntegration, captureReport, handTruth, reportRows, syncTruth } from './reports-helpers.ts';
 
 /**
  * Reports over a small hand-written workspace whose every answer is worked out below by hand:
@@ -84,8 +83,6 @@ function world(): HandWorkspace {
   };
 }
 
-type Row = Record<string, unknown>;
-
 describeWithDb('reports over a hand-checked workspace', (get) => {
   const ws = world();
   const truth = handTruth(ws);
@@ -94,17 +91,8 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
   const runs: string[] = [];
   const NOW = new Date('2026-12-01T00:00:00Z');
 
-  const capture = async (name: string, options: Partial<ReportOptions> = {}): Promise<{ text: string; result: ReportResult }> => {
-    const out = new PassThrough();
-    const chunks: Buffer[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c));
-    const result = await runReport(get().db, name, { format: 'json', maxAgeMs: 1e15, ...options }, out);
-    return { text: Buffer.concat(chunks).toString('utf8'), result };
-  };
-  const json = async (name: string, options: Partial<ReportOptions> = {}): Promise<{ rows: Row[]; result: ReportResult }> => {
-    const { text, result } = await capture(name, { ...options, format: 'json' });
-    return { rows: JSON.parse(text) as Row[], result };
-  };
+  const capture = (name: string, options: Partial<ReportOptions> = {}) => captureReport(get().db, name, options);
+  const json = (name: string, options: Partial<ReportOptions> = {}) => reportRows(get().db, name, options);
   const brief = (rows: Row[]) => rows.map((r) => `${String(r.resource)} ${String(r.principal_name)} ${String(r.permission)} [${(r.paths as Array<{ kind: string; grantedPermission: string; group: string | null; project: string | null }>).map((p) => `${p.kind}${p.project ? `:${p.project}` : ''}${p.group ? `:${p.group}` : ''}=${p.grantedPermission}`).join(' ')}] ${(r.flags as string[]).join(',')}`);
 
   beforeAll(async () => {
