@@ -35,8 +35,15 @@ export function cellText(value: Cell): string {
 
 const CSV_OPTIONS = { record_delimiter: 'windows', escape_formulas: true, quoted_match: /^\s|\s$/ } as const;
 
-export function csvLines(records: readonly string[][]): string {
-  return stringify(records as string[][], CSV_OPTIONS);
+export function csvLines(records: ReadonlyArray<ReadonlyArray<string | number>>): string {
+  return stringify(records as Array<Array<string | number>>, CSV_OPTIONS);
+}
+
+/** Numbers stay numbers, so a negative one is not taken for a formula. */
+function csvCell<Row>(column: Column<Row>, row: Row): string | number {
+  if (column.csv) return column.csv(row);
+  const value = column.value(row);
+  return typeof value === 'number' ? value : cellText(value);
 }
 
 export function createWriter<Row>(format: ReportFormat, columns: readonly Column<Row>[], out: NodeJS.WritableStream, options: { bom?: boolean } = {}): ReportWriter<Row> {
@@ -51,7 +58,7 @@ export function createWriter<Row>(format: ReportFormat, columns: readonly Column
       async write(rows) {
         await start();
         if (rows.length === 0) return;
-        await writeText(out, csvLines(rows.map((row) => columns.map((c) => (c.csv ? c.csv(row) : cellText(c.value(row)))))));
+        await writeText(out, csvLines(rows.map((row) => columns.map((c) => csvCell(c, row)))));
       },
       finish: start,
     };

@@ -38,9 +38,12 @@ const DAY_MS = 86_400_000;
 
 /** OpenSSH's fingerprint of a public key line (`ssh-keygen -lf`): `SHA256:` + unpadded base64 of the blob's digest. */
 export function sshFingerprint(line: string): string | null {
-  const blob = line.trim().split(/\s+/)[1];
-  if (!blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return null;
-  return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
+  const [type, blob] = line.trim().split(/\s+/);
+  if (!type || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return null;
+  // The blob starts with its own key type (SSH wire format): anything else is not a public key.
+  const bytes = Buffer.from(blob, 'base64');
+  if (bytes.length < 4 || bytes.subarray(4, 4 + bytes.readUInt32BE(0)).toString('latin1') !== type) return null;
+  return `SHA256:${createHash('sha256').update(bytes).digest('base64').replace(/=+$/, '')}`;
 }
 
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
