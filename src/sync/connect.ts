@@ -1,4 +1,4 @@
-import { type BitbucketCloudOptions, createBitbucketCloudConnector } from '../../connectors/bitbucket-cloud/index.ts';
+import { type BitbucketCloudOptions, type OAuthTokens, createBitbucketCloudConnector } from '../../connectors/bitbucket-cloud/index.ts';
 import type { RosterDatabase } from '../db/index.ts';
 import { readCredential, saveOAuthTokens } from '../db/integrations.ts';
 import type { Integration } from '../db/types.ts';
@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Keyring } from '../secrets/index.ts';
 
 /** Knobs tests and the benchmark may set on a connector (clock, budget, waits); never credentials. */
-export type ConnectorOverrides = Partial<Pick<BitbucketCloudOptions, 'clock' | 'budgetPerHour' | 'maxRateLimitWaitMs' | 'concurrency' | 'timeoutMs' | 'maxRetries'>>;
+export type ConnectorOverrides = Partial<Pick<BitbucketCloudOptions, 'clock' | 'budgetPerHour' | 'maxRateLimitWaitMs' | 'concurrency' | 'timeoutMs' | 'maxRetries' | 'retryBaseMs'>>;
 
 interface IntegrationOptions {
   tokenUrl?: string;
@@ -62,7 +62,7 @@ export async function connectIntegration(
     concurrency: options.concurrency,
     budgetPerHour: options.budgetPerHour,
     // Rotated OAuth tokens are sealed and stored before the connector uses them.
-    onTokens: (tokens) => saveOAuthTokens(handle.db, keyring, integrationId, tokens),
+    onTokens: (tokens: OAuthTokens) => saveOAuthTokens(handle.db, keyring, integrationId, tokens),
     logger: hooks.logger,
     onProgress: hooks.onProgress,
     ...overrides,

@@ -370,6 +370,12 @@ async function readStreams(
       emit({ type: 'scope-end', scope, status: 'complete', items, pages: batches.length });
     } catch (error) {
       const err = toRosterError(error);
+      if (err.code === 'budget_exhausted' && !abort.signal.aborted) {
+        // Out of budget: start nothing new, but let the listings under way finish and commit, so
+        // the resumed run does not read them again.
+        fatal ??= err;
+        return;
+      }
       if (isRunFatal(err) || abort.signal.aborted) {
         fatal ??= err;
         abort.abort(err);
