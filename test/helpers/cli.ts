@@ -5,6 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
 import { main } from '../../src/cli/main.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
 import { createTestDatabase, testDbKind } from './db.ts';
 
 export interface CliResult {
@@ -42,6 +43,7 @@ export class CliHarness {
   async withDb<T>(fn: (handle: RosterDatabase) => Promise<T>): Promise<T> {
     const handle = await openDatabase(this.env.DATABASE_URL ? { kind: 'server', url: this.env.DATABASE_URL } : { kind: 'embedded', dataDir: this.dataDir });
     try {
+      await migrateToLatest(handle.db);
       return await fn(handle);
     } finally {
       await handle.close();

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { createClock, startSimulator } from '../sim/index.ts';
+import { describeCli } from '../helpers/cli.ts';
+import { TEST_KEY, connectSim, removalsOutsideCleanScopes, rosterAccess, syncSim, truthAccess } from '../helpers/sim-sync.ts';
+
+const ROSTER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/roster.js');
+
+describeCli('resumable runs', (cli) => {
+  it('a sync killed with SIGKILL mid-run resumes from its checkpoint and ends as a clean run would', async () => {
+    // Slow per-repository reads so the kill lands in the middle of the run.
+    const sim = await startSimulator({ profile: 'medium', seed: 3, rateLimit: false, faults: 'slow:ms=25:path=/2.0/repositories/*/*/permissions-config/users' });
+    try {
+      await cli().withDb(async (handle) => {
+        await connectSim(handle, sim, 'killed');
+      });
+      const child = spawn(process.execPath, [ROSTER, '--data-dir', cli().dataDir, 'sync', '--integration', 'killed', '--full'], {
+        env: { ...cli().env, ROSTER_ENCRYPTION_KEY: TEST_KEY, ROSTER_LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      // Kill once a good share of the per-repository permission reads has happened.
+      const userPermissionReads = () => sim.stats().byPath['GET /2.0/repositories/{workspace}/{repo_slug}/permissions-config/users'] ?? 0;
+      const deadline = Date.now() + 60_000;
+      while (userPermissionReads() < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(userPermissionReads(), output).toBeGreaterThanOrEqual(200);
+      child.kill('SIGKILL');
+      await exited;
+      const requestsBeforeKill = sim.stats().requests;
+
+      await cli().withDb(async (handle) => {
+        const open = await handle.db.selectFrom('sync_runs').selectAll().where('status', '=', 'running').executeTakeFirstOrThrow();
+        const done = await handle.db.selectFrom('sync_scopes').select('scope').where('run_id', '=', open.id).where('status', '=', 'complete').execute();
+        expect(done.length).toBeGreaterThan(10);
+
+        sim.resetStats();
+        const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', 'killed').executeTakeFirstOrThrow();
+        const resumed = await syncSim(handle, integration);
+        expect(resumed.resumed).toBe(true);
+        expect(resumed.runId).toBe(String(open.id));
+        expect(resumed.status).toBe('succeeded');
+        expect(await rosterAccess(handle, String(integration.id))).toEqual(truthAccess(sim));
+        expect(await removalsOutsideCleanScopes(handle, resumed.runId)).toEqual([]);
+        // Checkpointed scopes were not read again: the resumed part costs less than a full run.
+        const fullRun = requestsBeforeKill + sim.stats().requests;
+        expect(sim.stats().requests).toBeLessThan(fullRun - done.length + 10);
+      });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('a run that spends its budget pauses with a resume time and resumes to the same end state', async () => {
+    const clock = createClock({ speed: 3600 });
+    const sim = await startSimulator({ profile: 'medium', seed: 4, rateLimit: { perHour: 250 }, clock });
+    try {
+      await cli().withDb(async (handle) => {
+        const integration = await connectSim(handle, sim, 'paused');
+        // Waiting longer than 5 simulated minutes for budget pauses the run instead.
+        const overrides = { clock, budgetPerHour: 250, maxRateLimitWaitMs: 5 * 60_000 };
+        const first = await syncSim(handle, integration, { overrides });
+        expect(first.status).toBe('paused');
+        expect(first.resumeAfter).toBeInstanceOf(Date);
+        const row = await handle.db.selectFrom('sync_runs').select(['status', 'resume_after', 'error_code']).where('id', '=', first.runId).executeTakeFirstOrThrow();
+        expect(row.status).toBe('paused');
+        expect(row.error_code).toBe('budget_exhausted');
+        expect(row.resume_after?.getTime()).toBe(first.resumeAfter?.getTime());
+
+        let outcome = first;
+        for (let i = 0; i < 20 && outcome.status === 'paused'; i++) {
+          await clock.sleep(Math.max(0, (outcome.resumeAfter?.getTime() ?? clock.now()) - clock.now()));
+          outcome = await syncSim(handle, integration, { overrides });
+          expect(outcome.runId).toBe(first.runId);
+        }
+        expect(outcome.status).toBe('succeeded');
+        expect(sim.stats().responses429).toBe(0);
+        expect(await rosterAccess(handle, String(integration.id))).toEqual(truthAccess(sim));
+        expect(await removalsOutsideCleanScopes(handle, outcome.runId)).toEqual([]);
+      });
+    } finally {
+      await sim.close();
+    }
+  });
+});
