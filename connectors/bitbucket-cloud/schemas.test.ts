@@ -22,9 +22,9 @@ import {
   workspaceMembershipSchema,
   workspaceSchema,
 } from './schemas.ts';
+import { bitbucketApiDir } from '../../test/sim/spec.ts';
 
-const API_DIR = join(import.meta.dirname, '../../../shared/bitbucket-api');
-const PAYLOADS = join(API_DIR, 'real-payloads');
+const PAYLOADS = join(bitbucketApiDir(), 'real-payloads');
 
 function load(name: string): unknown {
   return JSON.parse(readFileSync(join(PAYLOADS, name), 'utf8'));
@@ -107,7 +107,7 @@ describe('real Bitbucket payloads parse with the connector schemas', () => {
 });
 
 describe("the spec's own examples parse (no real recordings exist for these endpoints)", () => {
-  const spec = JSON.parse(readFileSync(join(API_DIR, 'swagger.v3.json'), 'utf8')) as {
+  const spec = JSON.parse(readFileSync(join(bitbucketApiDir(), 'swagger.v3.json'), 'utf8')) as {
     paths: Record<string, { get: { responses: Record<string, { content?: Record<string, { examples?: Record<string, { value: unknown }> }> }> } }>;
   };
   const example = (path: string): unknown => spec.paths[path]?.get.responses['200']?.content?.['application/json']?.examples?.response?.value;

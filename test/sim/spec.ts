@@ -31,7 +31,8 @@ export interface OpenApiSpec {
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function bitbucketApiDir(): string {
-  const candidates = [process.env.ROSTER_BITBUCKET_API_DIR, path.resolve(REPO_ROOT, '../shared/bitbucket-api'), path.resolve(REPO_ROOT, 'test/fixtures/bitbucket-api')].filter(
+  // The committed copy first, so every machine (CI included) tests against the same spec and payloads.
+  const candidates = [process.env.ROSTER_BITBUCKET_API_DIR, path.resolve(REPO_ROOT, 'test/fixtures/bitbucket-api'), path.resolve(REPO_ROOT, '../shared/bitbucket-api')].filter(
     (p): p is string => typeof p === 'string' && p.length > 0,
   );
   for (const dir of candidates) if (fs.existsSync(path.join(dir, 'swagger.v3.json'))) return dir;
