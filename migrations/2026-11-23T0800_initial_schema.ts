@@ -47,6 +47,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       trigger text not null check (trigger in ('manual', 'schedule', 'demo', 'test')),
       mode text not null check (mode in ('full', 'incremental')),
       since timestamptz,
+      -- The cron slot a scheduled run serves; unique, so two schedulers can never both serve one slot.
+      slot timestamptz,
       status text not null check (status in ('running', 'paused', 'succeeded', 'partial', 'failed')),
       started_at timestamptz not null default now(),
       finished_at timestamptz,
@@ -68,6 +70,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index sync_runs_integration_started on sync_runs (integration_id, started_at desc)`.execute(db);
   // One unfinished run per integration: a second one must resume it, never run beside it.
   await sql`create unique index sync_runs_one_open on sync_runs (integration_id) where status in ('running', 'paused')`.execute(db);
+  await sql`create unique index sync_runs_slot on sync_runs (integration_id, slot) where slot is not null`.execute(db);
 
   // One row per scope a run dealt with: read completely, failed, or not covered by the credential.
   // A 'complete' row is also the run's checkpoint: a resumed run skips scopes already complete.

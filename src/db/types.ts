@@ -46,6 +46,7 @@ export interface SyncRunsTable {
   trigger: 'manual' | 'schedule' | 'demo' | 'test';
   mode: 'full' | 'incremental';
   since: NullableTimestamp;
+  slot: NullableTimestamp;
   status: RunStatus;
   started_at: Timestamp;
   finished_at: NullableTimestamp;

@@ -43,9 +43,9 @@ export interface SyncRequest {
   /** Scopes read concurrently (the connector bounds HTTP concurrency on its own). Default 16. */
   scopeConcurrency?: number;
   /**
-   * For scheduled runs: the schedule slot. If any run of this integration started at or after it,
-   * another process already served this slot, and this request is refused as `sync_locked`.
-   * Checked while holding the lock, so two schedulers never both run one slot.
+   * For scheduled runs: the schedule slot. If a run of this integration already served this slot
+   * (or a later one), this request is refused as `sync_locked`. Checked while holding the lock, and
+   * the slot is unique per integration in the database, so two schedulers never both run one slot.
    */
   slot?: Date;
 }
@@ -113,7 +113,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
   const emit = (event: EngineEvent): void => request.onProgress?.(event);
   const startedMs = Date.now();
   if (request.slot) {
-    const served = await db.selectFrom('sync_runs').select(['id', 'holder']).where('integration_id', '=', integrationId).where('started_at', '>=', request.slot).executeTakeFirst();
+    const served = await db.selectFrom('sync_runs').select(['id', 'holder']).where('integration_id', '=', integrationId).where('slot', '>=', request.slot).executeTakeFirst();
     if (served) throw new RosterError('sync_locked', `The ${request.slot.toISOString()} slot of "${request.integration.name}" was already served by run ${served.id} (${served.holder ?? 'another process'}).`, { retryable: false });
   }
 
@@ -135,7 +135,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     const since = request.mode === 'incremental' ? await lastGoodRunStart(handle, integrationId) : null;
     run = await db
       .insertInto('sync_runs')
-      .values({ integration_id: integrationId, trigger: request.trigger, mode: since ? 'incremental' : 'full', since, status: 'running', holder: HOLDER, counts: '{}' })
+      .values({ integration_id: integrationId, trigger: request.trigger, mode: since ? 'incremental' : 'full', since, slot: request.slot ?? null, status: 'running', holder: HOLDER, counts: '{}' })
       .returningAll()
       .executeTakeFirstOrThrow();
   }
