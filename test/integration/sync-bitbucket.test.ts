@@ -104,6 +104,47 @@ describeWithDb('sync → change the workspace → sync: history records exactly 
   });
 });
 
+describeWithDb('incremental sync and OAuth tokens', (get) => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ profile: 'small', seed: 2, rateLimit: false, oauthAccessTokenTtlSeconds: 3600 });
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+
+  it('an incremental sync after a change ends in the same state as a full one, and never removes from the filtered listing', async () => {
+    const integration = await connectSim(get(), sim, 'incremental');
+    expect((await syncSim(get(), integration, { mode: 'full' })).status).toBe('succeeded');
+    const someone = sim.truth.users().find((u) => u.role === 'member');
+    if (!someone) throw new Error('no member');
+    sim.mutate.addRepository({ name: 'brand-new', projectKey: 'PLAT' });
+    sim.mutate.setRepoUserPermission('web-app', someone.uuid, 'admin');
+    const incremental = await syncSim(get(), integration, { mode: 'incremental' });
+    expect(incremental.status).toBe('succeeded');
+    const run = await get().db.selectFrom('sync_runs').select(['mode', 'since']).where('id', '=', incremental.runId).executeTakeFirstOrThrow();
+    expect(run.mode).toBe('incremental');
+    expect(run.since).toBeInstanceOf(Date);
+    const listing = await get().db.selectFrom('sync_scopes').select(['status', 'filtered']).where('run_id', '=', incremental.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
+    expect(listing).toEqual({ status: 'complete', filtered: true });
+    expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(sim));
+    expect((await removedIn(get(), incremental.runId)).resources).toBe(0);
+  });
+
+  it("an OAuth consumer's tokens are stored encrypted as soon as they are issued", async () => {
+    const integration = await connectSim(get(), sim, 'oauth-tokens', 'oauth');
+    expect((await syncSim(get(), integration)).status).toBe('succeeded');
+    const rows = await get().db.selectFrom('credentials').select(['name', 'key_id', 'expires_at', 'ciphertext']).where('integration_id', '=', integration.id).orderBy('name').execute();
+    expect(rows.map((r) => r.name)).toEqual(['access_token', 'client_id', 'client_secret', 'refresh_token']);
+    const access = rows.find((r) => r.name === 'access_token');
+    expect(access?.expires_at).toBeInstanceOf(Date);
+    // A second run reuses the stored, still-valid token instead of asking for a new one.
+    const before = sim.stats().byPath['POST /site/oauth2/access_token'] ?? 0;
+    expect((await syncSim(get(), integration)).status).toBe('succeeded');
+    expect(sim.stats().byPath['POST /site/oauth2/access_token'] ?? 0).toBe(before);
+  });
+});
+
 describeWithDb('faults: nothing seen before is removed unless its scope was re-read cleanly', (get) => {
   let small: Simulator;
   let medium: Simulator;
