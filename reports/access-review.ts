@@ -48,7 +48,7 @@ export const grantColumns: Column<RenderedAccessRow>[] = [
   { name: 'first_seen_run', description: 'That run', value: (r) => r.first_seen_run },
   {
     name: 'flags',
-    description: 'admin; individual-grant (granted to the user, not a group); single-use-group (only through groups that grant nothing else); collaborator; not-in-member-list',
+    description: 'admin; individual-grant (granted to the user, not a group); single-use-group (only through groups that have no other member and no other grant); collaborator; not-in-member-list',
     value: (r) => r.flags,
   },
 ];

@@ -29,8 +29,8 @@ export interface PathJson {
   project: string | null;
   projectName: string | null;
   firstSeenRun: string;
-  /** Grants the path's group holds in all (null for paths without a group). */
-  groupGrants: number | null;
+  /** The path's group has this one member and holds this one grant: it exists for nothing else (null without a group). */
+  singleUseGroup: boolean | null;
 }
 
 /** A row as the database returns it: one principal on one resource, its paths as parallel arrays. */
@@ -57,7 +57,7 @@ export interface AccessDbRow {
   path_projects: Array<string | null>;
   path_project_names: Array<string | null>;
   path_first_seen: string[];
-  path_group_grants: Array<number | null>;
+  path_group_single_use: Array<boolean | null>;
 }
 
 export interface AccessRow extends Omit<AccessDbRow, `path_${string}`> {
@@ -66,7 +66,7 @@ export interface AccessRow extends Omit<AccessDbRow, `path_${string}`> {
   first_seen_run: string;
   /** Some path is a grant to the principal itself (on the resource, or on the repository's project). */
   individual: boolean;
-  /** Every path goes through a group, and each such group holds no grant but this one. */
+  /** Every path goes through a group that has no other use: no other member, no other grant. */
   single_use_group_only: boolean;
   /** Paths in a stable order: workspace role, direct, group, project, project-group, workspace owner. */
   paths: PathJson[];
@@ -159,7 +159,9 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
   return sql<AccessDbRow>`
     with paths as (${paths}),
     group_use as (
-      select g.principal_id, count(*)::int as grants
+      select g.principal_id, count(*)::int as grants,
+             (select count(*) from memberships m join principals u on u.id = m.member_id and ${presentAt('u', R)}
+               where m.integration_id = ${I} and m.group_id = g.principal_id and ${presentAt('m', R)})::int as members
         from grants g join principals gp on gp.id = g.principal_id and gp.kind = 'group'
        where g.integration_id = ${I} and ${presentAt('g', R)}
        group by g.principal_id
@@ -194,7 +196,7 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
            array_agg(vg.handle) as path_groups, array_agg(vg.display_name) as path_group_names,
            array_agg(vp.handle) as path_projects, array_agg(vp.name) as path_project_names,
            array_agg(greatest(g.first_seen_run, m.first_seen_run, r.first_seen_run)::text) as path_first_seen,
-           array_agg(gu.grants) as path_group_grants
+           array_agg(gu.grants = 1 and gu.members = 1) as path_group_single_use
       from paths p
       join resources r on r.id = p.resource_id
       join principals pr on pr.id = p.principal_id
@@ -229,13 +231,13 @@ export function toAccessRow(row: AccessDbRow): AccessRow {
       project: row.path_projects[i] ?? null,
       projectName: row.path_project_names[i] ?? null,
       firstSeenRun: row.path_first_seen[i] ?? '0',
-      groupGrants: row.path_group_grants[i] ?? null,
+      singleUseGroup: row.path_group_single_use[i] ?? null,
     };
     paths[i] = p;
     if ((PERMISSION_RANK[p.permission] ?? 0) > (PERMISSION_RANK[permission] ?? 0)) permission = p.permission;
     if (firstSeen === '' || runIdLess(p.firstSeenRun, firstSeen)) firstSeen = p.firstSeenRun;
     if (p.kind === 'direct' || p.kind === 'project') individual = true;
-    if (!((p.kind === 'group' || p.kind === 'project-group') && p.groupGrants === 1)) singleUseGroupOnly = false;
+    if (!((p.kind === 'group' || p.kind === 'project-group') && p.singleUseGroup === true)) singleUseGroupOnly = false;
   }
   if (n > 1) paths.sort(comparePaths);
   return {

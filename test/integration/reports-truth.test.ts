@@ -103,12 +103,24 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
         const workspace = review.filter((r) => r.resource_kind === 'workspace').map((r) => `${String(r.principal_id)} ${String(r.permission)}`).sort();
         expect(workspace).toEqual(sim.truth.users().map((u) => `${u.uuid} ${u.role}`).sort());
         // Flags agree with the truth's roles and grants.
-        const collaborators = new Set(sim.truth.users().filter((u) => u.role === 'collaborator').map((u) => u.uuid));
+        const t = sim.truth;
+        const collaborators = new Set(t.users().filter((u) => u.role === 'collaborator').map((u) => u.uuid));
+        const grantCount = new Map<string, number>();
+        for (const g of [...t.projectGroupGrants(), ...t.repoGroupGrants()]) grantCount.set(g.groupSlug, (grantCount.get(g.groupSlug) ?? 0) + 1);
+        const singleUse = new Set(t.groups().filter((g) => g.memberUuids.length === 1 && grantCount.get(g.slug) === 1).map((g) => g.slug));
+        let flagged = 0;
         for (const r of review.filter((x) => x.principal_kind === 'user')) {
-          expect((r.flags as string[]).includes('collaborator')).toBe(collaborators.has(String(r.principal_id)));
-          expect((r.flags as string[]).includes('admin')).toBe(r.permission === 'admin' || r.permission === 'owner');
-          expect(r.flags as string[]).not.toContain('not-in-member-list');
+          const flags = r.flags as string[];
+          const paths = r.paths as Path[];
+          expect(flags.includes('collaborator')).toBe(collaborators.has(String(r.principal_id)));
+          expect(flags.includes('admin')).toBe(r.permission === 'admin' || r.permission === 'owner');
+          expect(flags.includes('individual-grant')).toBe(paths.some((p) => p.kind === 'direct' || p.kind === 'project'));
+          const viaSingleUse = paths.every((p) => (p.kind === 'group' || p.kind === 'project-group') && singleUse.has(p.group ?? ''));
+          expect(flags.includes('single-use-group')).toBe(viaSingleUse);
+          if (viaSingleUse) flagged++;
+          expect(flags).not.toContain('not-in-member-list');
         }
+        expect(flagged).toBe(review.filter((x) => (x.flags as string[]).includes('single-use-group')).length);
       });
 
       it('user-access: what the simulator says each user can reach, with the same paths', async () => {

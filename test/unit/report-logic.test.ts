@@ -9,7 +9,7 @@ import type { CoverageGapInfo, RunInfo } from '../../reports/types.ts';
 import { removalFor } from '../../reports/user-access.ts';
 import type { Integration } from '../../src/db/types.ts';
 
-const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | 'group' | 'project' | 'firstSeen', string>> & { groupGrants?: number }>, extra: Partial<AccessDbRow> = {}): AccessDbRow => ({
+const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | 'group' | 'project' | 'firstSeen', string>> & { singleUse?: boolean }>, extra: Partial<AccessDbRow> = {}): AccessDbRow => ({
   resource_id: '10',
   resource_kind: 'repository',
   resource_external_id: '{r}',
@@ -32,7 +32,7 @@ const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | '
   path_projects: paths.map((p) => p.project ?? null),
   path_project_names: paths.map((p) => p.project ?? null),
   path_first_seen: paths.map((p) => p.firstSeen ?? '1'),
-  path_group_grants: paths.map((p) => p.groupGrants ?? null),
+  path_group_single_use: paths.map((p) => p.singleUse ?? null),
   ...extra,
 });
 
@@ -41,7 +41,7 @@ describe('access rows', () => {
     const row = toAccessRow(
       dbRow([
         { kind: 'workspace-owner', permission: 'admin', granted: 'owner', firstSeen: '9' },
-        { kind: 'project-group', permission: 'write', granted: 'create-repo', group: 'devs', project: 'CORE', firstSeen: '10', groupGrants: 2 },
+        { kind: 'project-group', permission: 'write', granted: 'create-repo', group: 'devs', project: 'CORE', firstSeen: '10', singleUse: false },
         { kind: 'direct', permission: 'read', firstSeen: '100' },
       ]),
     );
@@ -51,10 +51,10 @@ describe('access rows', () => {
     expect(accessFlags(row)).toEqual(['admin', 'individual-grant']);
   });
 
-  it('flags access held only through groups that grant nothing else, and users outside the member list', () => {
-    const single = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', groupGrants: 1 }]));
+  it('flags access held only through groups with no other member and no other grant, and users outside the member list', () => {
+    const single = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }]));
     expect(accessFlags(single)).toEqual(['single-use-group']);
-    const mixed = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', groupGrants: 1 }, { kind: 'group', permission: 'read', group: 'all', groupGrants: 5 }]));
+    const mixed = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }, { kind: 'group', permission: 'read', group: 'all', singleUse: false }]));
     expect(accessFlags(mixed)).toEqual([]);
     const outsider = toAccessRow(dbRow([{ kind: 'project', permission: 'write', granted: 'create-repo', project: 'OPS' }], { workspace_role: null }));
     expect(accessFlags(outsider)).toEqual(['individual-grant', 'not-in-member-list']);
