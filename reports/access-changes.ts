@@ -62,7 +62,7 @@ export const accessChanges: ReportDefinition<ChangeRow> = {
   title: 'Access changes',
   description:
     'Explicit grants given, revoked and changed, and group memberships added and removed, between two points (--since DATE|RUN, exclusive; --until DATE|RUN, inclusive), from the history of every grant and membership.',
-  sort: 'run, then resource (workspace, projects, repositories, groups; by key/slug), then principal by display name, then uuid',
+  sort: 'run, then resource (the workspace, projects, repositories, then groups; each by key/slug), then principal (display name, then uuid)',
   options: ['asOf', 'since', 'until'],
   readsSyncedState: true,
   columns: () => columns,

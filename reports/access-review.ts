@@ -1,4 +1,5 @@
-import { type AccessRow, accessFlags, accessQuery, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
+import { type AccessDbRow, type AccessRow, accessFlags, accessQuery, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
+import type { RawBuilder } from 'kysely';
 import { cursorPages, mapPages } from './cursor.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
 
@@ -10,12 +11,18 @@ export interface RenderedAccessRow extends AccessRow {
   runs: ReportContext['runs'];
 }
 
-export function renderAccessRow(ctx: ReportContext, row: AccessRow): RenderedAccessRow {
+export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions: { memberListKnown: boolean }): RenderedAccessRow {
   const rendered = row as RenderedAccessRow;
   rendered.firstSeen = runTime(ctx, row.first_seen_run);
-  rendered.flags = accessFlags(row);
+  rendered.flags = accessFlags(row, flagOptions);
   rendered.runs = ctx.runs;
   return rendered;
+}
+
+/** Streams an access query's rows, rendered. */
+export async function* accessPages(ctx: ReportContext, query: RawBuilder<AccessDbRow>): AsyncGenerator<RenderedAccessRow[]> {
+  const flagOptions = { memberListKnown: await memberListKnown(ctx) };
+  yield* mapPages(cursorPages(ctx.db, query, ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row), flagOptions));
 }
 
 export const resourceColumns: Column<RenderedAccessRow>[] = [
@@ -58,7 +65,7 @@ export const accessReview: ReportDefinition<RenderedAccessRow> = {
   title: 'Access review',
   description:
     'Per repository, project and the workspace: every principal with access, its effective permission, every path that gives it, when it was first seen and review flags, with empty decision/reviewer/comment columns for reviewers.',
-  sort: 'workspace, then projects, then repositories, each by key/slug; within a resource users, then deploy keys and tokens, by display name, then uuid',
+  sort: 'resource (the workspace, then projects, then repositories, each by key/slug), then principal (users, then deploy keys and tokens, each by display name, then uuid)',
   options: ['asOf'],
   readsSyncedState: true,
   columns: () => [
@@ -69,5 +76,5 @@ export const accessReview: ReportDefinition<RenderedAccessRow> = {
     { name: 'reviewer', description: 'For the reviewer', value: () => '' },
     { name: 'comment', description: 'For the reviewer', value: () => '' },
   ],
-  pages: (ctx) => mapPages(cursorPages(ctx.db, accessQuery(ctx, { order: 'resource', usersOnly: false }), ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row))),
+  pages: (ctx) => accessPages(ctx, accessQuery(ctx, { order: 'resource', usersOnly: false })),
 };

@@ -331,14 +331,24 @@ export function pathJson(ctx: Pick<ReportContext, 'runs'>, p: PathJson): Cell {
   };
 }
 
-/** The review flags of an access row (see README: how flags are computed). */
-export function accessFlags(row: AccessRow): string[] {
+/**
+ * Whether the workspace member list is known at the end of the run: some credentials cannot read it,
+ * and then "not in the member list" would be said of everyone.
+ */
+export async function memberListKnown(ctx: ReportContext): Promise<boolean> {
+  const result = await sql<{ known: boolean }>`
+    select exists (select 1 from grants g where g.integration_id = ${ctx.integration.id} and g.resource_kind = 'workspace' and ${presentAt('g', ctx.run.id)}) as known`.execute(ctx.db);
+  return result.rows[0]?.known === true;
+}
+
+/** The review flags of an access row (see README: Flags). */
+export function accessFlags(row: AccessRow, options: { memberListKnown: boolean } = { memberListKnown: true }): string[] {
   const flags: string[] = [];
   if (row.permission === 'admin' || row.permission === 'owner') flags.push('admin');
   if (row.principal_kind !== 'user') return flags;
   if (row.individual) flags.push('individual-grant');
   if (row.single_use_group_only) flags.push('single-use-group');
   if (row.workspace_role === 'collaborator') flags.push('collaborator');
-  if (row.workspace_role === null) flags.push('not-in-member-list');
+  if (row.workspace_role === null && options.memberListKnown) flags.push('not-in-member-list');
   return flags;
 }

@@ -53,7 +53,7 @@ export const groups: ReportDefinition<GroupRow> = {
   name: 'groups',
   title: 'Groups',
   description: 'Every group with its members and what it grants: one summary row per group, then a row per grant it holds and a row per member.',
-  sort: 'group slug; per group the summary row, then grants (projects, then repositories, by key/slug), then members by display name, then uuid',
+  sort: 'group slug; within a group the summary row, then its grants (projects, then repositories, by key/slug), then its members (display name, then uuid)',
   options: ['asOf'],
   readsSyncedState: true,
   columns: () => columns,

@@ -107,7 +107,7 @@ export const machineCredentials: ReportDefinition<MachineCredentialRow> = {
   name: 'machine-credentials',
   title: 'Machine credentials',
   description: 'Repository and project deploy keys: label, fingerprint, age, last use, and where each grants access, flagged when never used or unused for 90 days. The key body only with --include-key-body.',
-  sort: 'projects, then repositories, by key/slug; then label, then key id',
+  sort: 'resource (projects, then repositories, each by key/slug), then label, then key id',
   options: ['asOf', 'includeKeyBody'],
   readsSyncedState: true,
   columns: () => columns,

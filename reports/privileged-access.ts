@@ -1,6 +1,5 @@
-import { type PathJson, accessQuery, pathLabel, toAccessRow } from './access.ts';
-import { type RenderedAccessRow, principalColumns, renderAccessRow, resourceColumns } from './access-review.ts';
-import { cursorPages, mapPages } from './cursor.ts';
+import { type PathJson, accessQuery, pathLabel } from './access.ts';
+import { type RenderedAccessRow, accessPages, principalColumns, resourceColumns } from './access-review.ts';
 import type { ReportDefinition } from './types.ts';
 
 /** A path that gives admin (or owner) through a grant on the resource itself, not inherited. */
@@ -13,7 +12,7 @@ export const privilegedAccess: ReportDefinition<RenderedAccessRow> = {
   title: 'Privileged access',
   description:
     'Workspace owners, and project and repository admins where the admin grant is on that project or repository (to the user or to a group they are in), with how many principals administer each resource over all paths.',
-  sort: 'workspace, then projects, then repositories, by key/slug; then principal by display name, then uuid',
+  sort: 'resource (the workspace, then projects, then repositories, each by key/slug), then principal (display name, then uuid)',
   options: ['asOf'],
   readsSyncedState: true,
   columns: () => [
@@ -32,5 +31,5 @@ export const privilegedAccess: ReportDefinition<RenderedAccessRow> = {
     { name: 'first_seen_run', description: 'That run', value: (r) => r.first_seen_run },
     { name: 'flags', description: 'As in access-review', value: (r) => r.flags },
   ],
-  pages: (ctx) => mapPages(cursorPages(ctx.db, accessQuery(ctx, { order: 'resource', usersOnly: false, privilegedOnly: true }), ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row))),
+  pages: (ctx) => accessPages(ctx, accessQuery(ctx, { order: 'resource', usersOnly: false, privilegedOnly: true })),
 };

@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
-import { type PathJson, accessQuery, toAccessRow } from './access.ts';
-import { type RenderedAccessRow, grantColumns, principalColumns, renderAccessRow, resourceColumns } from './access-review.ts';
+import { type PathJson, accessQuery } from './access.ts';
+import { type RenderedAccessRow, accessPages, grantColumns, principalColumns, resourceColumns } from './access-review.ts';
 import { resolveUser } from './context.ts';
-import { cursorPages, mapPages } from './cursor.ts';
 import { presentAt } from '../src/sync/history.ts';
 import type { Column, ReportDefinition } from './types.ts';
 
@@ -23,14 +22,15 @@ export function removalFor(row: RenderedAccessRow, p: PathJson): string {
   }
 }
 
-const userColumns = (principalColumns as Column<RenderedAccessRow>[]).filter((c) => c.name !== 'principal_kind');
+const USER_DESCRIPTIONS: Record<string, string> = { principal_id: "The user's Bitbucket uuid", principal_name: 'Display name' };
+const userColumns = principalColumns.filter((c) => c.name !== 'principal_kind').map((c): Column<RenderedAccessRow> => ({ ...c, description: USER_DESCRIPTIONS[c.name] ?? c.description }));
 
 export const userAccess: ReportDefinition<RenderedAccessRow> = {
   name: 'user-access',
   title: 'User access',
   description:
     'Per user: everything they can reach (their workspace role, projects, repositories), the effective permission, every path, and what would have to be removed to take the access away. With --user, one person (offboarding check).',
-  sort: 'users by display name, then uuid; per user the workspace, then projects, then repositories, by key/slug',
+  sort: 'user (display name, then uuid), then resource (the workspace, then projects, then repositories, each by key/slug)',
   options: ['asOf', 'user'],
   readsSyncedState: true,
   columns: () => [
@@ -54,6 +54,6 @@ export const userAccess: ReportDefinition<RenderedAccessRow> = {
         ctx.warnings.push(`User ${user.displayName ?? user.externalId} (${user.externalId}) was not present in "${ctx.integration.name}" at the end of run ${ctx.run.id}: no access to report.`);
       }
     }
-    yield* mapPages(cursorPages(ctx.db, accessQuery(ctx, { order: 'principal', usersOnly: true, principalId }), ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row)));
+    yield* accessPages(ctx, accessQuery(ctx, { order: 'principal', usersOnly: true, principalId }));
   },
 };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ReportOptions, listReports, writeEvidence } from '../../reports/index.ts';
+import { REPORTS, type ReportOptions, listReports, writeEvidence } from '../../reports/index.ts';
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import type { SimUser } from '../sim/types.ts';
@@ -410,9 +410,34 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     ]);
     expect((await json('groups', { integration: 'acme' })).rows.length).toBeGreaterThan(0);
   });
+
+  it('never calls anyone an outsider when the member list could not be read', async () => {
+    const blind = await addIntegration(get().db, 'no-members');
+    const outcome = await syncTruth(get(), blind, handTruth(world()), { outsiders: outsiders(), failStreams: ['members'] });
+    expect(outcome.status).toBe('partial');
+    const { rows, result } = await json('access-review', { integration: 'no-members' });
+    expect(result.warnings[0]).toMatch(/^Partial: run \d+ of "no-members"/);
+    const users = rows.filter((r) => r.principal_kind === 'user');
+    expect(users.length).toBeGreaterThan(5);
+    expect(users.every((r) => r.workspace_role === null && !(r.flags as string[]).includes('not-in-member-list'))).toBe(true);
+  });
 });
 
-describe('report --list', () => {
+describe('report --list and the README', () => {
+  it('the README documents every report and every column', async () => {
+    const readme = await fs.readFile(new URL('../../reports/README.md', import.meta.url), 'utf8');
+    for (const def of REPORTS) {
+      const section = readme.slice(readme.indexOf(`## \`${def.name}\``));
+      expect(section.length).toBeLessThan(readme.length);
+      const table = section.slice(0, section.indexOf('Example:'));
+      for (const c of def.columns({ format: 'csv' })) expect(table).toContain(`| \`${c.name}\` |`);
+      const example = section.slice(section.indexOf('Example:'), section.indexOf('```\n', section.indexOf('Example:') + 12));
+      expect(example).toContain(`$ roster report ${def.name}`);
+      // CSV examples start with the report's exact header.
+      if (!example.includes('--format json')) expect(example).toContain(def.columns({ format: 'csv' }).map((c) => c.name).join(','));
+    }
+  });
+
   it('describes every report and its columns', () => {
     const text = listReports();
     for (const name of ['access-review', 'user-access', 'privileged-access', 'machine-credentials', 'groups', 'access-changes', 'coverage', 'sync-status', 'evidence']) {

@@ -58,6 +58,8 @@ describe('access rows', () => {
     expect(accessFlags(mixed)).toEqual([]);
     const outsider = toAccessRow(dbRow([{ kind: 'project', permission: 'write', granted: 'create-repo', project: 'OPS' }], { workspace_role: null }));
     expect(accessFlags(outsider)).toEqual(['individual-grant', 'not-in-member-list']);
+    // Without a member list (the credential could not read it), nobody is said to be outside it.
+    expect(accessFlags(outsider, { memberListKnown: false })).toEqual(['individual-grant']);
     const guest = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { workspace_role: 'collaborator' }));
     expect(accessFlags(guest)).toEqual(['individual-grant', 'collaborator']);
     const key = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { principal_kind: 'deploy_key', workspace_role: null }));
