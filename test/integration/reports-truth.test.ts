@@ -199,6 +199,15 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
         );
       });
 
+      it('sync-status and coverage: the counts are the truth, and nothing was left unread', async () => {
+        const { rows: status } = await rows('sync-status');
+        const summary = sim.truth.summary();
+        expect(status).toMatchObject([
+          { integration: integration.name, health: 'healthy', last_run_status: 'succeeded', scopes_failed: 0, credential_gaps: 0, users: summary.users, groups: summary.groups, projects: summary.projects, repositories: summary.repositories, deploy_keys: summary.deployKeys },
+        ]);
+        expect((await rows('coverage')).rows).toEqual([]);
+      });
+
       it("CSV output keeps the simulator's dangerous names inert", async () => {
         const { text } = await captureReport(get().db, 'user-access', { integration: integration.name, format: 'csv' });
         const records = parse(text, { columns: true }) as Array<Record<string, string>>;
