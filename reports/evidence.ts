@@ -43,7 +43,7 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
   const extension = options.format === 'csv' ? 'csv' : options.format === 'json' ? 'json' : 'ndjson';
   const warnings = [...state.warnings];
   const files: ManifestReport[] = [];
-  let window: { sinceRun: string; untilRun: string } | null = null;
+  const changes: { sinceRun: string | null; untilRun: string | null } = { sinceRun: null, untilRun: null };
 
   await inSnapshot(db, async (trx) => {
     for (const def of REPORTS) {
@@ -57,7 +57,7 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
       };
       checkOptions(def, opts);
       if (def.name === 'access-changes') {
-        window = changeWindow({ db: trx, options: opts, now, pageSize: 0, warnings: [], integration: state.integration, run: state.run, runs: state.runs });
+        Object.assign(changes, changeWindow({ db: trx, options: opts, now, pageSize: 0, warnings: [], integration: state.integration, run: state.run, runs: state.runs }));
       }
       const file = `${def.name}.${extension}`;
       const out = createWriteStream(path.join(outDir, file), { flags: 'wx' });
@@ -84,7 +84,6 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
   });
 
   const { integration, run, gaps } = state;
-  const w = window as { sinceRun: string; untilRun: string } | null;
   const manifest: Manifest = {
     kind: 'roster-evidence',
     manifestVersion: 1,
@@ -97,7 +96,7 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
     complete: warnings.length === 0 && gaps.length === 0 && run.status === 'succeeded',
     warnings,
     coverageGaps: gaps,
-    changes: { sinceRun: w?.sinceRun ?? null, untilRun: w?.untilRun ?? null },
+    changes,
     files,
     verify: 'sha256sum -c SHA256SUMS (each file, and manifest.json); every report reflects run.id of integration.name',
   };
