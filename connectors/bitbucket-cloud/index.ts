@@ -47,6 +47,11 @@ export interface BitbucketCloudOptions {
   trimFields?: boolean;
   /** Backoff base for retries in clock ms. Default 500. */
   retryBaseMs?: number;
+  /**
+   * Requests this credential made recently in other processes (e.g. earlier `roster sync` runs), as
+   * counts at times in clock ms. They fill a fresh budget window so pacing starts from the truth.
+   */
+  priorRequests?: ReadonlyArray<{ at: number; count: number }>;
 }
 
 /** Option limits, checked together so a bad configuration lists every problem at once. */
@@ -115,9 +120,11 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
   const origins = [new URL(baseUrl).origin, ...(isOAuth ? [new URL(tokenUrl).origin] : [])];
 
   const identity = budgetIdentity(opts.credential, baseUrl);
+  const budget = sharedBudget(identity, opts.budgetPerHour ?? 1000);
+  if (opts.priorRequests) budget.seed(opts.priorRequests, clock.now());
   const http = new HttpClient({
     allowedOrigins: origins,
-    budget: sharedBudget(identity, opts.budgetPerHour ?? 1000),
+    budget,
     concurrency: opts.concurrency ?? 4,
     timeoutMs: opts.timeoutMs,
     maxRetries: opts.maxRetries,

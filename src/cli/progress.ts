@@ -33,6 +33,10 @@ export class ProgressLine {
       case 'rate-limit-wait':
         this.#waits++;
         this.#waitUntil = event.until;
+        // Without a live line, a long wait must not look like a hang.
+        if (!this.#enabled && event.ms >= 10_000) {
+          this.#stream.write(`roster: ${this.#label}: waiting ${Math.round(event.ms / 1000)} s for the API budget (${event.reason}), until ${event.until.toISOString()}; the sync goes on by itself.\n`);
+        }
         break;
       case 'stream-start':
         this.#streams.add(event.stream);

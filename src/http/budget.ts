@@ -87,6 +87,20 @@ export class RequestBudget {
     return leaving === undefined ? first : Math.max(first, leaving + this.windowMs);
   }
 
+  /**
+   * Seeds the window with requests another process made with this credential (known from the
+   * database), so a fresh process does not spend a budget that is already used. Only fills a window
+   * this process has not used yet.
+   */
+  seed(requests: ReadonlyArray<{ at: number; count: number }>, now: number): void {
+    if (this.used(now) > 0) return;
+    for (const { at, count } of requests) {
+      if (at + this.windowMs <= now) continue;
+      for (let i = 0; i < count; i++) this.sent.push(Math.min(at, now));
+    }
+    this.sent.sort((a, b) => a - b);
+  }
+
   /** Records a request as sent at `now`. Call only when `delay(now).ms === 0`. */
   record(now: number): void {
     this.sent.push(now);

@@ -54,6 +54,16 @@ export async function connectIntegration(
       break;
   }
   const integrationId = String(integration.id);
+  // Requests of this integration's runs in the last hour, made by other processes: a fresh process
+  // must not assume a full budget. Counted at the run's last sign of life, which errs on the side of
+  // waiting longer, never of a 429.
+  const recent = await handle.db
+    .selectFrom('sync_runs')
+    .select(['api_requests', 'heartbeat_at', 'finished_at'])
+    .where('integration_id', '=', integrationId)
+    .where('heartbeat_at', '>', new Date(Date.now() - 3_600_000))
+    .execute();
+  const priorRequests = recent.map((r) => ({ at: (r.finished_at ?? r.heartbeat_at).getTime(), count: r.api_requests }));
   return createBitbucketCloudConnector({
     baseUrl: integration.base_url,
     workspace: integration.workspace,
@@ -65,6 +75,7 @@ export async function connectIntegration(
     onTokens: (tokens: OAuthTokens) => saveOAuthTokens(handle.db, keyring, integrationId, tokens),
     logger: hooks.logger,
     onProgress: hooks.onProgress,
+    priorRequests: overrides.clock ? undefined : priorRequests,
     ...overrides,
   });
 }

@@ -95,7 +95,13 @@ export async function integrationHealth(db: Kysely<Database>, options: { maxAgeM
     const credentialWarning = CREDENTIAL_WARNINGS[integration.credential_kind];
     if (credentialWarning) warnings.push(credentialWarning);
     if (coverageGaps.length > 0) warnings.push(`${coverageGaps.length} stream(s) not covered by this credential: ${coverageGaps.map((g) => g.stream).join(', ')}`);
-    if (openRun?.status === 'paused') warnings.push(`run ${openRun.id} is paused for the API rate limit until ${openRun.resume_after?.toISOString() ?? 'budget returns'}`);
+    if (openRun?.status === 'paused') {
+      warnings.push(
+        openRun.error_code === 'budget_exhausted'
+          ? `run ${openRun.id} is paused for the API rate limit until ${openRun.resume_after?.toISOString() ?? 'budget returns'}`
+          : `run ${openRun.id} was interrupted; the next sync continues from its checkpoint`,
+      );
+    }
 
     result.push({
       integration: integration.name,
