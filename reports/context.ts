@@ -160,6 +160,7 @@ export function stateWarnings(args: { integration: Integration; run: RunInfo; ga
 }
 
 export function formatDuration(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.round(ms / 60_000);
   if (minutes < 120) return `${minutes} min`;
   const hours = Math.round(ms / 3600_000);

@@ -118,6 +118,7 @@ describe('runs and bounds', () => {
       'Not covered: the api-token credential of "acme" cannot read groups; access through them is missing from this report (see coverage for the credential that would read them).',
     ]);
     expect(stateWarnings({ integration, run: runs[2] as RunInfo, gaps: [], now: new Date('2026-11-03T01:00:00Z'), asOf: undefined, maxAgeMs: 26 * 3600_000 })).toEqual([]);
+    expect(formatDuration(1000)).toBe('1 s');
     expect(formatDuration(5 * 60_000)).toBe('5 min');
     expect(formatDuration(30 * 3600_000)).toBe('30 h');
   });
