@@ -172,6 +172,7 @@ export async function detectCapabilities(api: BitbucketApi, auth: Authorizer, ki
     let url: URL | null = api.url(['2.0', 'user', 'workspaces'], { pagelen: '100' });
     const first = url;
     const followed = new Set<string>();
+    const visible: string[] = [];
     while (url) {
       followed.add(url.href);
       const res = await api.getRaw(url, signal);
@@ -183,6 +184,7 @@ export async function detectCapabilities(api: BitbucketApi, auth: Authorizer, ki
       if (res.status !== 200) throw api.failure(url, res, {});
       const page: z.infer<typeof userWorkspacesPage> = api.validate(url, userWorkspacesPage, api.parseJson(url, res.body));
       const match = page.values.find((v) => v.workspace.slug.toLowerCase() === ws.toLowerCase());
+      visible.push(...page.values.map((v) => v.workspace.slug));
       if (match) {
         isWorkspaceAdmin = match.administrator;
         workspaceUuid = match.workspace.uuid ?? null;
@@ -190,7 +192,8 @@ export async function detectCapabilities(api: BitbucketApi, auth: Authorizer, ki
       }
       const next: URL | null = page.next ? new URL(page.next, url) : null;
       if (!next || next.origin !== first.origin || next.pathname !== first.pathname || followed.has(next.href)) {
-        throw new ConnectorError('not_found', `The ${CREDENTIAL_LABELS[kind]} has no access to workspace "${ws}"`, {
+        const seen = visible.length > 0 ? ` It can see: ${visible.slice(0, 10).join(', ')}${visible.length > 10 ? ', …' : ''}.` : ' It sees no workspace at all.';
+        throw new ConnectorError('not_found', `The ${CREDENTIAL_LABELS[kind]} has no access to workspace "${ws}": check the slug (bitbucket.org/<slug>) and that its account is a member.${seen}`, {
           endpoint: api.endpointOf(first),
           httpStatus: 200,
           advice: `Check the workspace slug "${ws}", and that the credential's account is a member of that workspace.`,

@@ -608,7 +608,9 @@ function describeRun(args: {
   parts.push(
     `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} in ${args.seconds.toFixed(1)} s with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
   );
-  if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message)}`);
+  if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message).replace(/([^.!?])$/, '$1.')}`);
+  const readAnything = live.users + live.repositories + live.projects > 0 || failures.length > 0;
+  if (runError && !readAnything) return parts.join(' ');
   parts.push(
     `Now known: ${plural(live.users, 'user')}, ${plural(live.groups, 'group')}, ${plural(live.projects, 'project')}, ${plural(live.repositories, 'repository')}, ${plural(live.grants, 'explicit grant')}, ${plural(live.deploy_keys, 'deploy key')}; ${plural(live.effective_access_paths, 'access path')}.`,
   );
