@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { expect, inject, it } from 'vitest';
+import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import { describeWithDb, testDbKind } from '../helpers/db.ts';
+
+describeWithDb('schema: migrations, history columns and constraints', (get) => {
+  it('migrations run concurrently apply once; running them again is a no-op', async () => {
+    let handles: RosterDatabase[];
+    let drop = async () => {};
+    if (testDbKind() === 'server') {
+      const base = inject('serverUrl') as string;
+      const name = `roster_mig_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: base });
+      await admin.connect();
+      await admin.query(`create database ${name}`);
+      await admin.end();
+      const url = new URL(base);
+      url.pathname = `/${name}`;
+      // Two "processes": two independent connection pools.
+      handles = [await openDatabase({ kind: 'server', url: url.toString() }), await openDatabase({ kind: 'server', url: url.toString() })];
+      drop = async () => {
+        const c = new pg.Client({ connectionString: base });
+        await c.connect();
+        await c.query(`drop database if exists ${name} with (force)`);
+        await c.end();
+      };
+    } else {
+      const one = await openDatabase({ kind: 'embedded', dataDir: null });
+      handles = [one, one];
+    }
+    try {
+      const outcomes = await Promise.all(handles.map((h) => migrateToLatest(h.db)));
+      expect(outcomes.map((o) => o.applied.length).sort()).toEqual([0, 1]);
+      const again = await migrateToLatest(handles[0]!.db);
+      expect(again).toEqual({ applied: [], alreadyApplied: 1 });
+    } finally {
+      for (const h of new Set(handles)) await h.close();
+      await drop();
+    }
+  });
+
+  it('every history table carries first_seen_run, last_seen_run and removed_run', async () => {
+    const rows = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = current_schema() and column_name in ('first_seen_run', 'last_seen_run', 'removed_run', 'scope')
+      order by table_name, column_name`.execute(get().db);
+    const byTable = new Map<string, string[]>();
+    for (const r of rows.rows) byTable.set(r.table_name, [...(byTable.get(r.table_name) ?? []), r.column_name]);
+    for (const table of ['principals', 'resources', 'memberships', 'grants', 'reported_access']) {
+      expect(byTable.get(table), table).toEqual(['first_seen_run', 'last_seen_run', 'removed_run', 'scope']);
+    }
+  });
+
+  it('constraints reject what the model forbids', async () => {
+    const { db } = get();
+    const integration = await db.insertInto('integrations').values({ name: 'schema', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'https://api.bitbucket.org', credential_kind: 'api-token', schedule: null, options: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const run = await db.insertInto('sync_runs').values({ integration_id: integration.id, trigger: 'test', mode: 'full', status: 'running', counts: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const history = { scope: 's', first_seen_run: run.id, last_seen_run: run.id };
+    const user = await db.insertInto('principals').values({ integration_id: integration.id, kind: 'user', external_id: '{u}', display_name: 'U', handle: null, account_id: null, attributes: '{}', ...history }).returning('id').executeTakeFirstOrThrow();
+    const repo = await db.insertInto('resources').values({ integration_id: integration.id, kind: 'repository', external_id: '{r}', name: 'r', handle: 'r', attributes: '{}', ...history }).returning('id').executeTakeFirstOrThrow();
+    const grant = (permission: string, resourceKind: 'repository' | 'workspace' = 'repository') =>
+      db.insertInto('grants').values({ integration_id: integration.id, principal_id: user.id, resource_id: repo.id, resource_kind: resourceKind, permission, ...history }).execute();
+
+    await grant('write');
+    await expect(grant('owner')).rejects.toThrow(/check constraint/); // not a repository permission
+    await expect(grant('create-repo')).rejects.toThrow(/check constraint/); // project-only
+    await expect(grant('member', 'workspace')).rejects.toThrow(/foreign key/); // the resource is not a workspace
+    await expect(grant('write')).rejects.toThrow(/unique|duplicate/); // one live row per grant
+    await expect(db.insertInto('principals').values({ integration_id: integration.id, kind: 'robot' as 'user', external_id: 'x', display_name: null, handle: null, account_id: null, attributes: '{}', ...history }).execute()).rejects.toThrow(/check constraint/);
+    await expect(sql`update grants set removed_run = first_seen_run`.execute(db)).rejects.toThrow(/check constraint/); // removed after last seen
+    await expect(db.insertInto('sync_runs').values({ integration_id: integration.id, trigger: 'test', mode: 'full', status: 'running', counts: '{}' }).execute()).rejects.toThrow(/unique|duplicate/); // one open run
+    await expect(db.insertInto('integrations').values({ name: 'Bad Name', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'x', credential_kind: 'api-token', schedule: null, options: '{}' }).execute()).rejects.toThrow(/check constraint/);
+    await expect(sql`insert into credentials (integration_id, name, key_id, iv, auth_tag, ciphertext) values (${integration.id}, 'secret', 'k', '\\x00'::bytea, '\\x00'::bytea, '\\x00'::bytea)`.execute(db)).rejects.toThrow(/check constraint/);
+  });
+});
