@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { RosterError } from '../src/errors.ts';
-import { coverageGaps } from './context.ts';
+import { type Health, integrationHealth } from '../src/sync/health.ts';
+import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
 import type { Column, CoverageGapInfo, ReportDefinition } from './types.ts';
 
 // ─── coverage: what the reflected run could not read ────────────────────────────────────────
@@ -44,7 +45,7 @@ export interface SyncStatusRow {
   workspace: string;
   credential_kind: string;
   integration_status: string;
-  health: 'healthy' | 'stale' | 'failing' | 'never-synced';
+  health: Health;
   reason: string;
   last_run_id: string | null;
   last_run_status: string | null;
@@ -67,29 +68,12 @@ export interface SyncStatusRow {
   summary: string | null;
 }
 
-interface StatusDbRow {
-  name: string;
-  workspace: string;
-  credential_kind: string;
-  status: string;
-  status_message: string | null;
-  last_id: string | null;
-  last_status: string | null;
-  last_started: Date | null;
-  last_finished: Date | null;
-  last_error: string | null;
-  last_counts: { live?: Record<string, number> } | null;
-  last_requests: number | null;
-  last_summary: string | null;
-  success_finished: Date | null;
-  open_id: string | null;
-  open_status: string | null;
+interface RunFacts {
+  id: string;
+  counts: { live?: Record<string, number> } | null;
+  api_requests: number;
   scopes_complete: number;
-  scopes_failed: number;
-  credential_gaps: number;
 }
-
-const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
 const statusColumns: Column<SyncStatusRow>[] = [
   { name: 'integration', description: 'Integration name', value: (r) => r.integration },
@@ -133,72 +117,48 @@ export const syncStatus: ReportDefinition<SyncStatusRow> = {
       const found = await ctx.db.selectFrom('integrations').select('id').where('name', '=', name).executeTakeFirst();
       if (!found) throw new RosterError('integration_not_found', `No integration named "${name}".`);
     }
-    const maxAgeMs = ctx.options.maxAgeMs ?? 26 * 3600_000;
-    const result = await sql<StatusDbRow>`
-      select i.name, i.workspace, i.credential_kind, i.status, i.status_message,
-             l.id::text as last_id, l.status as last_status, l.started_at as last_started, l.finished_at as last_finished,
-             l.error_message as last_error, l.counts as last_counts, l.api_requests as last_requests, l.summary as last_summary,
-             (select s.finished_at from sync_runs s where s.integration_id = i.id and s.status = 'succeeded' order by s.id desc limit 1) as success_finished,
-             o.id::text as open_id, o.status as open_status,
-             (select count(*) from sync_scopes x where x.run_id = l.id and x.status = 'complete')::int as scopes_complete,
-             (select count(*) from sync_scopes x where x.run_id = l.id and x.status <> 'complete' and x.error_code is distinct from 'credential_gap')::int as scopes_failed,
-             (select count(*) from sync_scopes x where x.run_id = l.id and x.error_code = 'credential_gap')::int as credential_gaps
-        from integrations i
-        left join lateral (select * from sync_runs r where r.integration_id = i.id and r.finished_at is not null order by r.id desc limit 1) l on true
-        left join lateral (select * from sync_runs r where r.integration_id = i.id and r.status in ('running', 'paused') order by r.id desc limit 1) o on true
-       where ${name === undefined ? sql`true` : sql`i.name = ${name}`}
-       order by i.name collate "C"`.execute(ctx.db);
-    yield result.rows.map((r): SyncStatusRow => {
-      const age = r.last_finished ? Math.max(0, Math.round((ctx.now.getTime() - new Date(r.last_finished).getTime()) / 1000)) : null;
-      let health: SyncStatusRow['health'];
-      let reason: string;
-      if (r.status === 'revoked') {
-        health = 'failing';
-        reason = r.status_message ?? 'the credential was rejected';
-      } else if (r.last_id === null) {
-        health = 'never-synced';
-        reason = r.open_id ? `first run ${r.open_id} is ${r.open_status}` : 'no sync has finished yet';
-      } else if (r.last_status === 'failed') {
-        health = 'failing';
-        reason = `last run ${r.last_id} failed: ${r.last_error ?? 'unknown error'}`;
-      } else if (r.last_status === 'partial') {
-        health = 'failing';
-        reason = `last run ${r.last_id} was partial: ${r.scopes_failed} scope(s) could not be read`;
-      } else if (age !== null && age * 1000 > maxAgeMs) {
-        health = 'stale';
-        reason = `last run finished ${Math.round(age / 3600)} h ago, more than the allowed ${Math.round(maxAgeMs / 3600_000)} h`;
-      } else {
-        health = 'healthy';
-        reason = `last run ${r.last_id} succeeded`;
-      }
-      const live = r.last_counts?.live ?? null;
+    // The verdict is roster status's own, so the two can never disagree.
+    const health = await integrationHealth(ctx.db, { maxAgeMs: ctx.options.maxAgeMs ?? DEFAULT_MAX_AGE_MS, now: ctx.now, integration: name });
+    health.sort((a, b) => Buffer.compare(Buffer.from(a.integration), Buffer.from(b.integration)));
+    const runIds = health.flatMap((h) => (h.lastRun ? [h.lastRun.id] : []));
+    const facts = new Map<string, RunFacts>();
+    if (runIds.length > 0) {
+      const result = await sql<RunFacts>`
+        select r.id::text as id, r.counts, r.api_requests,
+               (select count(*) from sync_scopes x where x.run_id = r.id and x.status = 'complete')::int as scopes_complete
+          from sync_runs r where r.id in (${sql.join(runIds)})`.execute(ctx.db);
+      for (const row of result.rows) facts.set(row.id, row);
+    }
+    yield health.map((h): SyncStatusRow => {
+      const run = h.lastRun ? facts.get(h.lastRun.id) : undefined;
+      const live = run?.counts?.live ?? null;
       const count = (k: string): number | null => (live && typeof live[k] === 'number' ? live[k] : null);
       return {
-        integration: r.name,
-        workspace: r.workspace,
-        credential_kind: r.credential_kind,
-        integration_status: r.status,
-        health,
-        reason,
-        last_run_id: r.last_id,
-        last_run_status: r.last_status,
-        last_run_started_at: iso(r.last_started),
-        last_run_finished_at: iso(r.last_finished),
-        data_age_seconds: age,
-        last_success_at: iso(r.success_finished),
-        open_run_id: r.open_id,
-        open_run_status: r.open_status,
-        scopes_complete: r.scopes_complete,
-        scopes_failed: r.scopes_failed,
-        credential_gaps: r.credential_gaps,
+        integration: h.integration,
+        workspace: h.workspace,
+        credential_kind: h.credentialKind,
+        integration_status: h.integrationStatus,
+        health: h.health,
+        reason: h.reason,
+        last_run_id: h.lastRun?.id ?? null,
+        last_run_status: h.lastRun?.status ?? null,
+        last_run_started_at: h.lastRun?.startedAt ?? null,
+        last_run_finished_at: h.lastRun?.finishedAt ?? null,
+        data_age_seconds: h.dataAgeSeconds,
+        last_success_at: h.lastSuccessAt,
+        open_run_id: h.openRun?.id ?? null,
+        open_run_status: h.openRun?.status ?? null,
+        scopes_complete: run?.scopes_complete ?? 0,
+        scopes_failed: h.failedScopes.length,
+        credential_gaps: h.coverageGaps.length,
         users: count('users'),
         groups: count('groups'),
         projects: count('projects'),
         repositories: count('repositories'),
         grants: count('grants'),
         deploy_keys: count('deploy_keys'),
-        api_requests: r.last_requests,
-        summary: r.last_summary,
+        api_requests: run?.api_requests ?? null,
+        summary: h.lastRun?.summary ?? null,
       };
     });
   },
