@@ -42,6 +42,8 @@ export interface SyncRequest {
   logger?: Logger;
   /** Scopes read concurrently (the connector bounds HTTP concurrency on its own). Default 16. */
   scopeConcurrency?: number;
+  /** A scope staging more records than this writes them before it ends. Default 20,000. */
+  spillRecords?: number;
   /**
    * For scheduled runs: the schedule slot. If a run of this integration already served this slot
    * (or a later one), this request is refused as `sync_locked`. Checked while holding the lock, and
@@ -79,6 +81,8 @@ interface ScopeResult {
 const FLUSH_SCOPES = 400;
 const FLUSH_RECORDS = 20_000;
 const FLUSH_INTERVAL_MS = 1000;
+/** A scope holding more staged records than this writes them before it ends (see `writePartial`). */
+const SPILL_RECORDS = 20_000;
 
 /**
  * Runs one sync of one integration. Never throws for source failures: the outcome and the run row
@@ -354,20 +358,46 @@ async function readStreams(
   const limit = pLimit(request.scopeConcurrency ?? 16);
   let fatal: RosterError | null = null;
 
+  /**
+   * Writes part of a scope that is still being read. Safe before the scope completes: upserts only
+   * add rows or confirm them (`last_seen_run`), readers look at the last finished run, and removals
+   * are inferred only from scopes whose checkpoint row says complete. Keeps memory flat for huge
+   * listings (Bitbucket's effective permissions run to millions of rows).
+   */
+  const writePartial = (scopeId: string, batches: Batch[]): Promise<void> => {
+    const write = flushing.then(async () => {
+      const counts = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, [{ scopeId, batches }]));
+      addCounts(loaded, counts);
+    });
+    // The flush chain goes on whether or not this write failed; the scope reports the failure.
+    flushing = write.catch(() => {});
+    return write;
+  };
+
   const readScope = async (stream: StreamDeclaration, scope: Scope): Promise<void> => {
     if (fatal || abort.signal.aborted) return;
     emit({ type: 'scope-start', scope });
-    const batches: Batch[] = [];
+    let batches: Batch[] = [];
+    let staged = 0;
     let items = 0;
+    let pages = 0;
     try {
       for await (const batch of stream.read(scope, ctx)) {
         batches.push(batch);
-        items += countItems(batch);
+        const n = countItems(batch);
+        items += n;
+        staged += n;
+        pages++;
         if (abort.signal.aborted) throw abort.signal.reason ?? new RosterError('sync_aborted', 'The sync was interrupted.');
+        if (staged >= (request.spillRecords ?? SPILL_RECORDS)) {
+          await writePartial(scope.id, batches);
+          batches = [];
+          staged = 0;
+        }
       }
-      pending.push({ scope, status: 'complete', staged: { scopeId: scope.id, batches }, items, pages: batches.length, error: null });
-      pendingRecords += items;
-      emit({ type: 'scope-end', scope, status: 'complete', items, pages: batches.length });
+      pending.push({ scope, status: 'complete', staged: { scopeId: scope.id, batches }, items, pages, error: null });
+      pendingRecords += staged;
+      emit({ type: 'scope-end', scope, status: 'complete', items, pages });
     } catch (error) {
       const err = toRosterError(error);
       if (err.code === 'budget_exhausted' && !abort.signal.aborted) {
@@ -383,8 +413,8 @@ async function readStreams(
       }
       // A scope that could not be read removes nothing; it is recorded with the reason and the fix.
       const status = err instanceof ConnectorError && err.code === 'forbidden' ? 'not_covered' : 'failed';
-      pending.push({ scope, status, staged: null, items: 0, pages: batches.length, error: err });
-      emit({ type: 'scope-end', scope, status, items: 0, pages: batches.length });
+      pending.push({ scope, status, staged: null, items: 0, pages, error: err });
+      emit({ type: 'scope-end', scope, status, items: 0, pages });
       log.warn({ scope: scope.id, code: err.code, err: scrubSecrets(err.message) }, 'scope not read');
     }
     await flush(false);

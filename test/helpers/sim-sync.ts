@@ -30,8 +30,9 @@ export async function connectSim(handle: RosterDatabase, sim: Simulator, name: s
   return integration;
 }
 
-export async function syncSim(handle: RosterDatabase, integration: Integration, options: { overrides?: ConnectorOverrides; mode?: 'full' | 'incremental'; signal?: AbortSignal; onProgress?: (e: EngineEvent) => void } = {}): Promise<SyncOutcome> {
+export async function syncSim(handle: RosterDatabase, integration: Integration, options: { overrides?: ConnectorOverrides; mode?: 'full' | 'incremental'; signal?: AbortSignal; onProgress?: (e: EngineEvent) => void; spillRecords?: number } = {}): Promise<SyncOutcome> {
   return runSync(handle, {
+    spillRecords: options.spillRecords,
     integration,
     mode: options.mode ?? 'full',
     trigger: 'test',

@@ -5,19 +5,21 @@ import { describeWithDb } from '../helpers/db.ts';
 import { connectSim, removalsOutsideCleanScopes, removedIn, rosterAccess, syncSim, truthAccess } from '../helpers/sim-sync.ts';
 
 describeWithDb('sync against the simulator: effective access equals the ground truth', (get) => {
-  const cases: Array<{ profile: 'small' | 'medium'; seed: number }> = [
+  // spillRecords: large listings are written in parts before they end; a small threshold proves
+  // that path gives the same answer.
+  const cases: Array<{ profile: 'small' | 'medium'; seed: number; spillRecords?: number }> = [
     { profile: 'small', seed: 1 },
     { profile: 'small', seed: 2 },
-    { profile: 'small', seed: 3 },
+    { profile: 'small', seed: 3, spillRecords: 5 },
     { profile: 'medium', seed: 1 },
-    { profile: 'medium', seed: 5 },
+    { profile: 'medium', seed: 5, spillRecords: 250 },
   ];
-  for (const { profile, seed } of cases) {
-    it(`${profile} workspace, seed ${seed}`, async () => {
+  for (const { profile, seed, spillRecords } of cases) {
+    it(`${profile} workspace, seed ${seed}${spillRecords ? `, listings written every ${spillRecords} records` : ''}`, async () => {
       const sim = await startSimulator({ profile, seed, rateLimit: false });
       try {
         const integration = await connectSim(get(), sim, `truth-${profile}-${seed}`);
-        const outcome = await syncSim(get(), integration);
+        const outcome = await syncSim(get(), integration, { spillRecords });
         expect(outcome.error).toBeNull();
         expect(outcome.status).toBe('succeeded');
         const roster = await rosterAccess(get(), String(integration.id));
@@ -216,6 +218,20 @@ describeWithDb('faults: nothing seen before is removed unless its scope was re-r
     expect(healed.status).toBe('succeeded');
     expect((await removedIn(get(), healed.runId)).resources).toBe(1);
     expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(medium));
+  });
+
+  it('a listing that fails after parts of it were written removes nothing and is not marked complete', async () => {
+    const integration = await connectSim(get(), medium, 'fault-spill');
+    expect((await syncSim(get(), integration)).status).toBe('succeeded');
+    medium.faults.add('5xx:path=/2.0/workspaces/acme/permissions/repositories:after=4:status=500');
+    const broken = await syncSim(get(), integration, { spillRecords: 100 });
+    medium.faults.clear();
+    expect(broken.status).toBe('partial');
+    const scope = await get().db.selectFrom('sync_scopes').select(['status']).where('run_id', '=', broken.runId).where('scope', '=', 'reported-access').executeTakeFirstOrThrow();
+    expect(scope.status).toBe('failed');
+    const removed = await sql<{ n: number }>`select count(*)::int as n from reported_access where removed_run = ${broken.runId}`.execute(get().db);
+    expect(removed.rows[0]?.n).toBe(0);
+    expect(await removalsOutsideCleanScopes(get(), broken.runId)).toEqual([]);
   });
 
   it('malformed JSON fails its scope (groups) and keeps every membership', async () => {
