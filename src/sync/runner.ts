@@ -554,7 +554,12 @@ async function finalizeRun(
 ): Promise<{ status: SyncRun['status']; summary: string }> {
   const { db } = handle;
   const integrationId = String(request.integration.id);
+  // Fresh planner statistics first: the derivation joins tables this run may have grown tenfold,
+  // and PGlite has no autovacuum to notice (nested loops made `large` 60x slower without this).
+  await sql`analyze principals, resources, memberships, grants, reported_access`.execute(db);
   return db.transaction().execute(async (trx) => {
+    // JIT compilation costs seconds on these one-off set-based statements and saves nothing.
+    await sql`set local jit = off`.execute(trx);
     const removed: RemovalCounts = await inferRemovals(trx, integrationId, runId);
     await rebuildEffectiveAccess(trx, integrationId, runId);
     const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
