@@ -2,13 +2,9 @@ import { PassThrough } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { type ReportOptions, type ReportResult, runReport } from '../../reports/index.ts';
 import type { RosterDatabase } from '../../src/db/index.ts';
-import { saveIntegration } from '../../src/db/integrations.ts';
-import { Secret, loadKeyring } from '../../src/secrets/index.ts';
-import { connectIntegration } from '../../src/sync/connect.ts';
 import type { Database, Integration } from '../../src/db/types.ts';
-import type { Batch, Capabilities, Connector, ConnectorStats, GrantRecord, PrincipalRecord, StreamDeclaration } from '../../src/interfaces.ts';
 import { type SyncOutcome, runSync } from '../../src/sync/runner.ts';
-import type { SimCredentialName, Simulator } from '../sim/index.ts';
+import type { Batch, Capabilities, Connector, ConnectorStats, GrantRecord, PrincipalRecord, StreamDeclaration } from '../../src/interfaces.ts';
 import type { GroundTruth, ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimGroup, SimProject, SimRepo, SimUser } from '../sim/types.ts';
 
 /**
@@ -156,34 +152,6 @@ export async function addIntegration(db: Kysely<Database>, name: string, workspa
 
 export async function syncTruth(handle: RosterDatabase, integration: Integration, truth: GroundTruth, options: TruthConnectorOptions = {}): Promise<SyncOutcome> {
   return runSync(handle, { integration, mode: 'full', trigger: 'test', connect: async () => truthConnector(truth, options) });
-}
-
-// ─── The real connector against the simulator, over HTTP ─────────────────────────────────────
-
-const keyring = loadKeyring({ ROSTER_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') }, null);
-
-/** Adds an integration for one of the simulator's credentials. */
-export async function connectSimulator(handle: RosterDatabase, sim: Simulator, name: string, credentialName: SimCredentialName = 'adminApiToken'): Promise<Integration> {
-  const c = sim.credentials[credentialName];
-  const credential =
-    c.kind === 'api-token'
-      ? { secret: new Secret(c.token), username: c.email }
-      : c.kind === 'oauth-client-credentials'
-        ? { secret: new Secret(c.clientSecret), username: c.clientId }
-        : c.kind === 'app-password'
-          ? { secret: new Secret(c.password), username: c.username }
-          : { secret: new Secret(c.token), username: null };
-  const { integration } = await saveIntegration(
-    handle.db,
-    keyring,
-    { name, workspace: sim.workspace, baseUrl: sim.baseUrl, credentialKind: c.kind, schedule: null, timezone: 'UTC', options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token` }, credential },
-    false,
-  );
-  return integration;
-}
-
-export async function syncSimulator(handle: RosterDatabase, integration: Integration): Promise<SyncOutcome> {
-  return runSync(handle, { integration, mode: 'full', trigger: 'test', connect: (hooks) => connectIntegration(handle, keyring, integration, hooks) });
 }
 
 // ─── Running a report in a test ──────────────────────────────────────────────────────────────

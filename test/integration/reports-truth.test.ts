@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { type GroundTruth, type Simulator, startSimulator } from '../sim/index.ts';
-import { type ReportRow, captureReport, connectSimulator, reportRows, syncSimulator } from './reports-helpers.ts';
+import { connectSim, syncSim } from '../helpers/sim-sync.ts';
+import { type ReportRow, captureReport, reportRows } from './reports-helpers.ts';
 
 /**
  * Every report against the simulator's ground truth: the real connector syncs the simulator's
@@ -68,8 +69,8 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
 
       beforeAll(async () => {
         sim = await startSimulator({ profile, seed: 1, rateLimit: false });
-        integration = await connectSimulator(get(), sim, `truth-${profile}`);
-        const outcome = await syncSimulator(get(), integration);
+        integration = await connectSim(get(), sim, `truth-${profile}`);
+        const outcome = await syncSim(get(), integration);
         expect(outcome.error).toBeNull();
         expect(outcome.status).toBe('succeeded');
         const result = await rows('access-review');
@@ -235,8 +236,8 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
 
     beforeAll(async () => {
       sim = await startSimulator({ profile: 'small', seed: 1, rateLimit: false });
-      integration = await connectSimulator(get(), sim, 'changes-small');
-      runs.push((await syncSimulator(get(), integration)).runId);
+      integration = await connectSim(get(), sim, 'changes-small');
+      runs.push((await syncSim(get(), integration)).runId);
     });
     afterAll(async () => {
       await sim?.close();
@@ -252,7 +253,7 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
       sim.mutate.deleteRepository('reports');
       sim.mutate.setProjectGroupPermission('PLAT', 'developers', 'admin');
       const newcomer = sim.mutate.addMember({ displayName: '+Newcomer, "Ops"', role: 'member' });
-      const second = await syncSimulator(get(), integration);
+      const second = await syncSim(get(), integration);
       expect(second.status).toBe('succeeded');
       runs.push(second.runId);
 
@@ -277,8 +278,8 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
     });
 
     it('a credential that cannot read everything: coverage says what and why, reports warn', async () => {
-      const limited = await connectSimulator(get(), sim, 'limited-small', 'workspaceAccessToken');
-      const outcome = await syncSimulator(get(), limited);
+      const limited = await connectSim(get(), sim, 'limited-small', 'workspaceAccessToken');
+      const outcome = await syncSim(get(), limited);
       expect(outcome.error).toBeNull();
       const { rows: gaps, result } = await reportRows(get().db, 'coverage', { integration: limited.name });
       expect(result.runId).toBe(outcome.runId);
