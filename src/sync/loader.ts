@@ -86,6 +86,7 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
   }
   // Parents after every resource of the flush exists, whichever way each was seen.
   await setResourceParents(trx, integrationId, [...resources.values()]);
+  await refreshStatistics(trx, principals, resources);
   if (memberships.size > 0) {
     const rows = [...memberships.values()];
     const result = await sql<{ n: number }>`
@@ -150,6 +151,27 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
     assertAllResolved('reported access', rows.length, result.rows[0]?.n, scopes);
   }
   return { principals: principals.size, resources: resources.size, memberships: memberships.size, grants: grants.size, reportedAccess: reported.size };
+}
+
+/** Listed rows in one load from which a table's planner statistics are refreshed. */
+export const ANALYZE_AFTER_LISTED_ROWS = 1000;
+
+/**
+ * A big listing (members, repositories) can grow a table from nothing to thousands of rows in one
+ * flush, and every later flush resolves keys against it by join. With statistics from when the table
+ * was empty (PGlite has no autovacuum; a server's comes round once a minute) the planner expects one
+ * row and nests loops over the whole input: on `large`, each 20,000-row part of Bitbucket's effective
+ * permissions took 25–50 s to resolve instead of well under a second. ANALYZE is cheap at these
+ * sizes and runs only after a big listing, not after every flush.
+ */
+async function refreshStatistics(trx: Tx, principals: Map<string, Tagged<PrincipalRecord>>, resources: Map<string, Tagged<ResourceRecord>>): Promise<void> {
+  const listed = (rows: Map<string, Tagged<unknown>>): number => {
+    let n = 0;
+    for (const row of rows.values()) if (row.listed) n += 1;
+    return n;
+  };
+  if (listed(principals) >= ANALYZE_AFTER_LISTED_ROWS) await sql`analyze principals`.execute(trx);
+  if (listed(resources) >= ANALYZE_AFTER_LISTED_ROWS) await sql`analyze resources`.execute(trx);
 }
 
 function mergePrincipal(a: PrincipalRecord, b: PrincipalRecord): PrincipalRecord {
