@@ -317,8 +317,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       log(`\n[rate-limited ${profile} at ${budget}/h on ${kind}]`);
       const shape = await shapeOf(profile);
       const floorHours = shape.minimum.total / budget;
-      // Aim for about a minute and a half of real time (seconds in smoke), at least an hour per minute.
-      const speed = Math.round(Math.min(36_000, Math.max(60, (floorHours * 3600) / (options.smoke ? 3 : 90))));
+      const speed = clockSpeed(floorHours, budget, options.smoke);
       const db = await createScratchDatabase(kind, url);
       try {
         const out = await runWorker<RateLimitedResult>({ kind: 'rate-limited', db: db.target, profile, budgetPerHour: budget, speed }, { timeoutMs: WORKER_TIMEOUT_MS });
@@ -381,6 +380,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     raw,
   };
   return report;
+}
+
+/**
+ * How fast the simulated clock runs. Real processing is scaled too, so a window's burst of `budget`
+ * requests (at ~200 requests per real second) must stay under 1 % of the floor in simulated time;
+ * within that, aim for about a minute and a half of real time (seconds in smoke).
+ */
+export function clockSpeed(floorHours: number, budget: number, smoke: boolean): number {
+  const floorSeconds = floorHours * 3600;
+  const burstRealSeconds = budget / 200;
+  const speed = Math.min(floorSeconds / (smoke ? 3 : 90), (0.01 * floorSeconds) / burstRealSeconds);
+  return Math.round(Math.min(36_000, Math.max(60, speed)));
 }
 
 /** Peak RSS, and what the process held once its database was open (Node, tsx and, embedded, PGlite itself). */

@@ -26,7 +26,8 @@ export interface SimProcess {
 
 export async function startSimProcess(profile: SimProfile, seed = 1): Promise<SimProcess> {
   // No rate limit: the rate-limited runs use an in-process simulator on an accelerated clock.
-  const child = spawn(process.execPath, ['--import', 'tsx', SIM_MAIN, '--profile', profile, '--seed', String(seed)], {
+  // The enterprise workspace's truth, page cache and effective permissions outgrow Node's default heap.
+  const child = spawn(process.execPath, ['--max-old-space-size=12288', '--import', 'tsx', SIM_MAIN, '--profile', profile, '--seed', String(seed)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let line: string;
