@@ -21,7 +21,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { SIM_PROFILES, type SimDeployKey, type SimGroup, type SimProfile, type SimProject, type SimRepo, type SimStats, type SimUser } from '../test/sim/types.ts';
+import { SIM_PROFILES, type SimDeployKey, type SimGroup, type SimProfile, type SimProject, type SimRepo, type SimStats } from '../test/sim/types.ts';
 import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant } from '../test/sim/types.ts';
 import { createScratchDatabase, serverProblem, serverUrl } from './databases.ts';
 import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type SectionId, fmt, machineLine, markdownTable, textTable } from './figures.ts';
@@ -123,15 +123,13 @@ export function parseOptions(argv: string[], log: (line: string) => void = (l) =
 interface Shape {
   minimum: RequestBreakdown;
   withoutBulk: RequestBreakdown;
-  repositories: number;
-  users: SimUser[];
   repos: SimRepo[];
   groups: SimGroup[];
 }
 
 async function workspaceShape(sim: SimProcess): Promise<Shape> {
   const summary = await sim.summary();
-  const [projects, repositories, deployKeys, projectUserGrants, projectGroupGrants, repoUserGrants, repoGroupGrants, users, groups] = await Promise.all([
+  const [projects, repositories, deployKeys, projectUserGrants, projectGroupGrants, repoUserGrants, repoGroupGrants, groups] = await Promise.all([
     sim.truth<SimProject>('projects'),
     sim.truth<SimRepo>('repositories'),
     sim.truth<SimDeployKey>('deployKeys'),
@@ -139,7 +137,6 @@ async function workspaceShape(sim: SimProcess): Promise<Shape> {
     sim.truth<ProjectGroupGrant>('projectGroupGrants'),
     sim.truth<RepoUserGrant>('repoUserGrants'),
     sim.truth<RepoGroupGrant>('repoGroupGrants'),
-    sim.truth<SimUser>('users'),
     sim.truth<SimGroup>('groups'),
   ]);
   // Bitbucket's effective-permission listing is as long as the simulator says (`size` of its first page).
@@ -148,8 +145,6 @@ async function workspaceShape(sim: SimProcess): Promise<Shape> {
   return {
     minimum: minimumRequests(input),
     withoutBulk: minimumRequests(input, { bulkGroupPrivileges: false }),
-    repositories: repositories.length,
-    users,
     repos: repositories,
     groups,
   };
