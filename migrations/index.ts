@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
+import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_access_without_row_checks.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -8,4 +9,5 @@ import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-23T0800_initial_schema': initialSchema,
+  '2026-11-23T1300_effective_access_without_row_checks': effectiveAccessWithoutRowChecks,
 };
