@@ -27,6 +27,7 @@ import { createScratchDatabase, serverProblem, serverUrl } from './databases.ts'
 import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type SectionId, fmt, machineLine, markdownTable, textTable } from './figures.ts';
 import { ROUTES, type RequestBreakdown, minimumRequests } from './minimum.ts';
 import { type SimProcess, startSimProcess } from './sim-process.ts';
+import { type SimProbeLoad, probeSimulator } from './sim-probe.ts';
 import type { DbKind, IngestResult, RateLimitedResult, ReportRunResult, SyncResult } from './types.ts';
 import { runWorker } from './workers.ts';
 
@@ -54,6 +55,8 @@ const TARGETS = {
   loaderShare: 0.5,
   accessReviewMs: 30_000,
   accessReviewRssMb: 512,
+  simStartMs: 10_000,
+  simRequestsPerSecond: 1000,
 };
 /** Generous limits so a stuck worker fails the bench instead of hanging it. */
 const WORKER_TIMEOUT_MS = 90 * 60_000;
@@ -166,6 +169,28 @@ function excess(made: Record<string, number>, minimum: Record<string, number>): 
     const d = (made[r] ?? 0) - (minimum[r] ?? 0);
     return d === 0 ? [] : [`${r.replace(/^GET /, '')} ${d > 0 ? '+' : ''}${d}`];
   });
+}
+
+type AddFigure = (section: SectionId, label: string, value: string, target: string, status: Figure['status']) => void;
+
+/** Section 7, on its own so a figure set from an earlier run can be completed with it. */
+export async function simulatorSection(options: Pick<BenchOptions, 'profiles' | 'seed' | 'smoke'>, add: AddFigure, raw: Record<string, unknown>): Promise<void> {
+  for (const profile of options.profiles) {
+    const probe = await probeSimulator(profile, options.seed, options.smoke ? 200 : 5000);
+    raw[`simulator:${profile}`] = probe;
+    const judged = profile === 'large';
+    add('simulator', `${profile}: start (generate the workspace, listen)`, fmt.s(probe.startMs), judged ? `< ${TARGETS.simStartMs / 1000} s` : '', judged ? (probe.startMs < TARGETS.simStartMs ? 'pass' : 'miss') : 'info');
+    const served = (load: SimProbeLoad, what: string): string =>
+      `${fmt.int(load.requestsPerSecond)} req/s (${fmt.int(load.requests)} ${what}, mean ${fmt.int(load.meanBytes)} bytes, ${probe.concurrency} keep-alive connections${load.failures > 0 ? `, ${load.failures} not 200` : ''})`;
+    add(
+      'simulator',
+      `${profile}: per-repository listings served per second`,
+      served(probe.listings, 'permission and deploy-key listings'),
+      judged ? `≥ ${fmt.int(TARGETS.simRequestsPerSecond)} req/s` : '',
+      probe.listings.failures > 0 ? 'miss' : judged ? (probe.listings.requestsPerSecond >= TARGETS.simRequestsPerSecond ? 'pass' : 'miss') : 'info',
+    );
+    add('simulator', `${profile}: whole repository pages served per second`, served(probe.pages, 'pages of 100 repositories'), '', probe.pages.failures > 0 ? 'miss' : 'info');
+  }
 }
 
 // ─── The run ──────────────────────────────────────────────────────────────────────────────────
@@ -352,6 +377,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       await db.drop().catch(() => {});
     }
   }
+
+  // ── Section 7: the simulator on its own (start-up, requests served per second). ──
+  log('\n[simulator]');
+  await simulatorSection(options, add, raw);
 
   const machine: MachineInfo = {
     cpus: os.cpus().length,

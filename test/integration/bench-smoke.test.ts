@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BenchReport, SECTIONS, type SectionId } from '../../bench/figures.ts';
 import type { RequestBreakdown } from '../../bench/minimum.ts';
+import type { SimProbeResult } from '../../bench/sim-probe.ts';
 import type { IngestResult, RateLimitedResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
 import { testDbKind } from '../helpers/db.ts';
 
@@ -64,6 +65,18 @@ const skip = kind === 'server' && !serverUrl;
     for (const f of report.figures) {
       expect(f.value, f.label).not.toMatch(/NaN|Infinity|undefined/);
       if (f.target) expect(['pass', 'miss'], f.label).toContain(f.status);
+    }
+  });
+
+  it('simulator: starts, and serves every probe request with a 200', () => {
+    const probe = raw<SimProbeResult>('simulator:small');
+    expect(probe.startMs).toBeGreaterThan(0);
+    expect(probe.listings.requests).toBe(200);
+    expect(probe.pages.requests).toBe(40);
+    for (const load of [probe.listings, probe.pages]) {
+      expect(load.failures).toBe(0);
+      expect(load.requestsPerSecond).toBeGreaterThan(0);
+      expect(load.meanBytes).toBeGreaterThan(100);
     }
   });
 
