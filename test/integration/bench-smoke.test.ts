@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BenchReport, SECTIONS, type SectionId } from '../../bench/figures.ts';
 import type { RequestBreakdown } from '../../bench/minimum.ts';
-import type { SimProbeResult } from '../../bench/sim-probe.ts';
 import type { IngestResult, RateLimitedResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
 import { testDbKind } from '../helpers/db.ts';
+import type { BenchResult as SimBenchResult } from '../sim/bench.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const kind = testDbKind();
@@ -68,16 +68,13 @@ const skip = kind === 'server' && !serverUrl;
     }
   });
 
-  it('simulator: starts, and serves every probe request with a 200', () => {
-    const probe = raw<SimProbeResult>('simulator:small');
-    expect(probe.startMs).toBeGreaterThan(0);
-    expect(probe.listings.requests).toBe(200);
-    expect(probe.pages.requests).toBe(40);
-    for (const load of [probe.listings, probe.pages]) {
-      expect(load.failures).toBe(0);
-      expect(load.requestsPerSecond).toBeGreaterThan(0);
-      expect(load.meanBytes).toBeGreaterThan(100);
-    }
+  it('simulator: starts, and serves the sync walk and the warm mix with nothing but 200s', () => {
+    const sim = raw<SimBenchResult>('simulator');
+    expect(sim.startupMs.small).toBeGreaterThan(0);
+    expect(sim.syncWalk.requests).toBeGreaterThan(8);
+    expect(sim.syncWalk.errors).toBe(0);
+    expect(sim.requests).toBeGreaterThan(0);
+    expect(sim.errors).toBe(0);
   });
 
   it('requests: never fewer than the minimum, and the run row agrees with the simulator', () => {
