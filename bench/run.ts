@@ -201,7 +201,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const figures: Figure[] = [];
   const notes: string[] = [];
   const raw: Record<string, unknown> = {};
-  const add = (section: SectionId, label: string, value: string, target: string, status: Figure['status']): void => {
+  const add: AddFigure = (section, label, value, target, status) => {
     figures.push({ section, label, value, target, status });
     log(`  ${label}: ${value}${target ? ` (target ${target})` : ''}${status === 'miss' ? ' — MISS' : ''}`);
   };
