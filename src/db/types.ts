@@ -161,6 +161,104 @@ export interface FindingsTable {
   detail: string;
 }
 
+// ─── Review campaigns (migration 2026-12-01T1200_review_campaigns) ───────────────────────────
+
+export interface ReviewCampaignsTable {
+  id: GeneratedId;
+  name: string;
+  status: Generated<'open' | 'closed'>;
+  reviewer_rule: 'reviewer' | 'resource-admins' | 'reviewers-file';
+  undecided_policy: Generated<'flag' | 'keep' | 'revoke'>;
+  /** A date (no time), as `YYYY-MM-DD` text. */
+  due_on: ColumnType<string | null, string | null | undefined, string | null>;
+  base_campaign_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  base_run_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  definition: string;
+  definition_sha256: string;
+  created_at: Timestamp;
+  closed_at: NullableTimestamp;
+  close_forced: boolean | null;
+  evidence_manifest_sha256: string | null;
+}
+
+export interface ReviewCampaignRunsTable {
+  campaign_id: Id;
+  integration_id: Id;
+  run_id: Id;
+  snapshot_sha256: string;
+  access_rows: number;
+  items: number;
+}
+
+export interface ReviewReviewersTable {
+  id: GeneratedId;
+  campaign_id: Id;
+  kind: 'user' | 'email';
+  key: string;
+  principal_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  external_id: string | null;
+  account_id: string | null;
+  display_name: string | null;
+  handle: string | null;
+  email: string | null;
+}
+
+export interface ReviewItemsTable {
+  id: GeneratedId;
+  campaign_id: Id;
+  integration_id: Id;
+  run_id: Id;
+  principal_id: Id;
+  principal_kind: PrincipalKind;
+  principal_external_id: string;
+  principal_name: string | null;
+  principal_handle: string | null;
+  account_id: string | null;
+  workspace_role: string | null;
+  resource_id: Id;
+  resource_kind: ResourceKind;
+  resource_external_id: string;
+  resource_handle: string | null;
+  resource_name: string;
+  project_handle: string | null;
+  permission: string;
+  paths: Json<unknown[]>;
+  first_seen_run: Id;
+  first_seen_at: NullableTimestamp;
+  flags: Json<string[]>;
+  reviewer_id: Id;
+  reviewer_rule: string;
+  reviewer_note: string | null;
+  change: string | null;
+  change_causes: ColumnType<string[] | null, string | null | undefined, string | null>;
+  base_item_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  carried_forward: Generated<boolean>;
+}
+
+export interface ReviewItemStatesTable {
+  item_id: Id;
+  campaign_id: Id;
+  reviewer_id: Id;
+  decision: 'keep' | 'revoke' | 'reduce' | null;
+  reduce_to: string | null;
+  comment: string | null;
+  decided_by: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  decided_at: NullableTimestamp;
+  decided_via: 'reviewer' | 'carried-forward' | 'policy' | null;
+  log_seq: number;
+}
+
+export interface ReviewDecisionLogTable {
+  campaign_id: Id;
+  seq: number;
+  item_id: ColumnType<string | null, string | number | null | undefined, never>;
+  action: 'create' | 'decide' | 'reassign' | 'carry-forward' | 'policy' | 'close';
+  at: Timestamp;
+  body: string;
+  prev_sha256: string;
+  sha256: string;
+}
+
 export interface Database {
   integrations: IntegrationsTable;
   credentials: CredentialsTable;
@@ -173,6 +271,12 @@ export interface Database {
   reported_access: ReportedAccessTable;
   effective_access: EffectiveAccessTable;
   findings: FindingsTable;
+  review_campaigns: ReviewCampaignsTable;
+  review_campaign_runs: ReviewCampaignRunsTable;
+  review_reviewers: ReviewReviewersTable;
+  review_items: ReviewItemsTable;
+  review_item_states: ReviewItemStatesTable;
+  review_decision_log: ReviewDecisionLogTable;
 }
 
 export type Integration = Selectable<IntegrationsTable>;
