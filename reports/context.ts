@@ -185,11 +185,11 @@ export interface ResolvedUser {
 /**
  * Finds one user by uuid (with or without braces), account_id, nickname or display name, in that
  * order of precedence; the first kind of identifier that matches anyone decides. Matching runs in
- * JavaScript so it does not depend on the database's collation.
+ * JavaScript so it does not depend on the database's collation. `flag` names the option in messages.
  */
-export async function resolveUser(db: Kysely<Database>, integration: Integration, query: string): Promise<ResolvedUser> {
+export async function resolveUser(db: Kysely<Database>, integration: Integration, query: string, flag = '--user'): Promise<ResolvedUser> {
   const q = query.trim();
-  if (!q) throw new RosterError('input_invalid', '--user is empty: give a uuid, account_id, nickname or display name.');
+  if (!q) throw new RosterError('input_invalid', `${flag} is empty: give a uuid, account_id, nickname or display name.`);
   const users = await db
     .selectFrom('principals')
     .select(['id', 'external_id', 'display_name', 'handle', 'account_id'])
@@ -215,10 +215,10 @@ export async function resolveUser(db: Kysely<Database>, integration: Integration
     }
     if (found.length > 1) {
       const list = found.map((u) => `${u.external_id} (${u.display_name ?? '?'}, nickname ${u.handle ?? '?'}, account_id ${u.account_id ?? '?'})`).join('; ');
-      throw new RosterError('input_invalid', `--user "${q}" matches ${found.length} users by ${what}: ${list}. Give the uuid or account_id instead.`);
+      throw new RosterError('input_invalid', `${flag} "${q}" matches ${found.length} users by ${what}: ${list}. Give the uuid or account_id instead.`);
     }
   }
-  throw new RosterError('input_invalid', `--user "${q}" matches no user of "${integration.name}" (by uuid, account_id, nickname or display name).`);
+  throw new RosterError('input_invalid', `${flag} "${q}" matches no user of "${integration.name}" (by uuid, account_id, nickname or display name).`);
 }
 
 // ─── Planner statistics ─────────────────────────────────────────────────────────────────────

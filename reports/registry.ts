@@ -3,6 +3,7 @@ import { RosterError } from '../src/errors.ts';
 import { accessChanges } from './access-changes.ts';
 import { accessReview } from './access-review.ts';
 import { coverage, syncStatus } from './coverage.ts';
+import { effectiveAccessChanges } from './effective-access-changes.ts';
 import { groups } from './groups.ts';
 import { machineCredentials } from './machine-credentials.ts';
 import { privilegedAccess } from './privileged-access.ts';
@@ -18,6 +19,7 @@ export const REPORTS: readonly ReportDefinition<unknown>[] = [
   machineCredentials,
   groups,
   accessChanges,
+  effectiveAccessChanges,
   coverage,
   syncStatus,
 ];

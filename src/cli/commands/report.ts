@@ -18,6 +18,7 @@ interface ReportCliOptions {
   bom?: boolean;
   includeKeyBody?: boolean;
   maxAge?: string;
+  effective?: boolean;
 }
 
 /** A date (ISO 8601, or YYYY-MM-DD meaning the end of that day UTC) or, where allowed, a run id. */
@@ -46,13 +47,19 @@ export function registerReport(program: Command, host: CliHost): void {
     .option('--user <who>', 'user-access: one person (uuid, account id, nickname or display name)')
     .option('--bom', 'CSV: start with a UTF-8 byte order mark, for Excel')
     .option('--include-key-body', 'machine-credentials: include the public key body')
+    .option('--effective', 'access-changes: changes of effective access with their causes (the effective-access-changes report)')
     .option('--max-age <duration>', 'warn when the data is older than this (default from config, else 26h)')
     .action(
-      host.run(async (ctx, name: string | undefined, options: ReportCliOptions) => {
+      host.run(async (ctx, reportName: string | undefined, options: ReportCliOptions) => {
+        let name = reportName;
         const reports = await import('../../../reports/index.ts');
         if (options.list || !name) {
           ctx.out(reports.listReports());
           return options.list ? 0 : 1;
+        }
+        if (options.effective) {
+          if (name !== 'access-changes' && name !== 'effective-access-changes') throw new RosterError('input_invalid', `--effective applies to access-changes only (roster report access-changes --effective).`);
+          name = 'effective-access-changes';
         }
         const handle = await ctx.database();
         const reportOptions = {
