@@ -21,6 +21,25 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Creates `outDir`, or accepts it empty: a bundle never mixes files of two runs or two campaigns. */
+export async function ensureEmptyDir(outDir: string): Promise<void> {
+  const existing = await fs.readdir(outDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  if (existing.length > 0) throw new RosterError('input_invalid', `${outDir} is not empty: write an evidence bundle into a new directory.`);
+  await fs.mkdir(outDir, { recursive: true });
+}
+
+/** Writes `manifest.json` and `SHA256SUMS` (each file's hash, then the manifest's) for `sha256sum -c`. */
+export async function writeManifestAndSums(outDir: string, manifest: unknown, files: ReadonlyArray<{ file: string; sha256: string }>): Promise<string> {
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  await fs.writeFile(path.join(outDir, 'manifest.json'), manifestText, { flag: 'wx' });
+  const sums = [...files.map((r) => `${r.sha256}  ${r.file}`), `${createHash('sha256').update(manifestText).digest('hex')}  manifest.json`];
+  await fs.writeFile(path.join(outDir, 'SHA256SUMS'), `${sums.join('\n')}\n`, { flag: 'wx' });
+  return createHash('sha256').update(manifestText).digest('hex');
+}
+
 /**
  * Writes every report into `outDir` plus `manifest.json` (what each file reflects, its row count and
  * SHA-256) and `SHA256SUMS` (the same hashes and the manifest's, for `sha256sum -c`). All reports read
@@ -29,12 +48,7 @@ export async function sha256File(file: string): Promise<string> {
 export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptions): Promise<Manifest> {
   if (options.user !== undefined) throw new RosterError('input_invalid', 'An evidence bundle covers every user; --user does not apply.');
   const outDir = path.resolve(options.outDir);
-  const existing = await fs.readdir(outDir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    throw error;
-  });
-  if (existing.length > 0) throw new RosterError('input_invalid', `${outDir} is not empty: write an evidence bundle into a new directory.`);
-  await fs.mkdir(outDir, { recursive: true });
+  await ensureEmptyDir(outDir);
 
   const now = options.now ?? new Date();
   const reportOptions: ReportOptions = { ...options, user: undefined };
@@ -100,9 +114,6 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
     files,
     verify: 'sha256sum -c SHA256SUMS (each file, and manifest.json); every report reflects run.id of integration.name',
   };
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-  await fs.writeFile(path.join(outDir, 'manifest.json'), manifestText, { flag: 'wx' });
-  const sums = [...files.map((r) => `${r.sha256}  ${r.file}`), `${createHash('sha256').update(manifestText).digest('hex')}  manifest.json`];
-  await fs.writeFile(path.join(outDir, 'SHA256SUMS'), `${sums.join('\n')}\n`, { flag: 'wx' });
+  await writeManifestAndSums(outDir, manifest, files);
   return manifest;
 }

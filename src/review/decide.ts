@@ -47,8 +47,9 @@ interface ItemRow {
  * item's own principal and gives a reason); any problem refuses the whole list. Then, under the
  * campaign row's lock, each change becomes an entry of the hash-chained log and the item's state.
  * A decision identical to the recorded one is not logged again, so importing a file twice is harmless.
+ * `validateOnly` checks and records nothing (the import uses it to list every problem of a file at once).
  */
-export async function recordReviewActions(db: Db, campaignRef: string, actions: readonly ReviewAction[], options: { source: string; now?: Date }): Promise<RecordOutcome> {
+export async function recordReviewActions(db: Db, campaignRef: string, actions: readonly ReviewAction[], options: { source: string; now?: Date; validateOnly?: boolean }): Promise<RecordOutcome> {
   const now = options.now ?? new Date();
   return db.transaction().execute(async (trx) => {
     const campaign = await findCampaign(trx, campaignRef, { forUpdate: true });
@@ -171,6 +172,7 @@ export async function recordReviewActions(db: Db, campaignRef: string, actions: 
       problems.sort((a, b) => a.index - b.index);
       throw new ReviewInputError(`Nothing was recorded: ${problems.length} problem(s).`, problems);
     }
+    if (options.validateOnly) return { decided: 0, unchanged: 0, reassigned: 0, logged: 0 };
 
     const added = await ensureReviewers(trx, campaign.id, [...newReviewers.values()]);
     const keyToId = new Map([...reviewers.map((r) => [r.key, r.id] as const), ...[...added.values()].map((r) => [r.key, r.id] as const)]);
