@@ -123,7 +123,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       item_id bigint,
       action text not null check (action in ('create', 'decide', 'reassign', 'carry-forward', 'policy', 'close')),
       at timestamptz not null,
-      -- The exact JSON text that was hashed: sha256 = SHA-256(prev_sha256 || '\n' || body).
+      -- The exact JSON text that was hashed: sha256 = SHA-256 of prev_sha256, a line feed, and body.
       body text not null,
       prev_sha256 text not null check (prev_sha256 ~ '^[0-9a-f]{64}$'),
       sha256 text not null check (sha256 ~ '^[0-9a-f]{64}$'),

@@ -6,6 +6,7 @@ import { registerDemo } from './commands/demo.ts';
 import { registerIntegration } from './commands/integration.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerReport } from './commands/report.ts';
+import { registerReview } from './commands/review.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSim } from './commands/sim.ts';
@@ -65,6 +66,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   registerServe(program, host);
   registerStatus(program, host);
   registerReport(program, host);
+  registerReview(program, host);
   registerSim(program, host);
   registerSecrets(program, host);
 

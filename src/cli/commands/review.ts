@@ -1,0 +1,241 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type Command, Option } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { RosterError } from '../../errors.ts';
+import type { CliHost } from '../main.ts';
+import { formatTable } from '../table.ts';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+interface CreateCli {
+  integration: string[];
+  name: string;
+  reviewer?: string;
+  reviewers?: string;
+  reviewersFile?: string;
+  fallbackReviewer?: string;
+  privilegedOnly?: boolean;
+  project: string[];
+  repository: string[];
+  changesSince?: string;
+  due?: string;
+  undecided: 'flag' | 'keep' | 'revoke';
+  json?: boolean;
+}
+
+/** `roster review …`: access review campaigns (see README "A quarterly access review"). */
+export function registerReview(program: Command, host: CliHost): void {
+  const review = program.command('review').description('access review campaigns: create, export, import, status, remediation, close, verify');
+  const load = () => import('../../review/index.ts');
+
+  review
+    .command('create')
+    .description('freeze the latest finished run into a campaign of items and assign reviewers; prints the campaign id')
+    .option('--integration <name>', 'integration to review (repeat for several; default: the only one)', collect, [])
+    .requiredOption('--name <name>', 'campaign name, e.g. "Q4 2026" (unique)')
+    .option('--reviewer <who>', 'one reviewer for every item: e-mail, Bitbucket uuid, account id or display name')
+    .addOption(new Option('--reviewers <rule>', 'resource-admins: repository admins, else project admins, else workspace owners').choices(['resource-admins']))
+    .option('--reviewers-file <file.csv>', 'CSV with columns project, repository, reviewer (a row with neither is the default)')
+    .option('--fallback-reviewer <who>', 'reviews what the rule cannot give anyone else (someone\'s own access); default none: such a campaign is refused')
+    .option('--privileged-only', 'only admin and owner access (default: all access)')
+    .option('--project <key>', 'only this project and its repositories (repeat; default: everything)', collect, [])
+    .option('--repository <slug>', 'only this repository (repeat; default: everything)', collect, [])
+    .option('--changes-since <campaign|run>', 'delta review: only what changed since a closed campaign (id or name; campaign:N) or a run (run:N); certified unchanged items are carried forward')
+    .option('--due <date>', 'due date, YYYY-MM-DD (default: none)')
+    .addOption(new Option('--undecided <policy>', 'what items still undecided at close become').choices(['flag', 'keep', 'revoke']).default('flag'))
+    .option('--json', 'print the result as JSON instead of the id')
+    .action(
+      host.run(async (ctx, options: CreateCli) => {
+        const { createCampaign } = await load();
+        const handle = await ctx.database();
+        const started = Date.now();
+        const result = await createCampaign(handle.db, {
+          name: options.name,
+          integrations: options.integration,
+          reviewer: options.reviewer,
+          reviewers: options.reviewers as 'resource-admins' | undefined,
+          reviewersFile: options.reviewersFile ? { name: options.reviewersFile, text: await readText(options.reviewersFile) } : undefined,
+          fallbackReviewer: options.fallbackReviewer,
+          privilegedOnly: options.privilegedOnly === true,
+          projects: options.project,
+          repositories: options.repository,
+          changesSince: options.changesSince,
+          due: options.due,
+          undecided: options.undecided,
+        });
+        if (options.json) ctx.out(JSON.stringify(result, null, 2));
+        else ctx.out(result.id);
+        ctx.err(
+          `roster: created campaign ${result.id} "${result.name}": ${result.items} item(s)${result.carriedForward > 0 ? `, ${result.carriedForward} carried forward` : ''} from ${result.runs.map((r) => `run ${r.runId} of ${r.integration} (snapshot ${r.snapshotSha256.slice(0, 12)}…)`).join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${result.reviewers.length} reviewer(s)${result.ownAccessReassigned > 0 ? `; ${result.ownAccessReassigned} own-access item(s) went to the next reviewer up` : ''}. Next: roster review export ${result.id} --out DIR`,
+        );
+        for (const w of result.warnings) ctx.err(`roster: warning: ${w}`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('list')
+    .description('every campaign with its status and progress')
+    .option('--json', 'JSON array')
+    .action(
+      host.run(async (ctx, options: { json?: boolean }) => {
+        const { listCampaigns } = await load();
+        const campaigns = await listCampaigns((await ctx.database()).db);
+        if (options.json) {
+          ctx.out(JSON.stringify(campaigns, null, 2));
+          return 0;
+        }
+        if (campaigns.length === 0) {
+          ctx.out('No campaigns yet. Create one with roster review create --name "Q4 2026" --reviewers resource-admins');
+          return 0;
+        }
+        ctx.out(formatTable(['id', 'name', 'status', 'decided', 'due', 'runs'], campaigns.map((c) => [c.id, c.name, c.status, `${c.decided}/${c.items}`, c.due ?? '', c.runs.map((r) => `${r.integration}@${r.runId}`).join(' ')])));
+        return 0;
+      }),
+    );
+
+  review
+    .command('export')
+    .description('one file per reviewer: item id, context columns, decision, comment')
+    .argument('<campaign>', 'campaign id or name')
+    .requiredOption('--out <dir>', 'directory to write the files into')
+    .option('--reviewer <who>', "only this reviewer's file")
+    .addOption(new Option('--format <format>', 'file format').choices(['csv', 'xlsx']).default('csv'))
+    .action(
+      host.run(async (ctx, campaign: string, options: { out: string; reviewer?: string; format: 'csv' | 'xlsx' }) => {
+        const { exportCampaign } = await load();
+        const result = await exportCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), reviewer: options.reviewer, format: options.format });
+        ctx.out(formatTable(['reviewer', 'items', 'undecided', 'file'], result.files.map((f) => [f.reviewer, String(f.items), String(f.undecided), f.file])));
+        ctx.err(`roster: exported ${result.files.length} file(s) of campaign ${result.campaign.id}. Reviewers fill decision (keep, revoke, reduce:<permission>) and comment; then roster review import ${result.campaign.id} FILE…`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('import')
+    .description('validate the files and record their decisions (all or nothing)')
+    .argument('<campaign>', 'campaign id or name')
+    .argument('<files...>', 'CSV or XLSX files exported by roster review export')
+    .option('--reviewer <who>', 'the reviewer deciding (default: the reviewer_id column of each row)')
+    .action(
+      host.run(async (ctx, campaign: string, files: string[], options: { reviewer?: string }) => {
+        const { importReviewFiles } = await load();
+        const inputs = [];
+        for (const f of files) inputs.push({ name: f, bytes: await fs.readFile(f).catch((error: NodeJS.ErrnoException) => Promise.reject(new RosterError('input_invalid', `Cannot read ${f}: ${error.code ?? error.message}.`))) });
+        const outcome = await importReviewFiles((await ctx.database()).db, campaign, inputs, { reviewer: options.reviewer });
+        for (const f of outcome.files) ctx.out(`${f.file}: ${f.rows} row(s): ${f.decisions} decision(s), ${f.reassignments} reassignment(s), ${f.empty} left undecided`);
+        ctx.out(`Recorded ${outcome.decided} decision(s) (${outcome.unchanged} already recorded as given), ${outcome.reassigned} reassignment(s); ${outcome.logged} decision log entries.`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('reassign')
+    .description('hand items to another reviewer, with a reason (logged)')
+    .argument('<campaign>', 'campaign id or name')
+    .argument('<items...>', 'item ids')
+    .requiredOption('--to <who>', 'the new reviewer (never the item\'s own principal)')
+    .requiredOption('--reason <text>', 'why')
+    .requiredOption('--reviewer <who>', 'the reviewer handing them on (their current reviewer)')
+    .action(
+      host.run(async (ctx, campaign: string, items: string[], options: { to: string; reason: string; reviewer: string }) => {
+        const { recordReviewActions, ReviewInputError } = await load();
+        try {
+          const outcome = await recordReviewActions(
+            (await ctx.database()).db,
+            campaign,
+            items.map((itemId) => ({ kind: 'reassign' as const, itemId, actor: options.reviewer, to: options.to, reason: options.reason })),
+            { source: 'cli:reassign' },
+          );
+          ctx.out(`Reassigned ${outcome.reassigned} item(s) to ${options.to}.`);
+        } catch (error) {
+          if (error instanceof ReviewInputError) throw new RosterError('input_invalid', `Nothing was reassigned:\n  ${error.problems.map((p) => `item ${items[p.index] ?? '?'}: ${p.message} — fix: ${p.fix}`).join('\n  ')}`);
+          throw error;
+        }
+        return 0;
+      }),
+    );
+
+  review
+    .command('status')
+    .description('items, decided per reviewer, overdue, remediation state')
+    .argument('<campaign>', 'campaign id or name')
+    .option('--json', 'JSON')
+    .action(
+      host.run(async (ctx, campaign: string, options: { json?: boolean }) => {
+        const { campaignStatus } = await load();
+        const s = await campaignStatus((await ctx.database()).db, campaign);
+        if (options.json) {
+          ctx.out(JSON.stringify(s, null, 2));
+          return 0;
+        }
+        const c = s.campaign;
+        ctx.out(`Campaign ${c.id} "${c.name}" (${c.status}${c.due ? `, due ${c.due}` : ''}${s.overdue ? ', OVERDUE' : ''}): ${s.decided} of ${s.items} decided${s.carriedForward > 0 ? ` (${s.carriedForward} carried forward)` : ''} — keep ${s.decisions.keep}, revoke ${s.decisions.revoke}, reduce ${s.decisions.reduce}.`);
+        ctx.out(formatTable(['reviewer', 'items', 'decided', 'undecided', ''], s.reviewers.map((r) => [r.reviewer, String(r.items), String(r.decided), String(r.undecided), r.overdue ? 'overdue' : ''])));
+        ctx.out(`Remediation: ${s.remediation.open} open, ${s.remediation.done} done, ${s.remediation.still_present} still present, ${s.remediation.moot} moot.`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('remediation')
+    .description('revocations and reductions: what to change in Bitbucket, and what later syncs show')
+    .argument('<campaign>', 'campaign id or name')
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json']).default('csv'))
+    .action(
+      host.run(async (ctx, campaign: string, options: { format: 'csv' | 'json' }) => {
+        const { remediationTasks, remediationRow, REMEDIATION_COLUMNS } = await load();
+        const tasks = await remediationTasks((await ctx.database()).db, campaign);
+        if (options.format === 'json') {
+          ctx.out(JSON.stringify(tasks.map((t) => ({ ...remediationRow(t), changes: t.changes })), null, 2));
+        } else {
+          ctx.stdout.write(stringify([[...REMEDIATION_COLUMNS], ...tasks.map((t) => REMEDIATION_COLUMNS.map((c) => remediationRow(t)[c] ?? ''))], { record_delimiter: 'windows', escape_formulas: true }));
+        }
+        return 0;
+      }),
+    );
+
+  review
+    .command('close')
+    .description('close the campaign and write its evidence bundle (manifest.json, SHA256SUMS)')
+    .argument('<campaign>', 'campaign id or name')
+    .requiredOption('--out <dir>', 'a new or empty directory for the bundle')
+    .option('--force', "close with undecided items: they follow the campaign's --undecided policy and are listed")
+    .action(
+      host.run(async (ctx, campaign: string, options: { out: string; force?: boolean }) => {
+        const { closeCampaign } = await load();
+        const result = await closeCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), force: options.force === true });
+        ctx.out(`Closed campaign ${result.campaignId}; evidence in ${result.outDir}: ${result.files.map((f) => f.file).join(', ')}, manifest.json, SHA256SUMS.`);
+        if (result.undecided > 0) ctx.err(`roster: ${result.undecided} item(s) were undecided: ${result.policy === 'flag' ? 'listed as flagged' : `decided ${result.policy} by the campaign's policy`} (undecided.csv).`);
+        ctx.out(`Verify: cd ${result.outDir} && sha256sum -c SHA256SUMS; roster review verify ${result.outDir}`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('verify')
+    .description('check an evidence bundle: every SHA-256, and the decision log chain')
+    .argument('<dir>', 'the bundle directory')
+    .action(
+      host.run(async (ctx, dir: string) => {
+        const { verifyBundle } = await load();
+        const v = await verifyBundle(path.resolve(dir));
+        if (!v.ok) {
+          for (const p of v.problems) ctx.err(`roster: ${p}`);
+          ctx.out(`FAILED: ${v.problems.length} problem(s) in ${dir}.`);
+          return 1;
+        }
+        ctx.out(`OK: ${v.files} file(s) match SHA256SUMS; the decision log's ${v.logEntries} entries chain from campaign.json to the manifest's last hash.`);
+        return 0;
+      }),
+    );
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    throw new RosterError('input_invalid', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+}
