@@ -39,7 +39,7 @@ export async function finishedRuns(db: Kysely<Database>, integrationId: string):
     select id::text as id, integration_id::text as integration_id, status, started_at, finished_at
       from sync_runs
      where integration_id = ${integrationId} and finished_at is not null and status in ('succeeded', 'partial', 'failed')
-     order by id`.execute(db);
+     order by sync_runs.id`.execute(db);
   return rows.rows.map(toRunInfo);
 }
 
