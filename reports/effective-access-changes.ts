@@ -117,6 +117,12 @@ export interface WindowFacts {
   projectIds: ReadonlyMap<string, readonly string[]>;
   /** The integration's workspace resource ids: a grant on one is a role. */
   workspaceIds: readonly string[];
+  /**
+   * Each repository's project at either end, from the compared states themselves: someone who only
+   * gained (or only lost) access still owes it to a move when the repository's project changed.
+   */
+  projectBefore?: ReadonlyMap<string, string | null>;
+  projectAfter?: ReadonlyMap<string, string | null>;
 }
 
 /** The causes of one change, from the paths that appeared or disappeared and the window's history. */
@@ -129,7 +135,11 @@ export function changeCauses(before: AccessState | undefined, after: AccessState
   if (!after && facts.resourcesRemoved.has(resource)) found.add('resource-removed');
   if (!before && facts.principalsAdded.has(principal)) found.add('principal-added');
   if (!after && facts.principalsRemoved.has(principal)) found.add('principal-removed');
-  if (before && after && before.project_handle !== after.project_handle) found.add('repository-moved');
+  if (any.resource_kind === 'repository') {
+    const projectBefore = before ? before.project_handle : facts.projectBefore?.get(resource);
+    const projectAfter = after ? after.project_handle : facts.projectAfter?.get(resource);
+    if (projectBefore !== undefined && projectAfter !== undefined && projectBefore !== projectAfter) found.add('repository-moved');
+  }
   if (before && after && before.flags.includes('public') !== after.flags.includes('public')) found.add('public-private');
 
   const grantChanged = (holder: string, on: string): boolean => facts.grants.has(`${holder} ${on}`);
@@ -246,12 +256,20 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
     return { ...ctx, run };
   };
   const before = new Map<string, string>();
+  const projectBefore = new Map<string, string | null>();
+  const projectAfter = new Map<string, string | null>();
   if (sinceRun !== '0') {
-    for await (const page of accessStates(at(sinceRun))) for (const s of page) before.set(stateKey(s), JSON.stringify(s));
+    for await (const page of accessStates(at(sinceRun))) {
+      for (const s of page) {
+        before.set(stateKey(s), JSON.stringify(s));
+        if (s.resource_kind === 'repository') projectBefore.set(s.resource_id, s.project_handle);
+      }
+    }
   }
   const pairs: Array<[AccessState | undefined, AccessState | undefined]> = [];
   for await (const page of accessStates(at(untilRun))) {
     for (const s of page) {
+      if (s.resource_kind === 'repository') projectAfter.set(s.resource_id, s.project_handle);
       const key = stateKey(s);
       const old = before.get(key);
       before.delete(key);
@@ -260,7 +278,7 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
     }
   }
   for (const old of before.values()) pairs.push([JSON.parse(old) as AccessState, undefined]);
-  const facts = await windowFacts(ctx, sinceRun, untilRun);
+  const facts: WindowFacts = { ...(await windowFacts(ctx, sinceRun, untilRun)), projectBefore, projectAfter };
   const rows = pairs.map(([b, a]): EffectiveChangeRow => ({
     since_run: sinceRun,
     until_run: untilRun,

@@ -65,6 +65,7 @@ export const ITEM_COLUMNS: readonly ItemColumn[] = [
   { name: 'resource_kind', description: 'workspace, project or repository', value: (i) => i.resource_kind, context: true },
   { name: 'resource', description: 'Workspace slug, project key or repository slug', value: (i) => text(i.resource_handle), context: true },
   { name: 'resource_name', description: 'Name as Bitbucket shows it', value: (i) => i.resource_name, context: true },
+  { name: 'resource_id', description: "Bitbucket's uuid of the resource", value: (i) => i.resource_external_id, context: true },
   { name: 'project', description: "Repositories: the repository's project", value: (i) => text(i.project_handle), context: true },
   { name: 'principal_kind', description: 'user, deploy_key or access_token', value: (i) => i.principal_kind, context: true },
   { name: 'principal_id', description: "Bitbucket's uuid (deploy keys: the key id)", value: (i) => i.principal_external_id, context: true },

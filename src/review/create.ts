@@ -102,7 +102,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
         const ctx = contextAt(trx, snap.integration, snap.run, snap.runs, now);
         const flagOptions = { memberListKnown: await memberListKnown(ctx) };
         const baseline = base ? await loadBaseline(trx, base, snap, now) : null;
-        const facts: WindowFacts | null = baseline ? await windowFacts(ctx, baseline.sinceRun, snap.run.id) : null;
+        const facts: WindowFacts | null = baseline ? { ...(await windowFacts(ctx, baseline.sinceRun, snap.run.id)), projectBefore: baseline.projectBefore } : null;
         const hash = createHash('sha256');
         let accessRows = 0;
         let items = 0;
@@ -134,7 +134,8 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
                 if (before?.certified) carry = before.certified;
                 else change = 'not-certified';
               } else {
-                change = kind === 'gained' ? 'new' : kind === 'lost' ? 'new' : kind;
+                // `lost` cannot happen here: `state` is the access now.
+                change = kind === 'gained' || kind === 'lost' ? 'new' : kind;
                 causes = changeCauses(before?.state, state, facts as WindowFacts);
               }
               if (change !== null) delta[change as keyof typeof delta] += 1;
@@ -460,7 +461,7 @@ async function resolveBase(db: Db, ref: string, snapshots: ReadonlyArray<{ integ
       throw new RosterError('input_invalid', `--changes-since: campaign ${campaign.id} "${campaign.name}" is still open. A delta review carries forward what a closed campaign certified: close it first (roster review close ${campaign.id} --out DIR).`);
     }
     const covered = await sql<{ integration_id: string }>`select integration_id::text as integration_id from review_campaign_runs where campaign_id = ${campaign.id}`.execute(db);
-    const missing = snapshots.filter((s) => !covered.rows.some((r) => r.integration_id === s.integration.id));
+    const missing = snapshots.filter((s) => !covered.rows.some((r) => r.integration_id === String(s.integration.id)));
     if (missing.length > 0) throw new RosterError('input_invalid', `--changes-since: campaign ${campaign.id} "${campaign.name}" did not review ${missing.map((m) => `"${m.integration.name}"`).join(', ')}.`);
     return { campaign, runId: null };
   }
@@ -482,6 +483,8 @@ interface Baseline {
   /** A run, not a campaign: nothing was certified, so unchanged access is simply not in the delta. */
   runOnly: boolean;
   states: Map<string, { state: AccessState; itemId: string | null; certified: CarryForward | null }>;
+  /** Each repository's project in the base, for the causes of access that is new. */
+  projectBefore: Map<string, string | null>;
 }
 
 /**
@@ -495,7 +498,7 @@ async function loadBaseline(db: Db, base: Base, snap: { integration: Integration
     for await (const page of accessStates(contextAt(db, snap.integration, run, snap.runs, now))) {
       for (const s of page) states.set(stateKey(s), { state: s, itemId: null, certified: null });
     }
-    return { sinceRun: run.id, runOnly: true, states };
+    return { sinceRun: run.id, runOnly: true, states, projectBefore: projectsOf(states) };
   }
   const rows = await sql<{
     id: string;
@@ -555,5 +558,11 @@ async function loadBaseline(db: Db, base: Base, snap: { integration: Integration
     const run = await sql<{ run_id: string }>`select run_id::text as run_id from review_campaign_runs where campaign_id = ${base.campaign.id} and integration_id = ${snap.integration.id}`.execute(db);
     sinceRun = run.rows[0]?.run_id ?? '0';
   }
-  return { sinceRun, runOnly: false, states };
+  return { sinceRun, runOnly: false, states, projectBefore: projectsOf(states) };
+}
+
+function projectsOf(states: Baseline['states']): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const { state } of states.values()) if (state.resource_kind === 'repository') out.set(state.resource_id, state.project_handle);
+  return out;
 }

@@ -40,7 +40,7 @@ export async function findCampaign(db: Db, ref: string, options: { forUpdate?: b
   const byId = /^\d+$/.test(wanted) ? await sql<CampaignRow>`select ${columns} from review_campaigns where id = ${wanted} ${lock}`.execute(db) : { rows: [] };
   const found = byId.rows[0] ?? (await sql<CampaignRow>`select ${columns} from review_campaigns where name = ${ref.trim()} ${lock}`.execute(db)).rows[0];
   if (found) return found;
-  const known = await sql<{ id: string; name: string }>`select id::text as id, name from review_campaigns order by id desc limit 10`.execute(db);
+  const known = await sql<{ id: string; name: string }>`select id::text as id, name from review_campaigns order by review_campaigns.id desc limit 10`.execute(db);
   throw new RosterError(
     'input_invalid',
     `No review campaign "${ref}".${known.rows.length > 0 ? ` Campaigns: ${known.rows.map((c) => `${c.id} "${c.name}"`).join(', ')}.` : ' Create one with roster review create.'}`,

@@ -51,6 +51,6 @@ export async function ensureReviewers(db: Db, campaignId: string, reviewers: rea
 }
 
 export async function campaignReviewers(db: Db, campaignId: string): Promise<ReviewerInfo[]> {
-  const rows = await sql<Row>`select ${columns} from review_reviewers where campaign_id = ${campaignId} order by id`.execute(db);
+  const rows = await sql<Row>`select ${columns} from review_reviewers where campaign_id = ${campaignId} order by review_reviewers.id`.execute(db);
   return rows.rows.map(toInfo);
 }
