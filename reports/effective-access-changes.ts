@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type AccessRow, PERMISSION_RANK, accessFlags, accessQuery, memberListKnown, pathLabel, toAccessRow } from './access.ts';
+import { type AccessRow, PERMISSION_RANK, type PathJson, accessFlags, accessQuery, memberListKnown, pathLabel, toAccessRow } from './access.ts';
 import { changeWindow } from './access-changes.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
@@ -62,10 +62,17 @@ export const CHANGE_CAUSES = [
 ] as const;
 export type ChangeCause = (typeof CHANGE_CAUSES)[number];
 
+const KNOWN_PATH_KINDS = new Set(['workspace-role', 'workspace-owner', 'direct', 'group', 'project', 'project-group']);
+
+/** `pathLabel`, and `KIND (granted)` for a path kind this code does not know yet (public access, say). */
+export function pathText(p: PathJson): string {
+  return KNOWN_PATH_KINDS.has(p.kind) ? pathLabel(p) : `${p.kind} (${p.granted})`;
+}
+
 export const stateKey = (s: Pick<AccessState, 'principal_id' | 'resource_id'>): string => `${s.principal_id} ${s.resource_id}`;
 
 export function accessState(row: AccessRow, flags: readonly string[]): AccessState {
-  const paths = row.paths.map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathLabel(p) }));
+  const paths = row.paths.map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
   paths.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   return {
     principal_id: row.principal_id,

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
-import { pathLabel } from '../../reports/access.ts';
+import { pathText } from '../../reports/effective-access-changes.ts';
 import { ensureEmptyDir, sha256File, writeManifestAndSums } from '../../reports/evidence.ts';
 import { csvLines } from '../../reports/format.ts';
 import { rosterVersion } from '../../reports/registry.ts';
@@ -80,7 +80,7 @@ export async function closeCampaign(db: Kysely<Database>, ref: string, options: 
         resource_kind: i.resource_kind,
         resource_external_id: i.resource_external_id,
         permission: i.permission,
-        pathLabels: i.paths.map(pathLabel),
+        pathTexts: i.paths.map(pathText),
         flags: i.flags,
         reviewerKey: i.assigned.key,
         rule: i.reviewer_rule,

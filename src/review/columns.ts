@@ -1,4 +1,5 @@
-import { type PathJson, pathLabel } from '../../reports/access.ts';
+import type { PathJson } from '../../reports/access.ts';
+import { pathText } from '../../reports/effective-access-changes.ts';
 import { decisionWord } from './decisions.ts';
 import type { ReviewerInfo } from './types.ts';
 
@@ -74,7 +75,7 @@ export const ITEM_COLUMNS: readonly ItemColumn[] = [
   { name: 'account_id', description: 'Atlassian account id', value: (i) => text(i.account_id), context: true },
   { name: 'workspace_role', description: 'member or owner; empty when not in the member list', value: (i) => text(i.workspace_role), context: true },
   { name: 'permission', description: 'Effective permission under review', value: (i) => i.permission, context: true },
-  { name: 'paths', description: 'Every path that gives it', value: (i) => i.paths.map(pathLabel).join('; '), context: true },
+  { name: 'paths', description: 'Every path that gives it', value: (i) => i.paths.map(pathText).join('; '), context: true },
   { name: 'first_seen', description: 'When Roster first saw the access as it is', value: (i) => text(i.first_seen_at) },
   { name: 'flags', description: 'admin, individual-grant, single-use-group, machine-credential, … (see README)', value: (i) => i.flags.join('; '), context: true },
   { name: 'change', description: 'Delta campaigns: new, raised, lowered, paths-changed or not-certified since the base', value: (i) => text(i.change), context: true },

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import { type AccessRow, accessFlags, accessQuery, memberListKnown, pathLabel, toAccessRow } from '../../reports/access.ts';
+import { type AccessRow, accessFlags, accessQuery, memberListKnown, toAccessRow } from '../../reports/access.ts';
 import { chooseRun, coverageGaps, ensurePlannerStatistics, finishedRuns, resolveIntegration, stateWarnings, DEFAULT_MAX_AGE_MS } from '../../reports/context.ts';
 import { cursorPages } from '../../reports/cursor.ts';
-import { type AccessState, type WindowFacts, accessState, accessStates, changeCauses, compareStates, stateKey, windowFacts } from '../../reports/effective-access-changes.ts';
+import { type AccessState, type WindowFacts, accessState, accessStates, changeCauses, compareStates, pathText, stateKey, windowFacts } from '../../reports/effective-access-changes.ts';
 import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
@@ -225,7 +225,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
           resource_kind: p.resource_kind,
           resource_external_id: p.resource_external_id,
           permission: p.permission,
-          pathLabels: p.paths.map(pathLabel),
+          pathTexts: p.paths.map(pathText),
           flags: p.flags,
           reviewerKey: p.reviewerKey,
           rule: p.rule,
@@ -531,9 +531,9 @@ async function loadBaseline(db: Db, base: Base, snap: { integration: Integration
      where i.campaign_id = ${base.campaign.id} and i.integration_id = ${snap.integration.id}`.execute(db);
   let sinceRun = '0';
   for (const r of rows.rows) {
-    const raw = typeof r.state === 'string' ? (JSON.parse(r.state) as AccessState & { paths: Array<Parameters<typeof pathLabel>[0]> }) : (r.state as AccessState & { paths: Array<Parameters<typeof pathLabel>[0]> });
+    const raw = typeof r.state === 'string' ? (JSON.parse(r.state) as AccessState & { paths: Array<Parameters<typeof pathText>[0]> }) : (r.state as AccessState & { paths: Array<Parameters<typeof pathText>[0]> });
     // Items keep the reports' paths; a comparison needs them as labels, the way accessState makes them.
-    const paths = (raw.paths as unknown as Array<Parameters<typeof pathLabel>[0]>).map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathLabel(p) }));
+    const paths = (raw.paths as unknown as Array<Parameters<typeof pathText>[0]>).map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
     paths.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
     const state: AccessState = { ...raw, paths };
     // Certified: a reviewer kept it (or kept it in an earlier campaign and it was carried forward). A keep

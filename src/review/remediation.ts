@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import { PERMISSION_RANK, type PathJson, accessQuery, pathLabel, toAccessRow } from '../../reports/access.ts';
+import { PERMISSION_RANK, type PathJson, accessQuery, toAccessRow } from '../../reports/access.ts';
+import { pathText } from '../../reports/effective-access-changes.ts';
 import { finishedRuns } from '../../reports/context.ts';
 import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
@@ -81,7 +82,7 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
   const paths = item.paths.filter((p: PathJson) => target === null || rank(p.permission) > rank(target));
   const machine = item.principal_kind === 'deploy_key' || item.principal_kind === 'access_token';
   for (const p of paths) {
-    const label = pathLabel(p);
+    const label = pathText(p);
     const lower = target === null ? 'remove' : `lower to ${target}`;
     const projectKey = p.project ?? item.project_handle ?? '?';
     const entry = (change: string, ui: string, call: string | null, alsoAffects: string | null = null, alternative: string | null = null): void => {

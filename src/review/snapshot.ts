@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type AccessRow, pathLabel } from '../../reports/access.ts';
+import type { AccessRow } from '../../reports/access.ts';
+import { pathText } from '../../reports/effective-access-changes.ts';
 import type { ReportContext, RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
 
@@ -27,7 +28,7 @@ export function itemFlags(row: Pick<AccessRow, 'principal_kind'>, flags: readonl
  * of these lines (each ending in a line feed) for every access row of the run, in access-review order.
  */
 export function snapshotLine(row: AccessRow, flags: readonly string[]): string {
-  return `${JSON.stringify([row.principal_kind, row.principal_external_id, row.resource_kind, row.resource_external_id, row.permission, row.paths.map(pathLabel), flags])}\n`;
+  return `${JSON.stringify([row.principal_kind, row.principal_external_id, row.resource_kind, row.resource_external_id, row.permission, row.paths.map(pathText), flags])}\n`;
 }
 
 export interface DigestItem {
@@ -37,7 +38,7 @@ export interface DigestItem {
   resource_kind: string;
   resource_external_id: string;
   permission: string;
-  pathLabels: string[];
+  pathTexts: string[];
   flags: string[];
   reviewerKey: string;
   rule: string;
@@ -47,6 +48,6 @@ export interface DigestItem {
 /** The items' digest: SHA-256 over one JSON line per item, in item order. Close recomputes it. */
 export function itemsDigest(items: Iterable<DigestItem>): string {
   const hash = createHash('sha256');
-  for (const i of items) hash.update(`${JSON.stringify([i.integration, i.principal_kind, i.principal_external_id, i.resource_kind, i.resource_external_id, i.permission, i.pathLabels, i.flags, i.reviewerKey, i.rule, i.change])}\n`);
+  for (const i of items) hash.update(`${JSON.stringify([i.integration, i.principal_kind, i.principal_external_id, i.resource_kind, i.resource_external_id, i.permission, i.pathTexts, i.flags, i.reviewerKey, i.rule, i.change])}\n`);
   return hash.digest('hex');
 }

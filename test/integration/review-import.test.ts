@@ -82,7 +82,7 @@ describeWithDb('review import: bad input is refused whole, with lines and fixes'
   it('a reduce to a permission that is not lower', async () => {
     const read = row((x) => x.resource_kind === 'repository' && x.permission === 'read');
     const admin = row((x) => x.resource_kind === 'repository' && x.permission === 'admin');
-    const message = await attempt([{ ...read, decision: 'reduce:write', comment: 'less' }, { ...admin, decision: 'reduce:admin', comment: 'less' }, { ...admin, item_id: admin.item_id, decision: 'reduce:', comment: 'x' }].slice(0, 2));
+    const message = await attempt([{ ...read, decision: 'reduce:write', comment: 'less' }, { ...admin, decision: 'reduce:admin', comment: 'less' }]);
     expect(message).toMatch(/line 2: .*reduce:write is not lower than read \(the access held on this repository\) — fix: nothing is lower than read on a repository: write keep or revoke/);
     expect(message).toMatch(/line 3: .*reduce:admin is not lower than admin .* — fix: write reduce:read or reduce:write, or revoke/);
   });
