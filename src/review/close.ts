@@ -125,15 +125,15 @@ export async function closeCampaign(db: Kysely<Database>, ref: string, options: 
     const undecidedIds = new Set(undecided.map((i) => i.id));
     const itemHeader = [...ITEM_COLUMNS.filter((c) => c.name !== 'reassign_to').map((c) => c.name), ...OUTCOME_COLUMNS.map((c) => c.name)];
     const itemRow = (i: ItemView): string[] => [...ITEM_COLUMNS.filter((c) => c.name !== 'reassign_to').map((c) => c.value(i)), ...OUTCOME_COLUMNS.map((c) => c.value(i, policy))];
-    const per = new Map<string, { reviewer: string; key: string; items: number; keep: number; revoke: number; reduce: number; undecided: number; decided_by_them: number; own_access_reassigned: number }>();
+    const per = new Map<string, { reviewer: string; key: string; items: number; keep: number; revoke: number; reduce: number; undecided: number; decided_by_them: number; own_access_items_received: number }>();
     for (const i of items) {
       if (i.carried_forward) continue;
-      const e = per.get(i.reviewer.key) ?? { reviewer: reviewerLabel(i.reviewer), key: i.reviewer.key, items: 0, keep: 0, revoke: 0, reduce: 0, undecided: 0, decided_by_them: 0, own_access_reassigned: 0 };
+      const e = per.get(i.reviewer.key) ?? { reviewer: reviewerLabel(i.reviewer), key: i.reviewer.key, items: 0, keep: 0, revoke: 0, reduce: 0, undecided: 0, decided_by_them: 0, own_access_items_received: 0 };
       e.items += 1;
       if (undecidedIds.has(i.id)) e.undecided += 1;
       else if (i.decision) e[i.decision] += 1;
       if (i.decided_by?.key === i.reviewer.key) e.decided_by_them += 1;
-      if ((i.reviewer_note ?? '').startsWith('own access')) e.own_access_reassigned += 1;
+      if ((i.reviewer_note ?? '').startsWith('own access')) e.own_access_items_received += 1;
       per.set(i.reviewer.key, e);
     }
     const reviewerRows = [...per.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -148,7 +148,7 @@ export async function closeCampaign(db: Kysely<Database>, ref: string, options: 
         text: `${JSON.stringify(tasks.map((t) => ({ item: t.item.id, action: t.action, target: t.target, status: t.status, verifiedRun: t.verifiedRun, verifiedAt: t.verifiedAt, permissionNow: t.permissionNow, note: t.note, changes: t.changes })), null, 2)}\n`,
         rows: tasks.length,
       },
-      { file: 'reviewers.csv', text: csvLines([['reviewer', 'reviewer_id', 'items', 'keep', 'revoke', 'reduce', 'undecided', 'decided_by_them', 'own_access_reassigned'], ...reviewerRows.map((r) => [r.reviewer, r.key, r.items, r.keep, r.revoke, r.reduce, r.undecided, r.decided_by_them, r.own_access_reassigned])]), rows: reviewerRows.length },
+      { file: 'reviewers.csv', text: csvLines([['reviewer', 'reviewer_id', 'items', 'keep', 'revoke', 'reduce', 'undecided', 'decided_by_them', 'own_access_items_received'], ...reviewerRows.map((r) => [r.reviewer, r.key, r.items, r.keep, r.revoke, r.reduce, r.undecided, r.decided_by_them, r.own_access_items_received])]), rows: reviewerRows.length },
     ];
     const manifestFiles: Array<{ file: string; rows: number; bytes: number; sha256: string }> = [];
     for (const f of files) {

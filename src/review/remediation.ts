@@ -83,7 +83,8 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
   const machine = item.principal_kind === 'deploy_key' || item.principal_kind === 'access_token';
   for (const p of paths) {
     const label = pathText(p);
-    const lower = target === null ? 'remove' : `lower to ${target}`;
+    /** `remove the write permission of X on Y`, or `lower the write permission of X on Y to read`. */
+    const grantChange = (holder: string, on: string): string => (target === null ? `remove the ${p.granted} permission of ${holder} on ${on}` : `lower the ${p.granted} permission of ${holder} on ${on} to ${target}`);
     const projectKey = p.project ?? item.project_handle ?? '?';
     const entry = (change: string, ui: string, call: string | null, alsoAffects: string | null = null, alternative: string | null = null): void => {
       changes.push({ path: label, change, ui, api: call, alsoAffects, alternative });
@@ -98,29 +99,29 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
           if (item.resource_kind === 'project') entry(`delete the deploy key ${who} from project ${slug}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${slug}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${slug}/deploy-keys/${item.principal_external_id}`);
           else entry(`delete the deploy key ${who} from repository ${slug}`, `Repository settings → Access keys (${web}/${ws}/${slug}/admin/access-keys/)`, `DELETE ${api}/2.0/repositories/${ws}/${slug}/deploy-keys/${item.principal_external_id}`);
         } else if (item.resource_kind === 'project') {
-          entry(`${lower} ${who}'s ${p.granted} permission on project ${slug}`, `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/users/${uuid}`), `it applies to every repository in project ${slug}`);
+          entry(grantChange(who, `project ${slug}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/users/${uuid}`), `it applies to every repository in project ${slug}`);
         } else {
-          entry(`${lower} ${who}'s ${p.granted} permission on repository ${slug}`, `Repository settings → Repository permissions (${web}/${ws}/${slug}/admin/permissions)`, userCall(`${api}/2.0/repositories/${ws}/${slug}/permissions-config/users/${uuid}`));
+          entry(grantChange(who, `repository ${slug}`), `Repository settings → Repository permissions (${web}/${ws}/${slug}/admin/permissions)`, userCall(`${api}/2.0/repositories/${ws}/${slug}/permissions-config/users/${uuid}`));
         }
         break;
       case 'group': {
         const g = p.group ?? '?';
         const base = item.resource_kind === 'project' ? `${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/groups/${encodeURIComponent(g)}` : `${api}/2.0/repositories/${ws}/${slug}/permissions-config/groups/${encodeURIComponent(g)}`;
         const ui = item.resource_kind === 'project' ? `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)` : `Repository settings → Repository permissions (${web}/${ws}/${slug}/admin/permissions)`;
-        entry(`${lower} group ${g}'s ${p.granted} permission on ${item.resource_kind} ${slug}`, ui, userCall(base), otherMembers(p.group), membership(p.group));
+        entry(grantChange(`group ${g}`, `${item.resource_kind} ${slug}`), ui, userCall(base), otherMembers(p.group), membership(p.group));
         break;
       }
       case 'project':
         if (item.principal_kind === 'deploy_key') {
           entry(`delete the deploy key ${who} from project ${projectKey}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${projectKey}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${projectKey}/deploy-keys/${item.principal_external_id}`, `the key loses every repository of project ${projectKey}`);
         } else {
-          entry(`${lower} ${who}'s ${p.granted} permission on project ${projectKey}`, `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/users/${uuid}`), `it applies to every repository in project ${projectKey}, not only ${slug}`);
+          entry(grantChange(who, `project ${projectKey}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/users/${uuid}`), `it applies to every repository in project ${projectKey}, not only ${slug}`);
         }
         break;
       case 'project-group': {
         const g = p.group ?? '?';
         entry(
-          `${lower} group ${g}'s ${p.granted} permission on project ${projectKey}`,
+          grantChange(`group ${g}`, `project ${projectKey}`),
           `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`,
           userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/groups/${encodeURIComponent(g)}`),
           [otherMembers(p.group), `it applies to every repository in project ${projectKey}`].filter((x) => x !== null).join('; '),

@@ -371,7 +371,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     const manifest = await writeEvidence(get().db, { format: 'csv', outDir: out, maxAgeMs: 1e15 });
     expect(manifest).toMatchObject({ kind: 'roster-evidence', integration: { name: 'acme', workspace: 'acme' }, run: { id: runs[3], status: 'succeeded' }, complete: true, warnings: [], coverageGaps: [], changes: { sinceRun: '0', untilRun: runs[3] } });
     expect(manifest.roster.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'coverage.csv', 'sync-status.csv']);
+    expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'effective-access-changes.csv', 'coverage.csv', 'sync-status.csv']);
     for (const file of manifest.files) {
       const bytes = await fs.readFile(path.join(out, file.file));
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);

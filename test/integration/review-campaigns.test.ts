@@ -294,7 +294,7 @@ describeWithDb('access review campaigns end to end', (get) => {
     expect(lei.map((t) => [t.status, t.permissionNow])).toEqual([['still_present', 'write']]);
     // The access comes from a group grant on the project: the task says what else changing it touches.
     const change = lei[0]?.changes[0];
-    expect(change?.change).toBe("remove group developers's write permission on project PLAT");
+    expect(change?.change).toBe('remove the write permission of group developers on project PLAT');
     expect(change?.api).toBe(`DELETE ${sim.baseUrl}/2.0/workspaces/acme/projects/PLAT/permissions-config/groups/developers`);
     expect(change?.alsoAffects).toMatch(/^changing the grant of group developers also changes it for its 4 other member\(s\): .*Grace Hopper.*; it applies to every repository in project PLAT$/);
     expect(change?.alternative).toContain(`DELETE ${sim.baseUrl}/1.0/groups/acme/developers/members/${encodeURIComponent(uuid('李雷'))}/`);

@@ -218,9 +218,9 @@ describe('remediation tasks', () => {
 
   it('names the grant or membership, the UI page and the API call; group grants warn about the other members', () => {
     const direct = remediationChanges(item({ paths: [path({ permission: 'admin', granted: 'admin' })] }), null, ctx);
-    expect(direct).toEqual([{ path: 'direct (admin)', change: "remove Lei's admin permission on repository api", ui: 'Repository settings → Repository permissions (https://bitbucket.org/acme/api/admin/permissions)', api: 'DELETE https://api.bitbucket.org/2.0/repositories/acme/api/permissions-config/users/%7Bu-1%7D', alsoAffects: null, alternative: null }]);
+    expect(direct).toEqual([{ path: 'direct (admin)', change: 'remove the admin permission of Lei on repository api', ui: 'Repository settings → Repository permissions (https://bitbucket.org/acme/api/admin/permissions)', api: 'DELETE https://api.bitbucket.org/2.0/repositories/acme/api/permissions-config/users/%7Bu-1%7D', alsoAffects: null, alternative: null }]);
     const [group] = remediationChanges(item({ paths: [path({ kind: 'project-group', group: 'dev', project: 'PLAT', permission: 'write', granted: 'write' })] }), 'read', ctx);
-    expect(group?.change).toBe("lower to read group dev's write permission on project PLAT");
+    expect(group?.change).toBe('lower the write permission of group dev on project PLAT to read');
     expect(group?.api).toBe('PUT https://api.bitbucket.org/2.0/workspaces/acme/projects/PLAT/permissions-config/groups/dev {"permission":"read"}');
     expect(group?.alsoAffects).toBe('changing the grant of group dev also changes it for its 1 other member(s): Bo; it applies to every repository in project PLAT');
     expect(group?.alternative).toContain('DELETE https://api.bitbucket.org/1.0/groups/acme/dev/members/%7Bu-1%7D/');

@@ -35,7 +35,7 @@ function parsePoint(value: string, flag: string, allowRun: boolean): Date | stri
 export function registerReport(program: Command, host: CliHost): void {
   program
     .command('report')
-    .description('access-review, user-access, privileged-access, machine-credentials, groups, access-changes, coverage, sync-status, evidence')
+    .description('access-review, user-access, privileged-access, machine-credentials, groups, access-changes, effective-access-changes, coverage, sync-status, evidence')
     .argument('[name]', 'the report (see --list)')
     .option('--list', 'describe every report and its columns')
     .option('--integration <name>', 'which integration (default: the only one)')

@@ -106,7 +106,7 @@ export function registerReview(program: Command, host: CliHost): void {
       host.run(async (ctx, campaign: string, options: { out: string; reviewer?: string; format: 'csv' | 'xlsx' }) => {
         const { exportCampaign } = await load();
         const result = await exportCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), reviewer: options.reviewer, format: options.format });
-        ctx.out(formatTable(['reviewer', 'items', 'undecided', 'file'], result.files.map((f) => [f.reviewer, String(f.items), String(f.undecided), f.file])));
+        ctx.out(formatTable(['reviewer', 'items', 'undecided', 'file'], result.files.map((f) => [f.reviewer, String(f.items), String(f.undecided), shown(f.file)])));
         ctx.err(`roster: exported ${result.files.length} file(s) of campaign ${result.campaign.id}. Reviewers fill decision (keep, revoke, reduce:<permission>) and comment; then roster review import ${result.campaign.id} FILE…`);
         return 0;
       }),
@@ -206,9 +206,9 @@ export function registerReview(program: Command, host: CliHost): void {
       host.run(async (ctx, campaign: string, options: { out: string; force?: boolean }) => {
         const { closeCampaign } = await load();
         const result = await closeCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), force: options.force === true });
-        ctx.out(`Closed campaign ${result.campaignId}; evidence in ${result.outDir}: ${result.files.map((f) => f.file).join(', ')}, manifest.json, SHA256SUMS.`);
+        ctx.out(`Closed campaign ${result.campaignId}; evidence in ${shown(result.outDir)}: ${result.files.map((f) => f.file).join(', ')}, manifest.json, SHA256SUMS.`);
         if (result.undecided > 0) ctx.err(`roster: ${result.undecided} item(s) were undecided: ${result.policy === 'flag' ? 'listed as flagged' : `decided ${result.policy} by the campaign's policy`} (undecided.csv).`);
-        ctx.out(`Verify: cd ${result.outDir} && sha256sum -c SHA256SUMS; roster review verify ${result.outDir}`);
+        ctx.out(`Verify: (cd ${shown(result.outDir)} && sha256sum -c SHA256SUMS); roster review verify ${shown(result.outDir)}`);
         return 0;
       }),
     );
@@ -230,6 +230,12 @@ export function registerReview(program: Command, host: CliHost): void {
         return 0;
       }),
     );
+}
+
+/** A path as the user would type it: relative when under the working directory. */
+function shown(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
 async function readText(file: string): Promise<string> {
