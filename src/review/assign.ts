@@ -32,10 +32,18 @@ export interface ItemPrincipal {
 
 const isOwn = (c: Candidate, p: ItemPrincipal): boolean => p.kind === 'user' && c.externalId !== null && c.externalId === p.externalId;
 
-export function chooseReviewer(principal: ItemPrincipal, levels: readonly Level[], fallback: Candidate | null): Assignment {
+/**
+ * `spread` (the resource's id) picks where in a level's list to start, so the items of a workspace
+ * with three owners go a third to each — every item of one resource to the same person — instead of
+ * all to the first owner. Without it, the list's first candidate.
+ */
+export function chooseReviewer(principal: ItemPrincipal, levels: readonly Level[], fallback: Candidate | null, spread?: string): Assignment {
   let skipped: Level | null = null;
   for (const level of levels) {
-    const chosen = level.candidates.find((c) => !isOwn(c, principal));
+    const n = level.candidates.length;
+    const start = spread === undefined || n === 0 ? 0 : spreadIndex(spread, n);
+    const rotated = n === 0 ? [] : [...level.candidates.slice(start), ...level.candidates.slice(0, start)];
+    const chosen = rotated.find((c) => !isOwn(c, principal));
     if (chosen) {
       const note = skipped ? ownAccessNote(principal, skipped, `${describeRule(level.rule)} ${chosen.label}`) : null;
       return { ok: true, candidate: chosen, rule: level.rule, note, ownAccess: skipped !== null };
@@ -46,6 +54,13 @@ export function chooseReviewer(principal: ItemPrincipal, levels: readonly Level[
     return { ok: true, candidate: fallback, rule: 'fallback', note: skipped ? ownAccessNote(principal, skipped, `the fallback reviewer ${fallback.label}`) : 'the rule names no reviewer for this item: the fallback reviewer has it', ownAccess: skipped !== null };
   }
   return { ok: false, reason: skipped || (fallback && isOwn(fallback, principal)) ? 'own-access' : 'no-reviewer' };
+}
+
+/** A stable index in [0, n) for a key: the same resource always lands on the same candidate. */
+export function spreadIndex(key: string, n: number): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) >>> 0;
+  return h % n;
 }
 
 function ownAccessNote(principal: ItemPrincipal, level: Level, instead: string): string {

@@ -142,7 +142,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
               if (carry) change = 'unchanged';
             }
             const levels = levelsFor(row, { single: singleCandidate, mapping: mappingCandidates, owners, projectAdmins, repositoryAdmins: admins });
-            const assignment = chooseReviewer({ kind: row.principal_kind, externalId: row.principal_external_id, name: row.principal_name }, levels, fallbackCandidate);
+            const assignment = chooseReviewer({ kind: row.principal_kind, externalId: row.principal_external_id, name: row.principal_name }, levels, fallbackCandidate, row.resource_external_id);
             if (!assignment.ok) {
               unassignable.push(`${row.principal_name ?? row.principal_external_id} (${row.principal_kind}) ${row.permission} on ${row.resource_kind} ${row.resource_handle ?? row.resource_name}${assignment.reason === 'own-access' ? ': own access, and nobody else up the rule' : ': the rule names no reviewer'}`);
               continue;

@@ -75,8 +75,8 @@ describeWithDb('review import: bad input is refused whole, with lines and fixes'
   });
 
   it('a decision word that is not one of the three', async () => {
-    const r = row((x) => x.resource === 'web-app' && x.permission === 'write');
-    expect(await attempt([{ ...r, decision: 'approve' }])).toMatch(/ada\.csv line 2: item \d+ \(.* on repository web-app, write\): decision "approve" is not one of keep, revoke, reduce — fix: write one of keep, revoke, reduce:read/);
+    const r = row((x) => x.resource_kind === 'repository' && x.permission === 'write');
+    expect(await attempt([{ ...r, decision: 'approve' }])).toMatch(new RegExp(`ada\\.csv line 2: item \\d+ \\(.* on repository ${r.resource}, write\\): decision "approve" is not one of keep, revoke, reduce — fix: write one of keep, revoke, reduce:read`));
   });
 
   it('a reduce to a permission that is not lower', async () => {

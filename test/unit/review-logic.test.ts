@@ -56,6 +56,11 @@ describe('choosing a reviewer', () => {
     expect(chooseReviewer(principal, [{ rule: 'reviewer', candidates: [c('ada')] }], c('ada'))).toEqual({ ok: false, reason: 'own-access' });
     expect(chooseReviewer(principal, [{ rule: 'mapping:default', candidates: [] }], null)).toEqual({ ok: false, reason: 'no-reviewer' });
     expect(chooseReviewer(principal, [{ rule: 'mapping:default', candidates: [] }], c('zoe'))).toMatchObject({ ok: true, rule: 'fallback', note: 'the rule names no reviewer for this item: the fallback reviewer has it' });
+    // Spread by resource: the same resource always to the same candidate, resources across all of them.
+    const owners = [c('o1'), c('o2'), c('o3')];
+    const pick = (resource: string) => (chooseReviewer({ kind: 'user', externalId: '{x}', name: 'x' }, [{ rule: 'workspace-owner', candidates: owners }], null, resource) as { candidate: Candidate }).candidate.label;
+    expect(pick('{r1}')).toBe(pick('{r1}'));
+    expect(new Set(Array.from({ length: 30 }, (_, i) => pick(`{repo-${i}}`)))).toEqual(new Set(['o1', 'o2', 'o3']));
     // A deploy key never "is" its reviewer.
     expect(chooseReviewer({ kind: 'deploy_key', externalId: '{ada}', name: 'key' }, [{ rule: 'reviewer', candidates: [c('ada')] }], null)).toMatchObject({ ok: true, rule: 'reviewer' });
   });
