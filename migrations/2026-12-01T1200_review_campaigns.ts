@@ -19,7 +19,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       due_on text check (due_on ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
       -- Delta campaigns: what they were compared with (a closed campaign, or a run).
       base_campaign_id bigint references review_campaigns(id),
-      base_run_id bigint references sync_runs(id),
+      base_run_id bigint references sync_runs(id) on delete set null,
       -- The canonical JSON the evidence bundle ships as campaign.json; its SHA-256 starts the decision log.
       definition text not null,
       definition_sha256 text not null check (definition_sha256 ~ '^[0-9a-f]{64}$'),

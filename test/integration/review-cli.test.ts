@@ -101,4 +101,12 @@ describeCli('roster review: the command line contract', (cli) => {
     const wrong = await cli().run(['report', 'groups', '--effective']);
     expect(wrong.stderr).toContain('--effective applies to access-changes only');
   });
+
+  it('removing the integration takes its campaigns\' items with it; the bundle already written stays the evidence', async () => {
+    expect((await cli().run(['review', 'create', '--integration', 'acme', '--name', 'since run', '--reviewer', 'lead@acme.example', '--changes-since', 'run:1'])).code).toBe(0);
+    const removed = await cli().run(['integration', 'remove', 'acme', '--yes']);
+    expect([removed.code, removed.stderr]).toEqual([0, '']);
+    const list = JSON.parse((await cli().run(['review', 'list', '--json'])).stdout) as Array<{ items: number; runs: unknown[] }>;
+    expect(list.map((c) => [c.items, c.runs.length])).toEqual([[0, 0], [0, 0]]);
+  });
 });
