@@ -36,10 +36,11 @@ const toRunInfo = (r: RunRow): RunInfo => ({ id: r.id, integrationId: r.integrat
 /** Finished runs of an integration, oldest first. Small: one row per sync. */
 export async function finishedRuns(db: Kysely<Database>, integrationId: string): Promise<RunInfo[]> {
   const rows = await sql<RunRow>`
-    select id::text as id, integration_id::text as integration_id, status, started_at, finished_at
-      from sync_runs
-     where integration_id = ${integrationId} and finished_at is not null and status in ('succeeded', 'partial', 'failed')
-     order by id`.execute(db);
+    select r.id::text as id, r.integration_id::text as integration_id, r.status, r.started_at, r.finished_at
+      from sync_runs r
+     where r.integration_id = ${integrationId} and r.finished_at is not null and r.status in ('succeeded', 'partial', 'failed')
+     -- The table's bigint, not the text alias of the select list: as text, run 10 sorts before run 9.
+     order by r.id`.execute(db);
   return rows.rows.map(toRunInfo);
 }
 
