@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
-import { accessPathsQuery } from '../src/sync/effective.ts';
-import { presentAt } from '../src/sync/history.ts';
+import { presentAt, principalsAt, publicSince, resourcesAt } from '../src/access/history.ts';
+import { accessPathsQuery } from '../src/access/paths.ts';
 import type { Cell, ReportContext } from './types.ts';
 
 /**
@@ -11,11 +11,17 @@ import type { Cell, ReportContext } from './types.ts';
  * effective_access table can never disagree) plus the grants of machine principals (deploy keys,
  * access tokens) on the repository or its project. Project access is the explicit project grants
  * (to a user, or to a group and so its members) plus workspace owners, who administer every project.
- * Workspace access is the member list with its roles. Every table is read through `presentAt`, so
- * `--as-of` and "latest" are the same query with a different run id.
+ * Workspace access is the member list with its roles. A public repository has one more row: read by
+ * anyone, with no principal (Bitbucket: "anyone can access and fork it"). Every table is read as of
+ * the run (`presentAt`, and principals and resources through their versions — names, a repository's
+ * project and visibility as they were then), so `--as-of` and "latest" are the same query with a
+ * different run id.
  */
 
-export type PathKind = 'workspace-role' | 'workspace-owner' | 'direct' | 'group' | 'project' | 'project-group';
+export type PathKind = 'workspace-role' | 'workspace-owner' | 'direct' | 'group' | 'project' | 'project-group' | 'public';
+
+/** The principal kind of a public repository's read-by-anyone row. */
+export const ANYONE = 'anyone';
 
 /** One path behind a row's access. */
 export interface PathJson {
@@ -40,10 +46,13 @@ export interface AccessDbRow {
   resource_external_id: string;
   resource_handle: string | null;
   resource_name: string;
+  /** The repository is readable by anyone (public). */
+  resource_public: boolean;
   project_handle: string | null;
-  principal_id: string;
-  principal_kind: 'user' | 'group' | 'deploy_key' | 'access_token';
-  principal_external_id: string;
+  /** Null on a public repository's read-by-anyone row. */
+  principal_id: string | null;
+  principal_kind: 'user' | 'group' | 'deploy_key' | 'access_token' | typeof ANYONE;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
@@ -86,11 +95,11 @@ export interface AccessQuery {
 const MACHINE_KINDS = sql`('deploy_key', 'access_token')`;
 
 export const RESOURCE_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'workspace' then 1 when 'project' then 2 else 3 end)`;
-export const PRINCIPAL_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'user' then 1 when 'group' then 2 when 'deploy_key' then 3 else 4 end)`;
+export const PRINCIPAL_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'user' then 1 when 'group' then 2 when 'deploy_key' then 3 when 'access_token' then 4 else 0 end)`;
 
 /** One ladder for all resource kinds; only the order within a kind matters. */
 export const PERMISSION_RANK: Record<string, number> = { member: 1, collaborator: 2, owner: 3, read: 1, write: 2, 'create-repo': 3, admin: 4 };
-const PATH_RANK: Record<PathKind, number> = { 'workspace-role': 0, direct: 1, group: 2, project: 3, 'project-group': 4, 'workspace-owner': 5 };
+const PATH_RANK: Record<PathKind, number> = { 'workspace-role': 0, direct: 1, group: 2, project: 3, 'project-group': 4, 'workspace-owner': 5, public: 6 };
 
 export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<AccessDbRow> {
   const I = ctx.integration.id;
@@ -102,67 +111,81 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
     ? sql``
     : sql`
     union all
-    select g.principal_id, r.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
+    select g.principal_id, r.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint, null::bigint
       from grants g
-      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
-      join resources r on r.id = g.resource_id and ${presentAt('r', R)}
+      join pv k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS}
+      join rv r on r.id = g.resource_id
      where g.integration_id = ${I} and g.resource_kind = 'repository' and ${presentAt('g', R)} and ${only('g.principal_id')}
     union all
     select g.principal_id, r.id, 'project', null::bigint, g.resource_id,
-           case g.permission when 'create-repo' then 'write' else g.permission end, g.id, null::bigint
+           case g.permission when 'create-repo' then 'write' else g.permission end, g.id, null::bigint, null::bigint
       from grants g
-      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
-      join resources r on r.parent_id = g.resource_id and r.kind = 'repository' and ${presentAt('r', R)}
+      join pv k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS}
+      join rv pr on pr.id = g.resource_id
+      join rv r on r.parent_id = g.resource_id and r.kind = 'repository'
      where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
 
-  // The union's columns: principal_id, resource_id, path_kind, via_group_id, via_project_id, permission, grant_id, membership_id.
+  // A public repository is readable by anyone: one row with no principal, never a grant to a fake user.
+  const publicPaths =
+    q.usersOnly || q.principalId !== undefined
+      ? sql``
+      : sql`
+    union all
+    select null::bigint, r.id, 'public', null::bigint, null::bigint, 'read', null::bigint, null::bigint, ${publicSince('r', R)}
+      from rv r where r.public`;
+
+  // The union's columns: principal_id, resource_id, path_kind, via_group_id, via_project_id, permission, grant_id, membership_id,
+  // since_run (when a path that rests on no grant began: public).
   const paths = sql`
     select a.user_id::bigint as principal_id, a.repository_id::bigint as resource_id, a.path_kind,
            a.via_group_id::bigint as via_group_id, a.via_project_id::bigint as via_project_id, a.permission,
-           a.grant_id::bigint as grant_id, a.membership_id::bigint as membership_id
+           a.grant_id::bigint as grant_id, a.membership_id::bigint as membership_id, null::bigint as since_run
       from (${accessPathsQuery(I, R)}) a
      where ${q.principalId === undefined ? sql`true` : sql`a.user_id = ${String(q.principalId)}`}
     ${machineRepositoryPaths}
     union all
-    select g.principal_id, pr.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
+    select g.principal_id, pr.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint, null::bigint
       from grants g
-      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
+      join pv u on u.id = g.principal_id and u.kind in ${holderKinds}
+      join rv pr on pr.id = g.resource_id
      where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}
     union all
-    select m.member_id, pr.id, 'group', g.principal_id, null::bigint, g.permission, g.id, m.id
+    select m.member_id, pr.id, 'group', g.principal_id, null::bigint, g.permission, g.id, m.id, null::bigint
       from grants g
-      join principals gp on gp.id = g.principal_id and gp.kind = 'group' and ${presentAt('gp', R)}
+      join pv gp on gp.id = g.principal_id and gp.kind = 'group'
       join memberships m on m.group_id = g.principal_id and m.integration_id = ${I} and ${presentAt('m', R)}
-      join principals u on u.id = m.member_id and u.kind = 'user' and ${presentAt('u', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
+      join pv u on u.id = m.member_id and u.kind = 'user'
+      join rv pr on pr.id = g.resource_id
      where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('m.member_id')}
     union all
-    select g.principal_id, pr.id, 'workspace-owner', null::bigint, null::bigint, 'admin', g.id, null::bigint
+    select g.principal_id, pr.id, 'workspace-owner', null::bigint, null::bigint, 'admin', g.id, null::bigint, null::bigint
       from grants g
-      join principals u on u.id = g.principal_id and u.kind = 'user' and ${presentAt('u', R)}
-      join resources pr on pr.integration_id = ${I} and pr.kind = 'project' and ${presentAt('pr', R)}
+      join pv u on u.id = g.principal_id and u.kind = 'user'
+      join rv pr on pr.kind = 'project'
      where g.integration_id = ${I} and g.resource_kind = 'workspace' and g.permission = 'owner' and ${presentAt('g', R)} and ${only('g.principal_id')}
     union all
-    select g.principal_id, w.id, 'workspace-role', null::bigint, null::bigint, g.permission, g.id, null::bigint
+    select g.principal_id, w.id, 'workspace-role', null::bigint, null::bigint, g.permission, g.id, null::bigint, null::bigint
       from grants g
-      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
-      join resources w on w.id = g.resource_id and ${presentAt('w', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
+      join pv u on u.id = g.principal_id and u.kind in ${holderKinds}
+      join rv w on w.id = g.resource_id
+     where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)} and ${only('g.principal_id')}
+    ${publicPaths}`;
 
   const resourceKey = sql`${RESOURCE_KIND_RANK(sql.ref('r.kind'))}, (r.handle collate "C"), r.id`;
   const principalKey = sql`${PRINCIPAL_KIND_RANK(sql.ref('pr.kind'))}, (pr.display_name collate "C"), (pr.external_id collate "C"), pr.id`;
-  // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY.
+  // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY; the columns
+  // after the key are fixed per resource and principal and only ride along.
   const key = q.order === 'resource' ? sql`${resourceKey}, ${principalKey}` : sql`${principalKey}, ${resourceKey}`;
 
   return sql<AccessDbRow>`
-    with paths as (${paths}),
+    with pv as ${principalsAt(I, R)},
+    rv as ${resourcesAt(I, R)},
+    paths as (${paths}),
     group_use as (
       select g.principal_id, count(*)::int as grants,
-             (select count(*) from memberships m join principals u on u.id = m.member_id and ${presentAt('u', R)}
+             (select count(*) from memberships m join pv u on u.id = m.member_id
                where m.integration_id = ${I} and m.group_id = g.principal_id and ${presentAt('m', R)})::int as members
-        from grants g join principals gp on gp.id = g.principal_id and gp.kind = 'group'
+        from grants g join pv gp on gp.id = g.principal_id and gp.kind = 'group'
        where g.integration_id = ${I} and ${presentAt('g', R)}
        group by g.principal_id
     ),
@@ -188,28 +211,29 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
         : sql``
     }
     select r.id::text as resource_id, r.kind as resource_kind, r.external_id as resource_external_id, r.handle as resource_handle,
-           r.name as resource_name, proj.handle as project_handle,
-           pr.id::text as principal_id, pr.kind as principal_kind, pr.external_id as principal_external_id, pr.display_name as principal_name,
+           r.name as resource_name, r.public as resource_public, proj.handle as project_handle,
+           pr.id::text as principal_id, coalesce(pr.kind, ${ANYONE}) as principal_kind, pr.external_id as principal_external_id,
+           coalesce(pr.display_name, case when pr.id is null then 'anyone (public repository)' end) as principal_name,
            pr.handle as principal_handle, pr.account_id, coalesce(ro.owner, ro.collaborator, ro.member) as workspace_role,
            ${q.privilegedOnly ? sql`max(ad.n)` : sql`null::int`} as admins_on_resource,
-           array_agg(p.path_kind) as path_kinds, array_agg(p.permission) as path_permissions, array_agg(g.permission) as path_granted,
+           array_agg(p.path_kind) as path_kinds, array_agg(p.permission) as path_permissions, array_agg(coalesce(g.permission, p.permission)) as path_granted,
            array_agg(vg.handle) as path_groups, array_agg(vg.display_name) as path_group_names,
            array_agg(vp.handle) as path_projects, array_agg(vp.name) as path_project_names,
-           array_agg(greatest(g.first_seen_run, m.first_seen_run, r.first_seen_run)::text) as path_first_seen,
+           array_agg(coalesce(p.since_run, greatest(g.first_seen_run, m.first_seen_run, r.present_since_run))::text) as path_first_seen,
            array_agg(gu.grants = 1 and gu.members = 1) as path_group_single_use
       from paths p
-      join resources r on r.id = p.resource_id
-      join principals pr on pr.id = p.principal_id
-      join grants g on g.id = p.grant_id
+      join rv r on r.id = p.resource_id
+      left join pv pr on pr.id = p.principal_id
+      left join grants g on g.id = p.grant_id
       left join memberships m on m.id = p.membership_id
-      left join principals vg on vg.id = p.via_group_id
-      left join resources vp on vp.id = p.via_project_id
+      left join pv vg on vg.id = p.via_group_id
+      left join rv vp on vp.id = p.via_project_id
       left join group_use gu on gu.principal_id = p.via_group_id
-      left join resources proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
+      left join rv proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
       left join roles ro on ro.principal_id = pr.id
       ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
      where ${q.privilegedOnly ? sql`(p.resource_id, p.principal_id) in (select resource_id, principal_id from privileged)` : sql`true`}
-     group by ${key}, proj.handle, ro.owner, ro.collaborator, ro.member
+     group by ${key}, r.kind, r.handle, r.external_id, r.name, r.public, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.owner, ro.collaborator, ro.member
      order by ${key}`;
 }
 
@@ -246,6 +270,7 @@ export function toAccessRow(row: AccessDbRow): AccessRow {
     resource_external_id: row.resource_external_id,
     resource_handle: row.resource_handle,
     resource_name: row.resource_name,
+    resource_public: row.resource_public,
     project_handle: row.project_handle,
     principal_id: row.principal_id,
     principal_kind: row.principal_kind,
@@ -312,6 +337,8 @@ export function pathLabel(p: PathJson): string {
         return `project:${p.project ?? '?'}`;
       case 'project-group':
         return `project:${p.project ?? '?'} group:${p.group ?? '?'}`;
+      case 'public':
+        return 'public';
     }
   })();
   return `${via} (${p.granted})`;
@@ -341,14 +368,19 @@ export async function memberListKnown(ctx: ReportContext): Promise<boolean> {
   return result.rows[0]?.known === true;
 }
 
-/** The review flags of an access row (see README: Flags). */
+/**
+ * The review flags of an access row (see reports/README.md: Flags). `outside-workspace`: a user with
+ * access who is not a workspace member — Bitbucket's former "collaborator" role, which left its API
+ * on 1 June 2022; such users now appear only in the grants. Said only when the member list was read.
+ */
 export function accessFlags(row: AccessRow, options: { memberListKnown: boolean } = { memberListKnown: true }): string[] {
   const flags: string[] = [];
   if (row.permission === 'admin' || row.permission === 'owner') flags.push('admin');
+  if (row.resource_public) flags.push('public');
+  if (row.principal_kind === 'deploy_key' || row.principal_kind === 'access_token') flags.push('machine-credential');
   if (row.principal_kind !== 'user') return flags;
   if (row.individual) flags.push('individual-grant');
   if (row.single_use_group_only) flags.push('single-use-group');
-  if (row.workspace_role === 'collaborator') flags.push('collaborator');
-  if (row.workspace_role === null && options.memberListKnown) flags.push('not-in-member-list');
+  if ((row.workspace_role === null || row.workspace_role === 'collaborator') && options.memberListKnown) flags.push('outside-workspace');
   return flags;
 }

@@ -224,7 +224,16 @@ export async function resolveUser(db: Kysely<Database>, integration: Integration
 
 // ─── Planner statistics ─────────────────────────────────────────────────────────────────────
 
-const STAT_TABLES = ['principals', 'resources', 'memberships', 'grants'] as const;
+const STAT_TABLES = ['principals', 'resources', 'principal_versions', 'resource_versions', 'memberships', 'grants'] as const;
+/** Which live count a table's size follows: versions grow with the entities they version. */
+const EXPECTED_FROM: Record<(typeof STAT_TABLES)[number], 'principals' | 'resources' | 'memberships' | 'grants'> = {
+  principals: 'principals',
+  resources: 'resources',
+  principal_versions: 'principals',
+  resource_versions: 'resources',
+  memberships: 'memberships',
+  grants: 'grants',
+};
 
 /**
  * The access derivation joins six sets; without table statistics the planner guesses one row each
@@ -236,7 +245,7 @@ const STAT_TABLES = ['principals', 'resources', 'memberships', 'grants'] as cons
 export async function ensurePlannerStatistics(db: Kysely<Database>): Promise<void> {
   const stats = await sql<{ relname: string; reltuples: number }>`
     select relname, reltuples::float8 as reltuples from pg_class
-     where relname in ('principals', 'resources', 'memberships', 'grants') and relkind = 'r' and relnamespace = to_regnamespace(current_schema())::oid`.execute(db);
+     where relname in (${sql.join(STAT_TABLES.map((t) => sql`${t}`))}) and relkind = 'r' and relnamespace = to_regnamespace(current_schema())::oid`.execute(db);
   const live = await sql<{ principals: number; resources: number; memberships: number; grants: number }>`
     select coalesce(sum(coalesce((counts->'live'->>'users')::int, 0) + coalesce((counts->'live'->>'groups')::int, 0) + coalesce((counts->'live'->>'deploy_keys')::int, 0)), 0)::int as principals,
            coalesce(sum(coalesce((counts->'live'->>'projects')::int, 0) + coalesce((counts->'live'->>'repositories')::int, 0)), 0)::int as resources,
@@ -247,7 +256,7 @@ export async function ensurePlannerStatistics(db: Kysely<Database>): Promise<voi
   const expected = live.rows[0];
   const stale = STAT_TABLES.filter((table) => {
     const tuples = Number(stats.rows.find((s) => s.relname === table)?.reltuples ?? -1);
-    const want = Number(expected?.[table] ?? 0);
+    const want = Number(expected?.[EXPECTED_FROM[table]] ?? 0);
     // Analyzing a small table takes milliseconds, so any table that has since doubled is analyzed again.
     return tuples < 0 || tuples * 2 < want;
   });

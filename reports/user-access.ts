@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { type PathJson, accessQuery } from './access.ts';
 import { type RenderedAccessRow, accessPages, grantColumns, principalColumns, resourceColumns } from './access-review.ts';
 import { resolveUser } from './context.ts';
-import { presentAt } from '../src/sync/history.ts';
+import { principalsAt } from '../src/access/history.ts';
 import type { Column, ReportDefinition } from './types.ts';
 
 /** What would have to be undone for this path to stop giving access (offboarding). */
@@ -19,6 +19,8 @@ export function removalFor(row: RenderedAccessRow, p: PathJson): string {
     case 'group':
     case 'project-group':
       return `remove from group ${p.group ?? '?'}`;
+    case 'public':
+      return `make ${row.resource_handle ?? row.resource_name} private`;
   }
 }
 
@@ -49,7 +51,7 @@ export const userAccess: ReportDefinition<RenderedAccessRow> = {
       const user = await resolveUser(ctx.db, ctx.integration, ctx.options.user);
       principalId = user.id;
       const present = await sql<{ n: number }>`
-        select count(*)::int as n from principals p where p.id = ${user.id} and ${presentAt('p', ctx.run.id)}`.execute(ctx.db);
+        select count(*)::int as n from ${principalsAt(ctx.integration.id, ctx.run.id, ['user'])} p where p.id = ${user.id}`.execute(ctx.db);
       if ((present.rows[0]?.n ?? 0) === 0) {
         ctx.warnings.push(`User ${user.displayName ?? user.externalId} (${user.externalId}) was not present in "${ctx.integration.name}" at the end of run ${ctx.run.id}: no access to report.`);
       }

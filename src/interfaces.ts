@@ -131,6 +131,17 @@ export interface Batch {
   memberships?: MembershipRecord[];
   grants?: GrantRecord[];
   reportedAccess?: ReportedAccessRecord[];
+  /**
+   * Resources the source confirmed no longer exist (a repository whose uuid answers 404), found
+   * outside a complete listing — e.g. by an incremental run, whose filtered listing cannot show
+   * deletions. The end of the run removes them, with what they held, as if a listing had dropped them.
+   */
+  goneResources?: GoneRecord[];
+}
+
+export interface GoneRecord extends ResourceRef {
+  /** How the source confirmed it, for the run's notices: e.g. `GET /2.0/repositories/acme/{…} answered 404`. */
+  evidence: string;
 }
 
 // ─── Connector contract ────────────────────────────────────────────────────────────────────

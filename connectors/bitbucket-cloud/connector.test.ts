@@ -214,7 +214,7 @@ describe('OAuth consumer', () => {
     const caps = await connector.detectCapabilities(new AbortController().signal);
     expect(caps.oauthScopes).toEqual(['account', 'repository']);
     rejectNext = true;
-    const r = await runConnector(connector, { resume: { capabilities: caps, gaps: new Map(), scopes: new Map(), resources: new Map(), principals: new Map(), all: { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [] }, fatal: null }, only: ['workspace'] });
+    const r = await runConnector(connector, { resume: { capabilities: caps, gaps: new Map(), scopes: new Map(), resources: new Map(), principals: new Map(), all: { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [], goneResources: [] }, fatal: null }, only: ['workspace'] });
     expect(r.fatal).toBeNull();
     expect(r.scopes.get('workspace')?.status).toBe('complete');
     expect(events).toEqual([

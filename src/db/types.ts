@@ -111,6 +111,52 @@ export interface ResourcesTable extends HistoryColumns {
   attributes: Json;
 }
 
+/** One interval of runs over which a principal was present with these values (see the 2026-12-01 migration). */
+export interface PrincipalVersionsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  principal_id: Id;
+  kind: PrincipalKind;
+  external_id: string;
+  display_name: string | null;
+  handle: string | null;
+  account_id: string | null;
+  attributes: Json;
+  present_since_run: Id;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface ResourceVersionsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  resource_id: Id;
+  kind: ResourceKind;
+  external_id: string;
+  name: string;
+  handle: string | null;
+  parent_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  attributes: Json;
+  present_since_run: Id;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface SyncNoticesTable {
+  id: GeneratedId;
+  run_id: Id;
+  scope: string;
+  kind: 'sanitized' | 'rejected' | 'gone';
+  /** The record: a principal or resource kind (`user`, `repository`, …) or `grant`, `membership`, … */
+  record_kind: string;
+  /** The source's id of the record. */
+  record_id: string;
+  detail: string;
+  created_at: Generated<Date>;
+}
+
 export interface MembershipsTable extends HistoryColumns {
   id: GeneratedId;
   integration_id: Id;
@@ -168,6 +214,9 @@ export interface Database {
   sync_scopes: SyncScopesTable;
   principals: PrincipalsTable;
   resources: ResourcesTable;
+  principal_versions: PrincipalVersionsTable;
+  resource_versions: ResourceVersionsTable;
+  sync_notices: SyncNoticesTable;
   memberships: MembershipsTable;
   grants: GrantsTable;
   reported_access: ReportedAccessTable;

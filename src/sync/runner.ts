@@ -21,6 +21,7 @@ import { type Logger, logger as rootLogger, scrubSecrets } from '../log.ts';
 import { rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
 import { type RemovalCounts, inferRemovals } from './history.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
+import { finalizeVersions } from './versions.ts';
 import { HOLDER, type IntegrationLock, tryLockIntegration } from './lock.ts';
 
 /** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
@@ -323,14 +324,15 @@ async function readStreams(
     try {
       await write(complete, results.filter((r) => !(r.status === 'complete' && r.staged)));
     } catch (error) {
-      if (!(error instanceof RosterError) || error.code !== 'internal' || complete.length <= 1) throw error;
-      // One scope's records don't hold together: find it by writing scope by scope, and fail only it.
+      if (!isRecordError(error)) throw error;
+      // One scope's records cannot be stored: find it by writing scope by scope, and fail only it.
       for (const result of results) {
         try {
           await write(result.status === 'complete' && result.staged ? [result] : [], result.status === 'complete' && result.staged ? [] : [result]);
         } catch (inner) {
-          if (!(inner instanceof RosterError) || inner.code !== 'internal') throw inner;
-          await write([], [{ ...result, status: 'failed', staged: null, error: inner }]);
+          if (!isRecordError(inner)) throw inner;
+          const err = inner instanceof RosterError ? inner : new RosterError('internal', `Scope ${result.scope.id} holds a record the database refused: ${scrubSecrets(errorMessage(inner))}`, { cause: inner });
+          await write([], [{ ...result, status: 'failed', staged: null, error: err }]);
         }
       }
     }
@@ -472,6 +474,18 @@ async function readStreams(
   }
 }
 
+/**
+ * Errors that come from the records being written, not from the database being unavailable: a
+ * reference nobody listed (`internal` from the loader), or a value PostgreSQL refuses (SQLSTATE class
+ * 22, data exception, or 23, integrity constraint). They fail the scope that holds the record; any
+ * other error (connection lost, disk full) stops the run.
+ */
+function isRecordError(error: unknown): boolean {
+  if (error instanceof RosterError) return error.code === 'internal';
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 function countItems(batch: Batch): number {
   return (
     (batch.principals?.length ?? 0) +
@@ -556,11 +570,12 @@ async function finalizeRun(
   const integrationId = String(request.integration.id);
   // Fresh planner statistics first: the derivation joins tables this run may have grown tenfold,
   // and PGlite has no autovacuum to notice (nested loops made `large` 60x slower without this).
-  await sql`analyze principals, resources, memberships, grants, reported_access`.execute(db);
+  await sql`analyze principals, resources, principal_versions, resource_versions, memberships, grants, reported_access`.execute(db);
   return db.transaction().execute(async (trx) => {
     // JIT compilation costs seconds on these one-off set-based statements and saves nothing.
     await sql`set local jit = off`.execute(trx);
     const removed: RemovalCounts = await inferRemovals(trx, integrationId, runId);
+    await finalizeVersions(trx, integrationId, runId);
     await rebuildEffectiveAccess(trx, integrationId, runId);
     const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
     const scopeRows = await trx.selectFrom('sync_scopes').select(['scope', 'stream', 'label', 'status', 'error_code', 'message', 'http_status', 'advice']).where('run_id', '=', runId).execute();
@@ -570,7 +585,8 @@ async function finalizeRun(
     const gaps = scopeRows.filter((s) => s.error_code === CREDENTIAL_GAP);
     const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
     const stats = await trx.selectFrom('sync_runs').select(['api_requests', 'api_retries', 'rate_limit_waits', 'responses_429']).where('id', '=', runId).executeTakeFirstOrThrow();
-    const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities });
+    const sanitized = await trx.selectFrom('sync_notices').select(['record_kind', 'record_id', 'detail']).where('run_id', '=', runId).where('kind', '=', 'sanitized').orderBy('id').execute();
+    const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities, sanitized });
     const counts = { live, loaded, added, removed, scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length }, reconciled: reconcile.reconciled };
     await trx
       .updateTable('sync_runs')
@@ -637,6 +653,7 @@ function describeRun(args: {
   runError: RosterError | null;
   stats: { api_requests: number; api_retries: number; rate_limit_waits: number; responses_429: number };
   capabilities: Capabilities | null;
+  sanitized: Array<{ record_kind: string; record_id: string; detail: string }>;
 }): string {
   const { request, live, added, removed, failures, gaps, reconcile, runError, stats } = args;
   const parts: string[] = [];
@@ -659,6 +676,11 @@ function describeRun(args: {
   if (failures.length > 0) {
     const sample = failures.slice(0, 3).map((f) => `${f.label}${f.http_status ? ` (HTTP ${f.http_status})` : ''}`);
     parts.push(`${plural(failures.length, 'scope')} could not be read and kept their previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
+  }
+  if (args.sanitized.length > 0) {
+    const n = args.sanitized.length;
+    const sample = args.sanitized.slice(0, 3).map((x) => `${x.record_kind} ${x.record_id} (${x.detail.replace(/:.*$/, '')})`);
+    parts.push(`${plural(n, 'record')} ${n === 1 ? 'was' : 'were'} stored with characters replaced (NUL or unpaired surrogates, which PostgreSQL cannot store): ${sample.join('; ')}${n > 3 ? '; …' : ''}.`);
   }
   if (gaps.length > 0) {
     parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);

@@ -107,7 +107,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(result).toMatchObject({ report: 'access-review', rows: rows.length, runId: runs[0], warnings: [], coverageGaps: [] });
     expect(brief(rows)).toEqual([
       // The workspace: its member list and roles. Eve holds a grant but is not a member.
-      `acme ${CMD} collaborator [workspace-role=collaborator] collaborator`,
+      `acme ${CMD} collaborator [workspace-role=collaborator] outside-workspace`,
       'acme Alex Kim member [workspace-role=member] ',
       'acme Alex Kim member [workspace-role=member] ',
       'acme Alice Ng member [workspace-role=member] ',
@@ -118,25 +118,25 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
       'CORE Alice Ng write [group:devs=write] ',
       'CORE Olga Owner admin [workspace-owner=owner] admin',
       `CORE ${SMITH} write [group:devs=write] `,
-      `OPS ${CMD} create-repo [direct=create-repo] individual-grant,collaborator`,
+      `OPS ${CMD} create-repo [direct=create-repo] individual-grant,outside-workspace`,
       'OPS Olga Owner admin [workspace-owner=owner] admin',
-      'OPS =old key read [direct=read] ',
+      'OPS =old key read [direct=read] machine-credential',
       // Repositories.
       'api Alice Ng admin [direct=admin project-group:CORE:devs=write] admin,individual-grant',
       'api Olga Owner admin [workspace-owner=owner] admin',
       `api ${SMITH} write [project-group:CORE:devs=write] `,
-      'api jenkins read [direct=read] ',
-      `infra ${CMD} write [project:OPS=create-repo] individual-grant,collaborator`,
+      'api jenkins read [direct=read] machine-credential',
+      `infra ${CMD} write [project:OPS=create-repo] individual-grant,outside-workspace`,
       'infra Alice Ng read [group:devs=read] ',
       'infra Olga Owner admin [workspace-owner=owner] admin',
       `infra ${SMITH} read [group:devs=read] `,
       'infra 李雷 write [group:solo=write] single-use-group',
-      'infra =old key read [project:OPS=read] ',
+      'infra =old key read [project:OPS=read] machine-credential',
       'web Alice Ng write [project-group:CORE:devs=write] ',
-      'web Eve Outsider read [direct=read] individual-grant,not-in-member-list',
+      'web Eve Outsider read [direct=read] individual-grant,outside-workspace',
       'web Olga Owner admin [workspace-owner=owner] admin',
       `web ${SMITH} write [project-group:CORE:devs=write] `,
-      'web stale read [direct=read] ',
+      'web stale read [direct=read] machine-credential',
     ]);
     const alice = rows.find((r) => r.resource === 'api' && r.principal_name === 'Alice Ng');
     expect(alice).toMatchObject({
@@ -156,7 +156,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     });
     expect(alice?.first_seen).toMatch(/^\d{4}-\d\d-\d\dT/);
     const key = rows.find((r) => r.principal_name === 'jenkins');
-    expect(key).toMatchObject({ principal_kind: 'deploy_key', principal_id: '11', workspace_role: null, flags: [] });
+    expect(key).toMatchObject({ principal_kind: 'deploy_key', principal_id: '11', workspace_role: null, flags: ['machine-credential'] });
   });
 
   it('CSV is RFC 4180 with formula neutralisation, and parses back with a CSV parser', async () => {
@@ -293,7 +293,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(before.result.runId).toBe(first);
     expect(brief(before.rows).filter((l) => l.startsWith('api Alice') || l.startsWith('web Eve'))).toEqual([
       'api Alice Ng admin [direct=admin project-group:CORE:devs=write] admin,individual-grant',
-      'web Eve Outsider read [direct=read] individual-grant,not-in-member-list',
+      'web Eve Outsider read [direct=read] individual-grant,outside-workspace',
     ]);
     const now = await json('access-review');
     expect(now.result.runId).toBe(second);
@@ -419,7 +419,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(result.warnings[0]).toMatch(/^Partial: run \d+ of "no-members"/);
     const users = rows.filter((r) => r.principal_kind === 'user');
     expect(users.length).toBeGreaterThan(5);
-    expect(users.every((r) => r.workspace_role === null && !(r.flags as string[]).includes('not-in-member-list'))).toBe(true);
+    expect(users.every((r) => r.workspace_role === null && !(r.flags as string[]).includes('outside-workspace'))).toBe(true);
   });
 });
 

@@ -59,7 +59,14 @@ export function truthConnector(truth: GroundTruth, options: TruthConnectorOption
       resources: truth.projects().map((p) => ({ kind: 'project' as const, externalId: p.uuid, name: p.name, handle: p.key, parent: ws })),
     })),
     stream('repositories', ['projects'], () => ({
-      resources: truth.repositories().map((r) => ({ kind: 'repository' as const, externalId: r.uuid, name: r.name, handle: r.slug, parent: projectRef(r.projectKey) })),
+      resources: truth.repositories().map((r) => ({
+        kind: 'repository' as const,
+        externalId: r.uuid,
+        name: r.name,
+        handle: r.slug,
+        parent: projectRef(r.projectKey),
+        attributes: { isPrivate: (r as SimRepo & { isPrivate?: boolean }).isPrivate ?? true },
+      })),
     })),
     stream('project-permissions', ['projects', 'members', 'groups'], () => ({
       referencedPrincipals: truth.projectUserGrants().map((g) => userRecord(g.userUuid)),

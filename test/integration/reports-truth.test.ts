@@ -113,13 +113,13 @@ describeWithDb("reports equal the simulator's ground truth", (get) => {
         for (const r of review.filter((x) => x.principal_kind === 'user')) {
           const flags = r.flags as string[];
           const paths = r.paths as Path[];
-          expect(flags.includes('collaborator')).toBe(collaborators.has(String(r.principal_id)));
+          // Bitbucket's former collaborators: users with access who are not workspace members.
+          expect(flags.includes('outside-workspace')).toBe(collaborators.has(String(r.principal_id)));
           expect(flags.includes('admin')).toBe(r.permission === 'admin' || r.permission === 'owner');
           expect(flags.includes('individual-grant')).toBe(paths.some((p) => p.kind === 'direct' || p.kind === 'project'));
           const viaSingleUse = paths.every((p) => (p.kind === 'group' || p.kind === 'project-group') && singleUse.has(p.group ?? ''));
           expect(flags.includes('single-use-group')).toBe(viaSingleUse);
           if (viaSingleUse) flagged++;
-          expect(flags).not.toContain('not-in-member-list');
         }
         expect(flagged).toBe(review.filter((x) => (x.flags as string[]).includes('single-use-group')).length);
       });

@@ -15,6 +15,7 @@ const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | '
   resource_external_id: '{r}',
   resource_handle: 'api',
   resource_name: 'api',
+  resource_public: false,
   project_handle: 'CORE',
   principal_id: '20',
   principal_kind: 'user',
@@ -57,13 +58,19 @@ describe('access rows', () => {
     const mixed = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }, { kind: 'group', permission: 'read', group: 'all', singleUse: false }]));
     expect(accessFlags(mixed)).toEqual([]);
     const outsider = toAccessRow(dbRow([{ kind: 'project', permission: 'write', granted: 'create-repo', project: 'OPS' }], { workspace_role: null }));
-    expect(accessFlags(outsider)).toEqual(['individual-grant', 'not-in-member-list']);
+    expect(accessFlags(outsider)).toEqual(['individual-grant', 'outside-workspace']);
     // Without a member list (the credential could not read it), nobody is said to be outside it.
     expect(accessFlags(outsider, { memberListKnown: false })).toEqual(['individual-grant']);
+    // Bitbucket's former collaborator role (gone from its API since June 2022), in data synced before.
     const guest = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { workspace_role: 'collaborator' }));
-    expect(accessFlags(guest)).toEqual(['individual-grant', 'collaborator']);
+    expect(accessFlags(guest)).toEqual(['individual-grant', 'outside-workspace']);
     const key = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { principal_kind: 'deploy_key', workspace_role: null }));
-    expect(accessFlags(key)).toEqual([]);
+    expect(accessFlags(key)).toEqual(['machine-credential']);
+    const onPublic = toAccessRow(dbRow([{ kind: 'group', permission: 'admin', group: 'all' }], { resource_public: true }));
+    expect(accessFlags(onPublic)).toEqual(['admin', 'public']);
+    const anyone = toAccessRow(dbRow([{ kind: 'public', permission: 'read' }], { resource_public: true, principal_id: null, principal_kind: 'anyone', principal_external_id: null, workspace_role: null }));
+    expect(accessFlags(anyone)).toEqual(['public']);
+    expect(anyone.paths.map(pathLabel)).toEqual(['public (read)']);
   });
 
   it('says what to remove for each path (offboarding)', () => {
