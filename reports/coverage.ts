@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
 import { type Health, integrationHealth } from '../src/sync/health.ts';
 import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
@@ -13,8 +14,12 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   { name: 'stream', description: 'What was being read (members, groups, repository-permissions, …)', value: (r) => r.stream },
   { name: 'scope', description: 'The listing that was not read', value: (r) => r.scope },
   { name: 'label', description: 'Human label, e.g. the repository', value: (r) => r.label },
-  { name: 'status', description: 'failed or not_covered', value: (r) => r.status },
-  { name: 'kind', description: 'credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read', value: (r) => r.kind },
+  { name: 'status', description: 'failed, not_covered, or not_listable (no credential can list it)', value: (r) => r.status },
+  {
+    name: 'kind',
+    description: "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message)",
+    value: (r) => r.kind,
+  },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },
   { name: 'http_status', description: 'HTTP status', value: (r) => r.httpStatus },
   { name: 'error_code', description: "Roster's error code", value: (r) => r.errorCode },
@@ -27,14 +32,33 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
 export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }> = {
   name: 'coverage',
   title: 'Coverage',
-  description: 'Every scope the reflected run could not read, why, what would fix it, and which earlier run the reports use for it instead. No rows: everything was read.',
+  description:
+    "Every scope the reflected run could not read, why, what would fix it, and which earlier run the reports use for it instead; then what the source's API cannot list with any credential (kind api-limit, the same for every integration of the kind). Only api-limit rows: everything that can be read was read.",
   sort: 'stream, then scope',
   options: ['asOf'],
   readsSyncedState: true,
   columns: () => coverageColumns,
+  notes: (integration) => apiLimitsOf(integration.kind).map((l) => l.statement),
   pages: async function* (ctx) {
     const gaps = await coverageGaps(ctx.db, ctx.integration, ctx.run);
-    for (let i = 0; i < gaps.length; i += ctx.pageSize) yield gaps.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
+    const limits = apiLimitsOf(ctx.integration.kind).map((l): CoverageGapInfo => ({
+      integration: ctx.integration.name,
+      runId: ctx.run.id,
+      stream: l.id,
+      scope: `api-limit:${l.id}`,
+      label: l.what,
+      status: 'not_listable',
+      kind: 'api-limit',
+      endpoint: null,
+      httpStatus: null,
+      errorCode: null,
+      message: l.statement,
+      advice: `No credential can list these through the API (${l.source}); review them in the source's own settings.`,
+      dataFromRun: null,
+      dataFromRunFinishedAt: null,
+    }));
+    const rows = [...gaps, ...limits];
+    for (let i = 0; i < rows.length; i += ctx.pageSize) yield rows.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
   },
 };
 

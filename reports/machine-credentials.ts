@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
+import { apiLimitsOf } from '../src/connectors.ts';
 import { RESOURCE_KIND_RANK, runTime } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
@@ -110,6 +111,7 @@ export const machineCredentials: ReportDefinition<MachineCredentialRow> = {
   sort: 'resource (projects, then repositories, each by key/slug), then label, then key id',
   options: ['asOf', 'includeKeyBody'],
   readsSyncedState: true,
+  notes: (integration) => apiLimitsOf(integration.kind).map((l) => l.statement),
   columns: () => columns,
   pages: async function* (ctx) {
     const I = ctx.integration.id;

@@ -177,6 +177,22 @@ export interface Capabilities {
   warnings: string[];
 }
 
+/**
+ * Something that gives access which the source's API cannot list with any credential: a standing
+ * limit of what Roster can know, the same for every integration of the kind. Reports and evidence say
+ * so; it never lowers an integration's health or coverage verdict (no credential would do better).
+ */
+export interface ApiLimit {
+  /** Stable id, e.g. `workspace-ssh-keys`. */
+  id: string;
+  /** What cannot be listed, e.g. `workspace SSH keys (read and write on every repository)`. */
+  what: string;
+  /** The statement for readers: what exists, what it grants, and where to look instead. */
+  statement: string;
+  /** The source's documentation this rests on. */
+  source: string;
+}
+
 /** Why a stream cannot be read with this credential, and what would cover it. */
 export interface CoverageGap {
   reason: string;

@@ -401,7 +401,8 @@ describe('faults', () => {
     const r = await withFault(`forbid:repo=${slug}`, ['workspace', 'repositories', 'repository-user-permissions']);
     const bad = failed(r);
     expect(bad.map((o) => o.scope.id)).toEqual([`repository-user-permissions:${uuid}`]);
-    expect(bad[0]?.error).toMatchObject({ code: 'forbidden', httpStatus: 403, endpoint: `/2.0/repositories/${sim.workspace}/${slug}/permissions-config/users` });
+    // Per-repository listings address the repository by uuid: a rename or move cannot break them.
+    expect(bad[0]?.error).toMatchObject({ code: 'forbidden', httpStatus: 403, endpoint: `/2.0/repositories/${sim.workspace}/${uuid}/permissions-config/users` });
     expect(bad[0]?.error?.advice).toMatch(/read:repository:bitbucket/);
     // workspace + repositories + every other repository's permissions.
     expect([...r.scopes.values()].filter((o) => o.status === 'complete').length).toBe(2 + sim.truth.repositories().length - 1);

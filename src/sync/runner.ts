@@ -18,7 +18,7 @@ import type {
   StreamDeclaration,
 } from '../interfaces.ts';
 import { type Logger, logger as rootLogger, scrubSecrets } from '../log.ts';
-import { rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
+import { type ReconcileOutcome, describeReconciliation, rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
 import { type RemovalCounts, inferRemovals } from './history.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
 import { finalizeVersions } from './versions.ts';
@@ -137,7 +137,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     // Failed scopes are tried again; complete ones are the checkpoint.
     await db.deleteFrom('sync_scopes').where('run_id', '=', run.id).where('status', '<>', 'complete').execute();
   } else {
-    const since = request.mode === 'incremental' ? await lastGoodRunStart(handle, integrationId) : null;
+    const since = request.mode === 'incremental' ? await incrementalSince(handle, integrationId) : null;
     run = await db
       .insertInto('sync_runs')
       .values({ integration_id: integrationId, trigger: request.trigger, mode: since ? 'incremental' : 'full', since, slot: request.slot ?? null, status: 'running', holder: HOLDER, counts: '{}' })
@@ -533,8 +533,17 @@ function toRosterError(error: unknown): RosterError {
   return new RosterError('internal', scrubSecrets(errorMessage(error)), { cause: error });
 }
 
-async function lastGoodRunStart(handle: RosterDatabase, integrationId: string): Promise<Date | null> {
-  const row = await handle.db
+/**
+ * An incremental run re-reads only the repositories whose `updated_on` moved since this long before the
+ * last successful full run; after that, it is a full run. Bitbucket does not document which changes
+ * move `updated_on` (permission changes do not; renames and settings changes do): a change it misses —
+ * say, a project transfer that left it alone — is picked up by the next full run, at most this late.
+ */
+export const FULL_SYNC_AT_LEAST_EVERY_MS = 7 * 24 * 3600_000;
+
+/** Where an incremental run starts: the last successful run's start, or null (a full run). */
+async function incrementalSince(handle: RosterDatabase, integrationId: string): Promise<Date | null> {
+  const last = await handle.db
     .selectFrom('sync_runs')
     .select('started_at')
     .where('integration_id', '=', integrationId)
@@ -542,7 +551,17 @@ async function lastGoodRunStart(handle: RosterDatabase, integrationId: string): 
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return row?.started_at ?? null;
+  const lastFull = await handle.db
+    .selectFrom('sync_runs')
+    .select('started_at')
+    .where('integration_id', '=', integrationId)
+    .where('status', '=', 'succeeded')
+    .where('mode', '=', 'full')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!last || !lastFull || Date.now() - lastFull.started_at.getTime() > FULL_SYNC_AT_LEAST_EVERY_MS) return null;
+  return last.started_at;
 }
 
 interface LiveCounts {
@@ -579,7 +598,7 @@ async function finalizeRun(
     await rebuildEffectiveAccess(trx, integrationId, runId);
     const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
     const scopeRows = await trx.selectFrom('sync_scopes').select(['scope', 'stream', 'label', 'status', 'error_code', 'message', 'http_status', 'advice']).where('run_id', '=', runId).execute();
-    const live = await liveCounts(trx, integrationId);
+    const live = await liveCounts(trx, integrationId, runId);
     const added = await changeCounts(trx, integrationId, runId);
     const failures = scopeRows.filter((s) => s.status === 'failed' || (s.status === 'not_covered' && s.error_code !== CREDENTIAL_GAP));
     const gaps = scopeRows.filter((s) => s.error_code === CREDENTIAL_GAP);
@@ -587,7 +606,15 @@ async function finalizeRun(
     const stats = await trx.selectFrom('sync_runs').select(['api_requests', 'api_retries', 'rate_limit_waits', 'responses_429']).where('id', '=', runId).executeTakeFirstOrThrow();
     const sanitized = await trx.selectFrom('sync_notices').select(['record_kind', 'record_id', 'detail']).where('run_id', '=', runId).where('kind', '=', 'sanitized').orderBy('id').execute();
     const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities, sanitized });
-    const counts = { live, loaded, added, removed, scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length }, reconciled: reconcile.reconciled };
+    const counts = {
+      live,
+      loaded,
+      added,
+      removed,
+      scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length },
+      reconciled: reconcile.reconciled,
+      reconciliation: reconcile,
+    };
     await trx
       .updateTable('sync_runs')
       .set({
@@ -606,7 +633,7 @@ async function finalizeRun(
   });
 }
 
-async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string): Promise<LiveCounts> {
+async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string, runId: string): Promise<LiveCounts> {
   const result = await sql<LiveCounts>`
     select
       (select count(*) from principals where integration_id = ${integrationId} and kind = 'user' and removed_run is null)::int as users,
@@ -617,8 +644,8 @@ async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationI
       (select count(*) from grants where integration_id = ${integrationId} and removed_run is null)::int as grants,
       (select count(*) from memberships where integration_id = ${integrationId} and removed_run is null)::int as memberships,
       (select count(*) from effective_access where integration_id = ${integrationId})::int as effective_access_paths,
-      (select count(*) from findings f where f.integration_id = ${integrationId}
-         and f.run_id = (select max(run_id) from findings where integration_id = ${integrationId}))::int as findings`.execute(trx);
+      -- This run's findings: the latest run that had any may be an older one.
+      (select count(*) from findings f where f.integration_id = ${integrationId} and f.run_id = ${runId})::int as findings`.execute(trx);
   const row = result.rows[0];
   if (!row) throw new RosterError('internal', 'count query returned nothing');
   return row;
@@ -649,7 +676,7 @@ function describeRun(args: {
   removed: RemovalCounts;
   failures: Array<{ label: string; message: string | null; http_status: number | null }>;
   gaps: Array<{ label: string; message: string | null; advice: string | null }>;
-  reconcile: { reconciled: boolean; findings: number };
+  reconcile: ReconcileOutcome;
   runError: RosterError | null;
   stats: { api_requests: number; api_retries: number; rate_limit_waits: number; responses_429: number };
   capabilities: Capabilities | null;
@@ -686,7 +713,7 @@ function describeRun(args: {
     parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);
   }
   for (const warning of args.capabilities?.warnings ?? []) parts.push(`Warning: ${warning}`);
-  parts.push(reconcile.reconciled ? `Reconciliation with Bitbucket's effective permissions: ${plural(reconcile.findings, 'disagreement')}.` : `Bitbucket's effective permissions were not read in this run, so no reconciliation.`);
+  parts.push(describeReconciliation(reconcile));
   return parts.join(' ');
 }
 

@@ -220,7 +220,8 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
   });
 
   it('machine-credentials: fingerprints, ages, last use and flags; the key body only when asked', async () => {
-    const { rows } = await json('machine-credentials', { now: NOW });
+    const { rows, result: keysResult } = await json('machine-credentials', { now: NOW });
+    expect(keysResult.notes).toEqual([expect.stringMatching(/workspace-level SSH keys/), expect.stringMatching(/access tokens/)]);
     expect(rows.map((r) => [r.credential_id, r.label, r.resource_kind, r.resource, r.repositories, r.fingerprint, r.key_type, r.age_days, r.days_since_last_used, r.flags, r.public_key])).toEqual([
       ['12', '=old key', 'project', 'OPS', 1, KEY_RSA_FP, 'ssh-rsa', 1065, null, ['never-used'], null],
       ['11', 'jenkins', 'repository', 'api', 1, KEY_ED_FP, 'ssh-ed25519', 699, 11, [], null],
@@ -352,7 +353,13 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     // Memberships were not re-read, so they stay as the last clean read left them.
     expect(review.rows.some((r) => r.resource === 'infra' && r.principal_name === '李雷')).toBe(true);
     const coverage = await json('coverage');
-    expect(coverage.rows).toMatchObject([{ integration: 'acme', run_id: outcome.runId, run_status: 'partial', stream: 'groups', kind: 'failure', http_status: 503, error_code: 'server_error', data_from_run: runs[1] }]);
+    expect(coverage.rows).toMatchObject([
+      { integration: 'acme', run_id: outcome.runId, run_status: 'partial', stream: 'groups', kind: 'failure', http_status: 503, error_code: 'server_error', data_from_run: runs[1] },
+      // What no Bitbucket Cloud credential can list, said on every coverage report.
+      { stream: 'workspace-ssh-keys', status: 'not_listable', kind: 'api-limit', message: expect.stringMatching(/cannot list workspace-level SSH keys, which grant read and write access to every repository/) },
+      { stream: 'access-tokens', status: 'not_listable', kind: 'api-limit', message: expect.stringMatching(/cannot list repository, project or workspace access tokens/) },
+    ]);
+    expect(coverage.result.notes).toHaveLength(2);
     const status = await json('sync-status');
     expect(status.rows).toMatchObject([{ integration: 'acme', health: 'failing', last_run_id: outcome.runId, last_run_status: 'partial', scopes_failed: 1, credential_gaps: 0, users: 8 }]);
     expect(status.result.runId).toBeNull();
@@ -370,6 +377,9 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     const out = path.join(dir, 'bundle');
     const manifest = await writeEvidence(get().db, { format: 'csv', outDir: out, maxAgeMs: 1e15 });
     expect(manifest).toMatchObject({ kind: 'roster-evidence', integration: { name: 'acme', workspace: 'acme' }, run: { id: runs[3], status: 'succeeded' }, complete: true, warnings: [], coverageGaps: [], changes: { sinceRun: '0', untilRun: runs[3] } });
+    // Complete, and still honest about what no credential can list.
+    expect(manifest.apiLimits.map((l) => l.id)).toEqual(['workspace-ssh-keys', 'access-tokens']);
+    expect(manifest.apiLimits.every((l) => l.source.startsWith('https://'))).toBe(true);
     expect(manifest.roster.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'coverage.csv', 'sync-status.csv']);
     for (const file of manifest.files) {

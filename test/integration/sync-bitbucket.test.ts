@@ -115,22 +115,36 @@ describeWithDb('incremental sync and OAuth tokens', (get) => {
     await sim.close();
   });
 
-  it('an incremental sync after a change ends in the same state as a full one, and never removes from the filtered listing', async () => {
+  it('an incremental sync after a change ends in the same state as a full one: a deleted repository is confirmed gone and removed, a renamed or moved one is not', async () => {
     const integration = await connectSim(get(), sim, 'incremental');
     expect((await syncSim(get(), integration, { mode: 'full' })).status).toBe('succeeded');
     const someone = sim.truth.users().find((u) => u.role === 'member');
     if (!someone) throw new Error('no member');
+    const deleted = sim.truth.repositories().find((r) => r.slug === 'ml-models');
+    if (!deleted) throw new Error('no ml-models');
     sim.mutate.addRepository({ name: 'brand-new', projectKey: 'PLAT' });
     sim.mutate.setRepoUserPermission('web-app', someone.uuid, 'admin');
-    const incremental = await syncSim(get(), integration, { mode: 'incremental' });
-    expect(incremental.status).toBe('succeeded');
-    const run = await get().db.selectFrom('sync_runs').select(['mode', 'since']).where('id', '=', incremental.runId).executeTakeFirstOrThrow();
-    expect(run.mode).toBe('incremental');
-    expect(run.since).toBeInstanceOf(Date);
-    const listing = await get().db.selectFrom('sync_scopes').select(['status', 'filtered']).where('run_id', '=', incremental.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
-    expect(listing).toEqual({ status: 'complete', filtered: true });
-    expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(sim));
-    expect((await removedIn(get(), incremental.runId)).resources).toBe(0);
+    sim.mutate.deleteRepository('ml-models');
+    sim.mutate.renameRepository('reports', 'reporting');
+    sim.mutate.moveRepository('billing-service', 'DATA');
+    for (const round of [1, 2]) {
+      const incremental = await syncSim(get(), integration, { mode: 'incremental' });
+      // Not partial: the deleted repository's listings answering 404 is the deletion, not a failure.
+      expect(incremental.status).toBe('succeeded');
+      const run = await get().db.selectFrom('sync_runs').select(['mode', 'since']).where('id', '=', incremental.runId).executeTakeFirstOrThrow();
+      expect(run.mode).toBe('incremental');
+      expect(run.since).toBeInstanceOf(Date);
+      const listing = await get().db.selectFrom('sync_scopes').select(['status', 'filtered']).where('run_id', '=', incremental.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
+      expect(listing).toEqual({ status: 'complete', filtered: true });
+      expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(sim));
+      const live = await get().db.selectFrom('resources').select('handle').where('integration_id', '=', integration.id).where('kind', '=', 'repository').where('removed_run', 'is', null).orderBy('handle').execute();
+      expect(live.map((r) => r.handle)).toEqual(sim.truth.repositories().map((r) => r.slug).sort());
+      // Removed once, in the first incremental run, with the evidence; the second has nothing to remove.
+      expect((await removedIn(get(), incremental.runId)).resources).toBe(round === 1 ? 1 : 0);
+      const gone = await get().db.selectFrom('sync_notices').select(['record_id', 'detail']).where('run_id', '=', incremental.runId).where('kind', '=', 'gone').execute();
+      expect(gone.map((g) => g.record_id)).toEqual(round === 1 ? [deleted.uuid] : []);
+      if (round === 1) expect(gone[0]?.detail).toMatch(/answered 404/);
+    }
   });
 
   it("an OAuth consumer's tokens are stored encrypted as soon as they are issued", async () => {
@@ -206,17 +220,20 @@ describeWithDb('faults: nothing seen before is removed unless its scope was re-r
     expect(await removedIn(get(), broken.runId)).toEqual({ principals: 0, resources: 0, memberships: 0, grants: 0 });
   });
 
-  it('a 5xx that persists fails the listing: no repository is removed and per-repository scopes use the last known list', async () => {
+  it('a 5xx that persists fails the listing: nothing is inferred from it, per-repository scopes use the last known list, and only a repository whose own uuid answers 404 is removed', async () => {
     const victim = medium.truth.repositories()[3];
     if (!victim) throw new Error('no repository');
     const { integration, broken } = await scenario(medium, 'fault-5xx-persistent', '5xx:path=/2.0/repositories/acme:status=502', () => medium.mutate.deleteRepository(victim.slug));
     expect(broken.status).toBe('partial');
-    expect((await removedIn(get(), broken.runId)).resources).toBe(0);
     const scope = await get().db.selectFrom('sync_scopes').select(['status', 'http_status', 'error_code']).where('run_id', '=', broken.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
     expect(scope).toMatchObject({ status: 'failed', http_status: 502, error_code: 'server_error' });
+    // The deleted repository's own listings answered 404 and so did its uuid: confirmed gone, though
+    // the listing failed. No other repository went.
+    const removed = await get().db.selectFrom('resources').select('external_id').where('removed_run', '=', broken.runId).execute();
+    expect(removed.map((r) => r.external_id)).toEqual([victim.uuid]);
     const healed = await syncSim(get(), integration);
     expect(healed.status).toBe('succeeded');
-    expect((await removedIn(get(), healed.runId)).resources).toBe(1);
+    expect((await removedIn(get(), healed.runId)).resources).toBe(0);
     expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(medium));
   });
 

@@ -156,7 +156,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const fired = faults.evaluate({
       path: pathname,
       credential: principal?.name ?? null,
-      permissionRepoSlug: route?.permissionRepoParam ? (params[route.permissionRepoParam] ?? null) : null,
+      // By slug whichever way the request names the repository (slug or {uuid}).
+      permissionRepoSlug: route?.permissionRepoParam ? (() => {
+        const ref = params[route.permissionRepoParam] ?? null;
+        return ref === null ? null : (ws.findRepo(ref)?.slug ?? ref);
+      })() : null,
       page: Number(query.get('page') ?? 1) || 1,
     });
     const has = (kind: ActiveFault['kind']): ActiveFault | undefined => fired.find((f) => f.kind === kind);

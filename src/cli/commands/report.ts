@@ -71,6 +71,7 @@ export function registerReport(program: Command, host: CliHost): void {
           const manifest = await reports.writeEvidence(handle.db, { ...reportOptions, outDir: path.resolve(options.out) });
           ctx.out(`Wrote evidence bundle to ${path.resolve(options.out)}: ${manifest.files.length} files and manifest.json (verify with sha256sum).`);
           for (const warning of manifest.warnings) ctx.err(`roster: warning: ${warning}`);
+          for (const limit of manifest.apiLimits) ctx.err(`roster: note: ${limit.statement}`);
           return 0;
         }
         const out = options.out ? fs.createWriteStream(options.out) : ctx.stdout;
@@ -81,6 +82,7 @@ export function registerReport(program: Command, host: CliHost): void {
           ctx.err(`roster: wrote ${result.rows} row(s) to ${options.out}`);
         }
         for (const warning of result.warnings) ctx.err(`roster: warning: ${warning}`);
+        for (const note of result.notes) ctx.err(`roster: note: ${note}`);
         return 0;
       }),
     );
