@@ -104,6 +104,12 @@ describe('parsing', () => {
     expect(r.scopes.get('workspace-members')?.batches).toEqual([]);
   });
 
+  it("keeps a 400's field errors in the message", async () => {
+    const s = await stub((_req, url) => basics(url) ?? (url.pathname === '/2.0/repositories/acme' ? { status: 400, body: { type: 'error', error: { message: 'Bad request', fields: { q: ['Invalid field name: updated'] } } } } : undefined));
+    const r = await runConnector(admin(s.base), { only: ['workspace', 'repositories'] });
+    expect(r.scopes.get('repositories')?.error?.message).toBe('GET /2.0/repositories/acme answered 400: Bad request: (q: Invalid field name: updated)');
+  });
+
   it('names a missing uuid as missing', async () => {
     const s = await stub((_req, url) => basics(url) ?? (url.pathname === '/2.0/repositories/acme' ? { body: { values: [{ ...repo('api', 1), uuid: undefined }] } } : undefined));
     const r = await runConnector(admin(s.base), { only: ['workspace', 'repositories'] });

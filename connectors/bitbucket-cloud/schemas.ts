@@ -203,6 +203,8 @@ export const errorBodySchema = z.object({
         z.object({ required: z.array(z.string()).nullish(), granted: z.array(z.string()).nullish() }).loose(),
       ])
       .nullish(),
+    // 400s name the offending query or body fields: `"fields": {"q": ["Invalid field name: x"]}`.
+    fields: z.record(z.string(), z.union([z.array(z.string()), z.string()])).nullish(),
   }),
 });
 
