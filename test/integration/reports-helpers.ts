@@ -16,7 +16,7 @@ export interface TruthConnectorOptions {
   /** Streams whose read fails (HTTP 503), for partial runs. */
   failStreams?: string[];
   /** Users outside the member list that grants may name. */
-  outsiders?: SimUser[];
+  outsiders?: Array<Omit<SimUser, 'member'>>;
 }
 
 export function truthConnector(truth: GroundTruth, options: TruthConnectorOptions = {}): Connector {
@@ -106,10 +106,12 @@ export function truthConnector(truth: GroundTruth, options: TruthConnectorOption
 
 /** A hand-written workspace for tests that check reports against hand-computed expectations. */
 export interface HandWorkspace {
-  users: Array<SimUser & { member?: boolean }>;
+  users: Array<Omit<SimUser, 'member'> & { member?: boolean }>;
   groups: SimGroup[];
-  projects: SimProject[];
-  repos: SimRepo[];
+  /** `isPrivate` defaults to true. */
+  projects: Array<Omit<SimProject, 'isPrivate'> & { isPrivate?: boolean }>;
+  /** `isPrivate` defaults to true, `updatedOn` to a fixed date. */
+  repos: Array<Omit<SimRepo, 'isPrivate' | 'updatedOn'> & Partial<Pick<SimRepo, 'isPrivate' | 'updatedOn'>>>;
   deployKeys: SimDeployKey[];
   projectUserGrants: ProjectUserGrant[];
   projectGroupGrants: ProjectGroupGrant[];
@@ -127,10 +129,11 @@ export function handTruth(ws: HandWorkspace): GroundTruth {
   };
   return {
     workspace: { uuid: '{ws-acme}', slug: 'acme', name: 'Acme Corp' },
-    users: () => ws.users.filter((u) => u.member !== false),
+    users: () => ws.users.filter((u) => u.member !== false).map((u) => ({ ...u, member: true })),
     groups: () => ws.groups,
-    projects: () => ws.projects,
-    repositories: () => ws.repos,
+    projects: () => ws.projects.map((p) => ({ ...p, isPrivate: p.isPrivate ?? true })),
+    repositories: () => ws.repos.map(fullRepo),
+    publicRepositories: () => ws.repos.map(fullRepo).filter((r) => !r.isPrivate),
     deployKeys: () => ws.deployKeys,
     projectUserGrants: () => ws.projectUserGrants,
     projectGroupGrants: () => ws.projectGroupGrants,
@@ -138,8 +141,14 @@ export function handTruth(ws: HandWorkspace): GroundTruth {
     repoGroupGrants: () => ws.repoGroupGrants,
     effectiveAccess: unused,
     reportedRepositoryPermissions: unused,
+    reportedPermissionsReading: () => ({ includeOwners: false, includeProjectInherited: true }),
+    plantedReportedPermissions: () => [],
     summary: unused,
   };
+}
+
+function fullRepo(r: HandWorkspace['repos'][number]): SimRepo {
+  return { ...r, isPrivate: r.isPrivate ?? true, updatedOn: r.updatedOn ?? '2026-01-01T00:00:00.000000+00:00' };
 }
 
 export async function addIntegration(db: Kysely<Database>, name: string, workspace = 'acme'): Promise<Integration> {
