@@ -173,7 +173,11 @@ describe('repositories and deploy keys', () => {
     const pkey = sim.mutate.addDeployKey({ projectKey: 'PLAT', label: 'project key' });
     const pkeys = await client.all<{ id: number }>(`/2.0/workspaces/${ws}/projects/PLAT/deploy-keys`);
     expect(pkeys.map((k) => k.id)).toContain(pkey.id);
+    expect(sim.mutate.useDeployKey(key.id, '2026-11-30T08:00:00.000000+00:00').lastUsed).toBe('2026-11-30T08:00:00.000000+00:00');
+    expect((await client.all<{ id: number; last_used?: string }>(`/2.0/repositories/${ws}/new-service/deploy-keys`))[0]?.last_used).toBe('2026-11-30T08:00:00.000000+00:00');
+    expect(() => sim.mutate.useDeployKey(key.id, 'yesterday')).toThrow(/invalid date/);
     sim.mutate.removeDeployKey(key.id);
+    expect(() => sim.mutate.useDeployKey(key.id)).toThrow(/no deploy key/);
     expect(await client.all(`/2.0/repositories/${ws}/new-service/deploy-keys`)).toEqual([]);
     // Owners reach the new repository; nobody else does until granted.
     expect(sim.truth.effectiveAccess().filter((a) => a.repoUuid === repo.uuid).every((a) => a.paths.every((p) => p.kind === 'workspace-owner'))).toBe(true);

@@ -534,6 +534,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       );
     },
     removeDeployKey: (id) => ws.removeDeployKey(id),
+    useDeployKey: (id, at) => toSimDeployKey(ws.useDeployKey(id, at ?? new Date(clock.now()).toISOString())),
     revokeCredential: (name) => store.revoke(name),
     plantReportedPermission: (repo, uuid, permission) => ws.plantReported(repo, uuid, permission),
     clearPlantedReportedPermissions: () => ws.clearPlantedReported(),

@@ -307,6 +307,8 @@ export interface SimMutations {
   touchRepository(repo: string): void;
   addDeployKey(input: { repository?: string; projectKey?: string; label: string; key?: string; comment?: string }): SimDeployKey;
   removeDeployKey(id: number): void;
+  /** Records a use of a deploy key: its `last_used` becomes `at` (default: now, on the simulator's clock). */
+  useDeployKey(id: number, at?: string): SimDeployKey;
   /** Revokes one credential: API requests with it answer 401 from now on (OAuth: the consumer). */
   revokeCredential(name: SimCredentialName): void;
   /**

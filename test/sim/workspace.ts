@@ -457,6 +457,15 @@ export class Workspace {
     this.touch();
   }
 
+  useDeployKey(id: number, at: string): DeployKeyRec {
+    const key = this.deployKeys.find((k) => k.id === id);
+    if (!key) throw new SimError(`no deploy key ${id}`);
+    if (Number.isNaN(Date.parse(at))) throw new SimError(`invalid date ${JSON.stringify(at)}`);
+    key.lastUsed = at;
+    this.touch();
+    return key;
+  }
+
   // ─── The reported effective permissions (a reading, and planted overrides) ────────────
 
   setReportedReading(reading: Partial<ReportedPermissionsReading>): ReportedPermissionsReading {
