@@ -31,7 +31,7 @@ function world(): HandWorkspace {
       { uuid: '{r-api}', slug: 'api', name: 'api', projectKey: 'CORE', isPrivate: true },
       { uuid: '{r-web}', slug: 'web', name: 'web', projectKey: 'CORE', isPrivate: true },
       { uuid: '{r-infra}', slug: 'infra', name: 'infra', projectKey: 'OPS', isPrivate: true },
-    ] as unknown as HandWorkspace['repos'],
+    ],
     deployKeys: [
       { id: 21, label: 'ci', key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWlGOEuab+YwSr7zt7640Y/VehVI4K0RfsYIKzKhOao ci', comment: 'ci', repositoryUuid: null, projectKey: 'OPS', createdOn: '2025-01-01T00:00:00+00:00', lastUsed: '2026-10-01T00:00:00+00:00' },
     ],
