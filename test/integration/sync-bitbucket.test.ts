@@ -36,6 +36,66 @@ describeWithDb('sync against the simulator: effective access equals the ground t
   }
 });
 
+describeWithDb("reconciliation with Bitbucket's own effective permissions", (get) => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ profile: 'small', seed: 4, rateLimit: false });
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+  const reconciliation = async (runId: string) => {
+    const run = await get().db.selectFrom('sync_runs').select(['counts', 'summary']).where('id', '=', runId).executeTakeFirstOrThrow();
+    const findings = await sql<{ user: string; repo: string; kind: string; roster: string | null; source: string | null }>`
+      select u.external_id as user, r.handle as repo, f.kind, f.roster_permission as roster, f.source_permission as source
+        from findings f join principals u on u.id = f.user_id join resources r on r.id = f.repository_id
+       where f.run_id = ${runId} order by u.external_id, r.handle`.execute(get().db);
+    return { counts: (run.counts as { reconciliation: { agree: number; compared: number; explained: Record<string, number>; findings: number } }).reconciliation, summary: run.summary ?? '', findings: findings.rows };
+  };
+
+  it('every reading of the undocumented listing is one summary line, never a finding; a planted disagreement is exactly one finding', async () => {
+    const integration = await connectSim(get(), sim, 'reconcile');
+    const owners = sim.truth.users().filter((u) => u.role === 'owner').length;
+    const repositories = sim.truth.repositories().length;
+
+    // The expected reading: owners' implicit admin not listed, project inheritance included.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: true });
+    const plain = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(plain.counts).toMatchObject({ explained: {}, findings: 0 });
+    expect(plain.counts.agree).toBe(plain.counts.compared);
+    expect(plain.summary).toMatch(/of \d+ user-repository pairs agree; 0 disagreements nothing explains\./);
+
+    // Bitbucket lists owners' admin on every repository: explained, in one line.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: true, includeProjectInherited: true });
+    const withOwners = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(withOwners.findings).toEqual([]);
+    // Every owner × repository pair where an explicit path gives less than admin (or nothing).
+    const explicitAdmin = sim.truth.effectiveAccess().filter((e) => sim.truth.users().find((u) => u.uuid === e.userUuid)?.role === 'owner' && e.paths.some((p) => p.kind !== 'workspace-owner' && p.permission === 'admin')).length;
+    expect(withOwners.counts.explained).toEqual({ 'owner-implicit-admin': owners * repositories - explicitAdmin });
+    expect(withOwners.summary).toMatch(/differ only because bitbucket lists workspace owners' implicit admin/);
+
+    // Bitbucket leaves out project-inherited access: explained too.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: false });
+    const noProject = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(noProject.findings).toEqual([]);
+    expect(noProject.counts.explained['project-inheritance-not-listed']).toBeGreaterThan(0);
+
+    // A disagreement no reading explains is a finding, and the only one.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: true });
+    const grace = sim.truth.users().find((u) => u.displayName === 'Grace Hopper');
+    if (!grace) throw new Error('no Grace Hopper');
+    const readOnly = sim.truth.effectiveAccess().find((e) => e.userUuid === grace.uuid && e.permission === 'read');
+    if (!readOnly) throw new Error('Grace Hopper reads nothing');
+    const repo = sim.truth.repositories().find((r) => r.uuid === readOnly.repoUuid);
+    sim.mutate.plantReportedPermission(repo?.slug ?? '', grace.uuid, 'admin');
+    const planted = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(planted.findings).toEqual([{ user: grace.uuid, repo: repo?.slug, kind: 'permission_mismatch', roster: 'read', source: 'admin' }]);
+    expect(planted.counts.findings).toBe(1);
+    expect(planted.summary).toMatch(/1 disagreement nothing explains \(see the findings of this run\)/);
+    sim.mutate.clearPlantedReportedPermissions();
+  });
+});
+
 describeWithDb('sync → change the workspace → sync: history records exactly the changes', (get) => {
   let sim: Simulator;
   beforeAll(async () => {
