@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { RosterError } from '../src/errors.ts';
-import { PRINCIPAL_KIND_RANK, RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { PRINCIPAL_KIND_RANK, resourceKindRank, runTime } from './access.ts';
 import { resolveBound } from './context.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
@@ -103,7 +104,7 @@ export const accessChanges: ReportDefinition<ChangeRow> = {
                res.external_id as resource_external_id, e.permission_before, e.permission_after,
                (e.change = 'revoked' and pv.removed_run is not distinct from e.run_id) as principal_removed,
                (e.change = 'revoked' and rv.removed_run is not distinct from e.run_id) as resource_removed,
-               ${RESOURCE_KIND_RANK(sql.ref('res.kind'))} as resource_rank, res.id as rid, p.id as pid
+               ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('res.kind'))} as resource_rank, res.id as rid, p.id as pid
           from grant_events e join principals p on p.id = e.principal_id join resources res on res.id = e.resource_id
           ${versionAt('principal_versions', 'pv', 'principal_id', 'p.id', 'e.run_id')}
           ${versionAt('resource_versions', 'rv', 'resource_id', 'res.id', 'e.run_id')}

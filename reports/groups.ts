@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
-import { RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { resourceKindRank, runTime } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportDefinition } from './types.ts';
 
@@ -92,7 +93,7 @@ export const groups: ReportDefinition<GroupRow> = {
         union all
         select 'grant', s.id, coalesce(s.handle, s.external_id), s.display_name, s.members, s.grants,
                t.kind, t.handle, t.name, t.external_id, t.project_handle, t.permission, null, null, null, null,
-               t.first_seen_run::text, 1, ${RESOURCE_KIND_RANK(sql.ref('t.kind'))}, coalesce(t.handle, ''), '', t.rid
+               t.first_seen_run::text, 1, ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('t.kind'))}, coalesce(t.handle, ''), '', t.rid
           from sized s join grt t on t.group_id = s.id
         union all
         select 'member', s.id, coalesce(s.handle, s.external_id), s.display_name, s.members, s.grants,

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
 import { apiLimitsOf } from '../src/connectors.ts';
-import { RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { resourceKindRank, runTime } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
 
@@ -126,7 +127,7 @@ export const machineCredentials: ReportDefinition<MachineCredentialRow> = {
                case when r.kind = 'repository' then 1
                     else (select count(*) from rv x where x.parent_id = r.id and x.kind = 'repository') end::int as repositories,
                greatest(g.first_seen_run, k.present_since_run)::text as first_seen_run,
-               ${RESOURCE_KIND_RANK(sql.ref('r.kind'))} as resource_rank, r.id as rid, k.id as kid
+               ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('r.kind'))} as resource_rank, r.id as rid, k.id as kid
           from grants g
           join ${principalsAt(I, R, ['deploy_key', 'access_token'])} k on k.id = g.principal_id
           join rv r on r.id = g.resource_id

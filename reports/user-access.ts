@@ -7,20 +7,21 @@ import type { Column, ReportDefinition } from './types.ts';
 
 /** What would have to be undone for this path to stop giving access (offboarding). */
 export function removalFor(row: RenderedAccessRow, p: PathJson): string {
-  switch (p.kind) {
-    case 'workspace-role':
-      return p.granted === 'owner' ? 'remove from workspace (owner)' : 'remove from workspace';
-    case 'workspace-owner':
-      return 'remove workspace owner role';
+  switch (p.category) {
+    case 'root-direct':
+      return p.privilegedGrant ? `remove from ${row.resource_kind} (${p.granted})` : `remove from ${row.resource_kind}`;
+    case 'root-role':
+      return `remove ${p.kind.replace(/-/g, ' ')} role`;
     case 'direct':
       return `revoke ${row.resource_kind} permission on ${row.resource_handle ?? row.resource_name} (${p.granted})`;
-    case 'project':
-      return `revoke project permission on ${p.project ?? '?'} (${p.granted})`;
+    case 'inherited':
+      return `revoke ${p.kind} permission on ${p.project ?? '?'} (${p.granted})`;
     case 'group':
-    case 'project-group':
+    case 'inherited-group':
+    case 'root-role-group':
       return `remove from group ${p.group ?? '?'}`;
-    case 'public':
-      return `make ${row.resource_handle ?? row.resource_name} private`;
+    case 'implicit':
+      return p.undo ?? `turn off ${p.kind} access to ${row.resource_handle ?? row.resource_name}`;
   }
 }
 

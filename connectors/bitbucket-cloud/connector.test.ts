@@ -100,7 +100,7 @@ describe('parsing', () => {
     const r = await runConnector(admin(s.base), { only: ['workspace', 'members'] });
     const error = r.scopes.get('workspace-members')?.error;
     expect(error).toMatchObject({ code: 'malformed_response', endpoint: '/2.0/workspaces/acme/permissions', retryable: false });
-    expect(error?.message).toBe('GET /2.0/workspaces/acme/permissions: field values[1].permission should be one of owner | collaborator | member but is number');
+    expect(error?.message).toBe('GET /2.0/workspaces/acme/permissions: field values[1].permission should be one of member | collaborator | owner but is number');
     expect(r.scopes.get('workspace-members')?.batches).toEqual([]);
   });
 

@@ -6,8 +6,6 @@ import type {
   CoverageGap,
   GrantRecord,
   PrincipalRecord,
-  ProjectPermission,
-  RepositoryPermission,
   ResourceKind,
   ResourceRecord,
   ResourceRef,
@@ -17,6 +15,7 @@ import type {
 } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import type { BitbucketApi, EndpointAdvice } from './api.ts';
+import type { ProjectPermission, RepositoryPermission } from './model.ts';
 import { gapFor, REQUIREMENTS, type Detection, type Requirement } from './capabilities.ts';
 import {
   addUnique,
@@ -247,6 +246,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'workspace',
     description: 'the workspace',
     dependsOn: [],
+    lists: 'workspace',
     coverage(capabilities) {
       const gap = requireGap(capabilities, REQUIREMENTS.workspace, ws);
       if (gap) return gap;
@@ -368,6 +368,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'projects',
     description: 'projects',
     dependsOn: ['workspace'],
+    lists: 'project',
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projects, ws),
     scopes: (ctx) => Promise.resolve([simpleScope('projects', `${ws} projects`, partialView(ctx.capabilities))]),
     async *read(_scope, ctx) {
@@ -481,6 +482,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'repositories',
     description: 'repositories',
     dependsOn: ['workspace'],
+    lists: 'repository',
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositories, ws),
     scopes(ctx) {
       const scope: Scope = { id: 'repositories', stream: 'repositories', resource: null, label: `${ws} repositories` };
@@ -607,6 +609,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'reported-access',
     description: "Bitbucket's own effective repository permissions",
     dependsOn: ['repositories'],
+    effectiveAnswer: true,
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.reportedAccess, ws),
     scopes: () => Promise.resolve([{ id: 'reported-access', stream: 'reported-access', resource: null, label: `${ws} effective permissions` }]),
     async *read(_scope, ctx) {

@@ -35,33 +35,11 @@ export function principalsAt(integrationId: string, runId: string | null, kinds?
 
 /**
  * The resources present at the end of `runId` (null: now), with their values then: `id`, `kind`,
- * `external_id`, `name`, `handle`, `parent_id`, `attributes`, `present_since_run`, and `public` —
- * a repository anyone can read (Bitbucket: `is_private` false).
+ * `external_id`, `name`, `handle`, `parent_id`, `attributes` and `present_since_run`.
  */
 export function resourcesAt(integrationId: string, runId: string | null, kinds?: readonly string[]): RawBuilder<unknown> {
   return sql`(
-    select v.resource_id as id, v.kind, v.external_id, v.name, v.handle, v.parent_id, v.attributes, v.present_since_run,
-           ${isPublic('v')} as public
+    select v.resource_id as id, v.kind, v.external_id, v.name, v.handle, v.parent_id, v.attributes, v.present_since_run
       from resource_versions v
      where v.integration_id = ${integrationId} and ${kindFilter(kinds)} and ${presentAt('v', runId)})`;
-}
-
-/** Whether the resource version `alias` is readable by anyone. */
-export function isPublic(alias: string): RawBuilder<boolean> {
-  return sql<boolean>`(${sql.ref(`${alias}.kind`)} = 'repository' and (${sql.ref(`${alias}.attributes`)}->>'isPrivate') = 'false')`;
-}
-
-/**
- * The run since which resource `alias` (a `resourcesAt` row) has been public without a break, up to
- * `runId`: the first of its latest unbroken series of public versions. For the "first seen" of a
- * public repository's read-by-anyone row.
- */
-export function publicSince(alias: string, runId: string): RawBuilder<string> {
-  const id = sql.ref(`${alias}.id`);
-  return sql<string>`(
-    select min(x.first_seen_run) from resource_versions x
-     where x.resource_id = ${id} and x.first_seen_run <= ${runId} and ${isPublic('x')}
-       and not exists (
-         select 1 from resource_versions y
-          where y.resource_id = ${id} and y.first_seen_run > x.first_seen_run and y.first_seen_run <= ${runId} and not ${isPublic('y')}))`;
 }

@@ -1,16 +1,21 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/types.ts';
-import { accessPathsQuery, repositoryPermissionRank } from '../access/paths.ts';
+import { type PathCategory, accessPaths, pathCategories, permissionRankSql } from '../access/paths.ts';
+import type { PermissionModel } from '../interfaces.ts';
 
 type Tx = Transaction<Database> | Kysely<Database>;
 
-/** Replaces the materialized effective access of an integration with the state at the end of `runId`. */
-export async function rebuildEffectiveAccess(trx: Tx, integrationId: string, runId: string): Promise<number> {
+/**
+ * Replaces the materialized effective access of an integration with the state at the end of `runId`:
+ * every path by which a user holds a permission on a resource of the model's leaf kind (implicit
+ * access such as a public repository's is not a user's and stays out).
+ */
+export async function rebuildEffectiveAccess(trx: Tx, model: PermissionModel, integrationId: string, runId: string): Promise<number> {
   await sql`delete from effective_access where integration_id = ${integrationId}`.execute(trx);
   const result = await sql`
     insert into effective_access (integration_id, run_id, user_id, repository_id, path_kind, via_group_id, via_project_id, permission)
-    select ${integrationId}, ${runId}, user_id::bigint, repository_id::bigint, path_kind, via_group_id::bigint, via_project_id::bigint, permission
-    from (${accessPathsQuery(integrationId, null)}) paths`.execute(trx);
+    select ${integrationId}, ${runId}, principal_id, resource_id, path_kind, via_group_id, via_resource_id, permission
+    from (${accessPaths(model, integrationId, null, { kinds: [model.leaf], holders: 'users', implicit: false })}) paths`.execute(trx);
   return Number(result.numAffectedRows ?? 0);
 }
 
@@ -22,9 +27,9 @@ export async function rebuildEffectiveAccess(trx: Tx, integrationId: string, run
  * lists. Only pairs no reading explains are findings.
  */
 export const RECONCILE_CLASSES = {
-  'owner-implicit-admin': "Bitbucket lists workspace owners' implicit admin",
-  'project-inheritance-not-listed': 'Bitbucket leaves out access inherited from project permissions',
-  'owner-admin-and-no-project-inheritance': "Bitbucket lists owners' implicit admin and leaves out project-inherited access",
+  'root-roles-listed': "the source also lists the access root roles give (Bitbucket: workspace owners' implicit admin)",
+  'inheritance-not-listed': 'the source leaves out inherited access (Bitbucket: from project permissions)',
+  'root-roles-listed-inheritance-not-listed': 'the source lists root roles and leaves out inherited access',
 } as const;
 export type ReconcileClass = keyof typeof RECONCILE_CLASSES;
 
@@ -48,19 +53,27 @@ export interface ReconcileOutcome {
  * reading explains becomes a finding — so an undocumented detail of Bitbucket's listing cannot turn
  * one reading into thousands of findings, and a real disagreement is never hidden among them.
  */
-export async function reconcileReportedAccess(trx: Tx, integrationId: string, runId: string): Promise<ReconcileOutcome> {
+export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, integrationId: string, runId: string, answerStream: string | null): Promise<ReconcileOutcome> {
   await sql`delete from findings where integration_id = ${integrationId} and run_id = ${runId}`.execute(trx);
-  const read = await sql<{ n: number }>`
-    select count(*)::int as n from sync_scopes where run_id = ${runId} and scope = 'reported-access' and status = 'complete'`.execute(trx);
-  if ((read.rows[0]?.n ?? 0) === 0) return { reconciled: false, compared: 0, agree: 0, explained: {}, findings: 0 };
-  const rank = repositoryPermissionRank(sql`permission`);
+  const none: ReconcileOutcome = { reconciled: false, compared: 0, agree: 0, explained: {}, findings: 0 };
+  if (answerStream === null) return none;
+  // Only a complete, unfiltered read of the source's own answer can be compared.
+  const read = await sql<{ n: number; incomplete: number }>`
+    select count(*) filter (where status = 'complete' and not filtered)::int as n, count(*) filter (where status <> 'complete' or filtered)::int as incomplete
+      from sync_scopes where run_id = ${runId} and stream = ${answerStream}`.execute(trx);
+  if ((read.rows[0]?.n ?? 0) === 0 || (read.rows[0]?.incomplete ?? 0) > 0) return none;
+  const rank = permissionRankSql(model, model.leaf, sql`permission`);
+  const categories = pathCategories(model);
+  const kindsIn = (wanted: PathCategory[]) => sql.join([...categories].filter(([, c]) => wanted.includes(c)).map(([k]) => sql`${k}`));
+  const rootRoles: PathCategory[] = ['root-role', 'root-role-group'];
+  const direct: PathCategory[] = ['direct', 'root-direct', 'group'];
   const result = await sql<{ class: string; n: number }>`
     with derived as (
       select user_id::bigint as user_id, repository_id::bigint as repository_id,
-             max(${rank}) filter (where path_kind <> 'workspace-owner') as explicit_rank,
+             max(${rank}) filter (where path_kind not in (${kindsIn(rootRoles)})) as explicit_rank,
              max(${rank}) as all_rank,
-             max(${rank}) filter (where path_kind in ('direct', 'group')) as direct_rank,
-             max(${rank}) filter (where path_kind in ('direct', 'group', 'workspace-owner')) as direct_owner_rank
+             max(${rank}) filter (where path_kind in (${kindsIn(direct)})) as direct_rank,
+             max(${rank}) filter (where path_kind in (${kindsIn([...direct, ...rootRoles])})) as direct_owner_rank
         from effective_access where integration_id = ${integrationId}
        group by user_id, repository_id
     ), reported as (
@@ -71,9 +84,9 @@ export async function reconcileReportedAccess(trx: Tx, integrationId: string, ru
       select coalesce(d.user_id, r.user_id) as user_id, coalesce(d.repository_id, r.repository_id) as repository_id,
              d.explicit_rank as roster_rank, r.rank as source_rank,
              case when r.rank is not distinct from d.explicit_rank then 'agree'
-                  when r.rank is not distinct from d.all_rank then 'owner-implicit-admin'
-                  when r.rank is not distinct from d.direct_rank then 'project-inheritance-not-listed'
-                  when r.rank is not distinct from d.direct_owner_rank then 'owner-admin-and-no-project-inheritance'
+                  when r.rank is not distinct from d.all_rank then 'root-roles-listed'
+                  when r.rank is not distinct from d.direct_rank then 'inheritance-not-listed'
+                  when r.rank is not distinct from d.direct_owner_rank then 'root-roles-listed-inheritance-not-listed'
                   else 'unexplained' end as class
         from derived d full outer join reported r on r.user_id = d.user_id and r.repository_id = d.repository_id
     ), inserted as (
@@ -81,10 +94,10 @@ export async function reconcileReportedAccess(trx: Tx, integrationId: string, ru
       select ${integrationId}, ${runId},
              case when source_rank is null then 'missing_in_source' when roster_rank is null then 'missing_in_roster' else 'permission_mismatch' end,
              user_id, repository_id,
-             (array['read', 'write', 'admin'])[roster_rank], (array['read', 'write', 'admin'])[source_rank],
-             case when source_rank is null then 'Roster derives access from explicit grants that Bitbucket does not report as effective'
-                  when roster_rank is null then 'Bitbucket reports effective access that no grant Roster read explains (a scope may not have been covered)'
-                  else 'Roster and Bitbucket disagree on the effective permission, and no reading of Bitbucket''s listing explains it' end
+             ${ladderAt(model, 'roster_rank')}, ${ladderAt(model, 'source_rank')},
+             case when source_rank is null then 'Roster derives access from explicit grants that the source does not report as effective'
+                  when roster_rank is null then 'The source reports effective access that no grant Roster read explains (a scope may not have been covered)'
+                  else 'Roster and the source disagree on the effective permission, and no reading of the source''s listing explains it' end
         from classified where class = 'unexplained'
       returning 1
     )
@@ -100,13 +113,19 @@ export async function reconcileReportedAccess(trx: Tx, integrationId: string, ru
 }
 
 /** The reconciliation in words, for the run summary: one line per explained class, then the findings. */
-export function describeReconciliation(outcome: ReconcileOutcome): string {
-  if (!outcome.reconciled) return "Bitbucket's effective permissions were not read in this run, so no reconciliation.";
+export function describeReconciliation(outcome: ReconcileOutcome, source: string, leafKind: string): string {
+  if (!outcome.reconciled) return `${source}'s own effective permissions were not read completely in this run, so no reconciliation.`;
   const n = (k: number) => k.toLocaleString('en-US');
-  const parts = [`Reconciliation with Bitbucket's effective permissions: ${n(outcome.agree)} of ${n(outcome.compared)} user-repository pairs agree`];
+  const parts = [`Reconciliation with ${source}'s own effective permissions: ${n(outcome.agree)} of ${n(outcome.compared)} user-${leafKind} pairs agree`];
   for (const [cls, count] of Object.entries(outcome.explained) as Array<[ReconcileClass, number]>) {
-    parts.push(`${n(count)} differ only because ${RECONCILE_CLASSES[cls].replace(/^B/, 'b')}`);
+    parts.push(`${n(count)} differ only because ${RECONCILE_CLASSES[cls]}`);
   }
   parts.push(`${n(outcome.findings)} ${outcome.findings === 1 ? 'disagreement' : 'disagreements'} nothing explains${outcome.findings > 0 ? ' (see the findings of this run)' : ''}`);
   return `${parts.join('; ')}.`;
+}
+
+/** The permission at a ladder rank (1 = lowest) of the leaf kind, in SQL. */
+function ladderAt(model: PermissionModel, rankColumn: string) {
+  const ladder = model.resources[model.leaf]?.ladder ?? [];
+  return sql`(array[${sql.join(ladder.map((p) => sql`${p}`))}]::text[])[${sql.ref(rankColumn)}]`;
 }

@@ -22,6 +22,7 @@ import { type ReconcileOutcome, describeReconciliation, rebuildEffectiveAccess, 
 import { type RemovalCounts, inferRemovals } from './history.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
 import { finalizeVersions } from './versions.ts';
+import { connectorTitleOf, permissionModelOf } from '../connectors.ts';
 import { HOLDER, type IntegrationLock, tryLockIntegration } from './lock.ts';
 
 /** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
@@ -226,7 +227,8 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
   }
 
   emit({ type: 'finalize', step: 'history' });
-  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, (Date.now() - startedMs) / 1000);
+  const answerStream = connector?.streams.find((st) => st.effectiveAnswer)?.name ?? null;
+  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, (Date.now() - startedMs) / 1000, answerStream);
   await connector?.close().catch(() => {});
   log.info({ status: final.status }, 'sync run finished');
   return { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null };
@@ -255,7 +257,8 @@ async function readStreams(
     const row = await db.selectFrom('sync_scopes').select('filtered').where('run_id', '=', runId).where('stream', '=', stream).where('status', '=', 'complete').executeTakeFirst();
     return row !== undefined && !row.filtered;
   };
-  const listingStream: Record<ResourceKind, string> = { workspace: 'workspace', project: 'projects', repository: 'repositories' };
+  // Which stream lists each resource kind, as the connector declares it.
+  const listingStream = new Map(connector.streams.flatMap((s) => (s.lists ? [[s.lists, s.name] as const] : [])));
 
   const ctx: StreamContext = {
     capabilities,
@@ -264,7 +267,8 @@ async function readStreams(
     // What earlier streams committed. When this run listed the kind completely, only what it saw
     // counts (so a deleted repository's permissions are not read); otherwise the last known state.
     resources: async (kind: ResourceKind): Promise<ResourceRecord[]> => {
-      const thisRunOnly = await listingComplete(listingStream[kind]);
+      const lister = listingStream.get(kind);
+      const thisRunOnly = lister !== undefined && (await listingComplete(lister));
       const rows = await db
         .selectFrom('resources as r')
         .leftJoin('resources as parent', 'parent.id', 'r.parent_id')
@@ -584,9 +588,11 @@ async function finalizeRun(
   capabilities: Capabilities | null,
   loaded: LoadCounts,
   seconds: number,
+  answerStream: string | null,
 ): Promise<{ status: SyncRun['status']; summary: string }> {
   const { db } = handle;
   const integrationId = String(request.integration.id);
+  const model = permissionModelOf(request.integration.kind);
   // Fresh planner statistics first: the derivation joins tables this run may have grown tenfold,
   // and PGlite has no autovacuum to notice (nested loops made `large` 60x slower without this).
   await sql`analyze principals, resources, principal_versions, resource_versions, memberships, grants, reported_access`.execute(db);
@@ -595,8 +601,8 @@ async function finalizeRun(
     await sql`set local jit = off`.execute(trx);
     const removed: RemovalCounts = await inferRemovals(trx, integrationId, runId);
     await finalizeVersions(trx, integrationId, runId);
-    await rebuildEffectiveAccess(trx, integrationId, runId);
-    const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
+    await rebuildEffectiveAccess(trx, model, integrationId, runId);
+    const reconcile = await reconcileReportedAccess(trx, model, integrationId, runId, answerStream);
     const scopeRows = await trx.selectFrom('sync_scopes').select(['scope', 'stream', 'label', 'status', 'error_code', 'message', 'http_status', 'advice']).where('run_id', '=', runId).execute();
     const live = await liveCounts(trx, integrationId, runId);
     const added = await changeCounts(trx, integrationId, runId);
@@ -713,7 +719,7 @@ function describeRun(args: {
     parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);
   }
   for (const warning of args.capabilities?.warnings ?? []) parts.push(`Warning: ${warning}`);
-  parts.push(describeReconciliation(reconcile));
+  parts.push(describeReconciliation(reconcile, connectorTitleOf(request.integration.kind), permissionModelOf(request.integration.kind).leaf));
   return parts.join(' ');
 }
 

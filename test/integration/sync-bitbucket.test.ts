@@ -63,7 +63,7 @@ describeWithDb("reconciliation with Bitbucket's own effective permissions", (get
     const plain = await reconciliation((await syncSim(get(), integration)).runId);
     expect(plain.counts).toMatchObject({ explained: {}, findings: 0 });
     expect(plain.counts.agree).toBe(plain.counts.compared);
-    expect(plain.summary).toMatch(/of \d+ user-repository pairs agree; 0 disagreements nothing explains\./);
+    expect(plain.summary).toMatch(/Reconciliation with Bitbucket Cloud's own effective permissions: (\d+) of \1 user-repository pairs agree; 0 disagreements nothing explains\./);
 
     // Bitbucket lists owners' admin on every repository: explained, in one line.
     sim.mutate.setReportedPermissionsReading({ includeOwners: true, includeProjectInherited: true });
@@ -71,14 +71,14 @@ describeWithDb("reconciliation with Bitbucket's own effective permissions", (get
     expect(withOwners.findings).toEqual([]);
     // Every owner × repository pair where an explicit path gives less than admin (or nothing).
     const explicitAdmin = sim.truth.effectiveAccess().filter((e) => sim.truth.users().find((u) => u.uuid === e.userUuid)?.role === 'owner' && e.paths.some((p) => p.kind !== 'workspace-owner' && p.permission === 'admin')).length;
-    expect(withOwners.counts.explained).toEqual({ 'owner-implicit-admin': owners * repositories - explicitAdmin });
-    expect(withOwners.summary).toMatch(/differ only because bitbucket lists workspace owners' implicit admin/);
+    expect(withOwners.counts.explained).toEqual({ 'root-roles-listed': owners * repositories - explicitAdmin });
+    expect(withOwners.summary).toMatch(/differ only because the source also lists the access root roles give \(Bitbucket: workspace owners' implicit admin\)/);
 
     // Bitbucket leaves out project-inherited access: explained too.
     sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: false });
     const noProject = await reconciliation((await syncSim(get(), integration)).runId);
     expect(noProject.findings).toEqual([]);
-    expect(noProject.counts.explained['project-inheritance-not-listed']).toBeGreaterThan(0);
+    expect(noProject.counts.explained['inheritance-not-listed']).toBeGreaterThan(0);
 
     // A disagreement no reading explains is a finding, and the only one.
     sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: true });
