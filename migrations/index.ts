@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
 import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_access_without_row_checks.ts';
 import * as versionedPrincipalsAndResources from './2026-12-01T1000_versioned_principals_and_resources.ts';
+import * as connectorVocabularies from './2026-12-01T1030_connector_vocabularies.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23T0800_initial_schema': initialSchema,
   '2026-11-23T1300_effective_access_without_row_checks': effectiveAccessWithoutRowChecks,
   '2026-12-01T1000_versioned_principals_and_resources': versionedPrincipalsAndResources,
+  '2026-12-01T1030_connector_vocabularies': connectorVocabularies,
 };

@@ -66,7 +66,7 @@ export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }>
 
 export interface SyncStatusRow {
   integration: string;
-  workspace: string;
+  workspace: string | null;
   credential_kind: string;
   integration_status: string;
   health: Health;

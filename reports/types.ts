@@ -81,7 +81,7 @@ export interface Manifest {
   manifestVersion: 1;
   generatedAt: string;
   roster: { version: string };
-  integration: { name: string; kind: string; workspace: string; credentialKind: string; status: string };
+  integration: { name: string; kind: string; workspace: string | null; credentialKind: string; status: string };
   asOf: string | null;
   run: { id: string; status: RunStatus; startedAt: string; finishedAt: string } | null;
   dataAgeSeconds: number | null;

@@ -15,7 +15,8 @@ export interface IntegrationsTable {
   id: GeneratedId;
   name: string;
   kind: IntegrationKind;
-  workspace: string;
+  /** The source's workspace (Bitbucket Cloud: its slug); null for sources without one. */
+  workspace: string | null;
   base_url: string;
   credential_kind: CredentialKind;
   schedule: string | null;

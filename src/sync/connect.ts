@@ -2,6 +2,7 @@ import { type BitbucketCloudOptions, type OAuthTokens, createBitbucketCloudConne
 import type { RosterDatabase } from '../db/index.ts';
 import { readCredential, saveOAuthTokens } from '../db/integrations.ts';
 import type { Integration } from '../db/types.ts';
+import { RosterError } from '../errors.ts';
 import type { Connector, ProgressEvent } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import type { Keyring } from '../secrets/index.ts';
@@ -26,6 +27,7 @@ export async function connectIntegration(
   hooks: { onProgress: (event: ProgressEvent) => void; logger: Logger },
   overrides: ConnectorOverrides = {},
 ): Promise<Connector> {
+  if (!integration.workspace) throw new RosterError('config_invalid', `Integration "${integration.name}" has no workspace: a Bitbucket Cloud integration needs its workspace slug (roster integration add --workspace SLUG --replace).`);
   const credential = await readCredential(handle.db, keyring, integration);
   const options = integration.options as IntegrationOptions;
   const secret = credential.secret.reveal();

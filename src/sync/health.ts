@@ -21,7 +21,7 @@ export interface ScopeProblem {
 
 export interface IntegrationHealth {
   integration: string;
-  workspace: string;
+  workspace: string | null;
   credentialKind: CredentialKind;
   integrationStatus: string;
   integrationMessage: string | null;

@@ -1,7 +1,7 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
-import type { Batch, PrincipalRecord, ResourceRecord } from '../interfaces.ts';
+import { PRINCIPAL_KINDS, type Batch, type PermissionModel, type PrincipalRecord, type ResourceRecord } from '../interfaces.ts';
 import { storableValue } from './sanitize.ts';
 import { syncPrincipalVersions, syncResourceVersions } from './versions.ts';
 
@@ -56,7 +56,8 @@ function storable<T extends { kind: string; externalId: string }>(record: T, sco
  * gets `last_seen_run = run`; rows listed by a scope are tagged with it, which is what deletion
  * inference later relies on. Nothing here removes anything.
  */
-export async function loadScopes(trx: Tx, integrationId: string, runId: string, scopes: StagedScope[]): Promise<LoadCounts> {
+export async function loadScopes(trx: Tx, integrationId: string, runId: string, scopes: StagedScope[], model: PermissionModel): Promise<LoadCounts> {
+  assertVocabulary(scopes, model);
   const principals = new Map<string, Tagged<PrincipalRecord>>();
   const resources = new Map<string, Tagged<ResourceRecord>>();
   const memberships = new Map<string, { scope: string; groupExt: string; memberKind: string; memberExt: string }>();
@@ -177,18 +178,18 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
         select u.id as user_id, r.id as resource_id, input.permission, input.scope
         from input
         join principals u on u.integration_id = ${integrationId} and u.kind = 'user' and u.external_id = input.ue
-        join resources r on r.integration_id = ${integrationId} and r.kind = 'repository' and r.external_id = input.re
+        join resources r on r.integration_id = ${integrationId} and r.kind = ${model.leaf} and r.external_id = input.re
       ), upserted as (
-        insert into reported_access (integration_id, user_id, resource_id, permission, scope, first_seen_run, last_seen_run)
-        select ${integrationId}, user_id, resource_id, permission, scope, ${runId}, ${runId} from resolved
+        insert into reported_access (integration_id, user_id, resource_id, resource_kind, permission, scope, first_seen_run, last_seen_run)
+        select ${integrationId}, user_id, resource_id, ${model.leaf}, permission, scope, ${runId}, ${runId} from resolved
         on conflict (integration_id, user_id, resource_id, permission) where removed_run is null
         do update set last_seen_run = excluded.last_seen_run, scope = excluded.scope
         returning 1
       )
       select count(*)::int as n from upserted`.execute(trx);
     await assertAllResolved(trx, integrationId, 'reported access', rows, result.rows[0]?.n,
-      (r) => [{ table: 'principals', kind: 'user', externalId: r.ue }, { table: 'resources', kind: 'repository', externalId: r.re }],
-      (r) => `reported ${r.permission} of user ${r.ue} on repository ${r.re}`);
+      (r) => [{ table: 'principals', kind: 'user', externalId: r.ue }, { table: 'resources', kind: model.leaf, externalId: r.re }],
+      (r) => `reported ${r.permission} of user ${r.ue} on ${model.leaf} ${r.re}`);
   }
   if (notices.length > 0) {
     await sql`
@@ -233,6 +234,42 @@ function mergePrincipal(a: PrincipalRecord, b: PrincipalRecord): PrincipalRecord
 
 function col<T>(rows: readonly T[], pick: (row: T) => string | null | undefined): (string | null)[] {
   return rows.map((row) => pick(row) ?? null);
+}
+
+/**
+ * Records must speak the connector's declared vocabulary: resource kinds of its permission model,
+ * permissions on the ladder of the resource kind they are on, principal kinds the engine knows. A
+ * record that does not is a connector bug; it fails its scope, named, instead of being stored as
+ * something no report understands.
+ */
+function assertVocabulary(scopes: readonly StagedScope[], model: PermissionModel): void {
+  const problems: string[] = [];
+  const principalKinds: readonly string[] = PRINCIPAL_KINDS;
+  const resourceKind = (kind: string, where: string) => {
+    if (!model.resources[kind]) problems.push(`${where}: resource kind "${kind}" is not in the permission model (${Object.keys(model.resources).join(', ')})`);
+  };
+  const principalKind = (kind: string, where: string) => {
+    if (!principalKinds.includes(kind)) problems.push(`${where}: principal kind "${kind}" is not one of ${principalKinds.join(', ')}`);
+  };
+  for (const { scopeId, batches } of scopes) {
+    for (const b of batches) {
+      for (const r of [...(b.resources ?? []), ...(b.referencedResources ?? [])]) resourceKind(r.kind, `scope ${scopeId}, resource ${r.externalId}`);
+      for (const p of [...(b.principals ?? []), ...(b.referencedPrincipals ?? [])]) principalKind(p.kind, `scope ${scopeId}, principal ${p.externalId}`);
+      for (const g of b.grants ?? []) {
+        const ladder = model.resources[g.resource.kind]?.ladder;
+        if (!ladder) resourceKind(g.resource.kind, `scope ${scopeId}, grant on ${g.resource.externalId}`);
+        else if (!ladder.includes(g.permission)) problems.push(`scope ${scopeId}: ${g.permission} grant of ${g.principal.kind} ${g.principal.externalId} on ${g.resource.kind} ${g.resource.externalId} is not on the ${g.resource.kind} ladder (${ladder.join(' < ')})`);
+      }
+      const leaf = model.resources[model.leaf]?.ladder ?? [];
+      for (const a of b.reportedAccess ?? []) {
+        if (!leaf.includes(a.permission)) problems.push(`scope ${scopeId}: reported ${a.permission} of user ${a.user.externalId} on ${a.resource.externalId} is not on the ${model.leaf} ladder`);
+      }
+      if (problems.length >= 3) break;
+    }
+  }
+  if (problems.length > 0) {
+    throw new RosterError('internal', `Records outside the connector's declared vocabulary were not stored: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}. Nothing from this scope was written or removed.`);
+  }
 }
 
 interface Reference {

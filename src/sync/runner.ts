@@ -248,6 +248,7 @@ async function readStreams(
   const { db } = handle;
   const runId = String(run.id);
   const integrationId = String(run.integration_id);
+  const model = permissionModelOf(request.integration.kind);
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -313,7 +314,7 @@ async function readStreams(
     const complete = results.filter((r) => r.status === 'complete' && r.staged);
     const write = async (subset: ScopeResult[], others: ScopeResult[]): Promise<void> => {
       await db.transaction().execute(async (trx) => {
-        const counts = await loadScopes(trx, integrationId, runId, subset.map((r) => r.staged as StagedScope));
+        const counts = await loadScopes(trx, integrationId, runId, subset.map((r) => r.staged as StagedScope), model);
         addCounts(loaded, counts);
         const rows = [...subset, ...others].map((r) => scopeRow(runId, r));
         if (rows.length > 0) {
@@ -372,7 +373,7 @@ async function readStreams(
    */
   const writePartial = (scopeId: string, batches: Batch[]): Promise<void> => {
     const write = flushing.then(async () => {
-      const counts = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, [{ scopeId, batches }]));
+      const counts = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, [{ scopeId, batches }], model));
       addCounts(loaded, counts);
     });
     // The flush chain goes on whether or not this write failed; the scope reports the failure.

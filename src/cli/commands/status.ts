@@ -43,7 +43,7 @@ export function registerStatus(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['INTEGRATION', 'WORKSPACE', 'HEALTH', 'LAST RUN', 'DATA AGE', 'REQUESTS'],
-            report.map((r) => [r.integration, r.workspace, r.health, r.lastRun ? `${r.lastRun.id} ${r.lastRun.status}` : '-', r.dataAgeSeconds === null ? '-' : formatAge(r.dataAgeSeconds), r.lastRun ? String(r.lastRun.apiRequests) : '-']),
+            report.map((r) => [r.integration, r.workspace ?? '-', r.health, r.lastRun ? `${r.lastRun.id} ${r.lastRun.status}` : '-', r.dataAgeSeconds === null ? '-' : formatAge(r.dataAgeSeconds), r.lastRun ? String(r.lastRun.apiRequests) : '-']),
           ),
         );
         for (const r of report) {
