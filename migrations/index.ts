@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
 import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_access_without_row_checks.ts';
+import * as syncRunSegments from './2026-12-01T1100_sync_run_segments.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -10,4 +11,5 @@ import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_ac
 export const migrations: Record<string, Migration> = {
   '2026-11-23T0800_initial_schema': initialSchema,
   '2026-11-23T1300_effective_access_without_row_checks': effectiveAccessWithoutRowChecks,
+  '2026-12-01T1100_sync_run_segments': syncRunSegments,
 };
