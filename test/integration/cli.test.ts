@@ -80,7 +80,7 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
   it('status: never synced is 1, a fresh successful run is 0, stale is 1', async () => {
     const never = await cli().run(['status', '--json']);
     expect(never.code).toBe(1);
-    expect(JSON.parse(never.stdout).integrations[0]).toMatchObject({ integration: 'acme', health: 'never-synced' });
+    expect(JSON.parse(never.stdout)).toMatchObject({ verdict: 'stale', exitCode: 1, integrations: [{ integration: 'acme', verdict: 'stale', lastRun: null }] });
 
     await cli().withDb(async (handle) => {
       const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', 'acme').executeTakeFirstOrThrow();
