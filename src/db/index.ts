@@ -36,6 +36,11 @@ export function maskDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '*****';
+    // A password with an unescaped "/" or "?" spills into the path or query: show neither unless
+    // the path is a plain database name.
+    if (!/^\/[\w$-]*$/.test(parsed.pathname)) parsed.pathname = '/…';
+    parsed.search = '';
+    parsed.hash = '';
     return parsed.toString();
   } catch {
     // Unparseable: nothing of it is shown. Any part of it may be a password (a URL whose special
@@ -52,7 +57,9 @@ export function parseDatabaseUrl(url: string): URL {
     throw new RosterError('db_url_invalid', 'DATABASE_URL does not parse as a URL (its value is not shown: it may hold a password). Expected postgres://user:password@host:5432/database, with special characters in the password percent-encoded (e.g. @ as %40).');
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new RosterError('db_url_invalid', `DATABASE_URL must start with postgres:// or postgresql:// (got ${parsed.protocol}//). Expected postgres://user:password@host:5432/database.`);
+    // "user:password@host" without a scheme parses with the user name as its scheme: echo it only when it looks like one.
+    const scheme = url.trim().startsWith(`${parsed.protocol}//`) ? ` (got ${parsed.protocol}//)` : '';
+    throw new RosterError('db_url_invalid', `DATABASE_URL must start with postgres:// or postgresql://${scheme}. Expected postgres://user:password@host:5432/database.`);
   }
   if (!parsed.hostname) {
     throw new RosterError('db_url_invalid', `DATABASE_URL has no host (${maskDatabaseUrl(url)}). Expected postgres://user:password@host:5432/database.`);

@@ -61,7 +61,7 @@ export function registerDemo(program: Command, host: CliHost): void {
           const width = Math.max(...next.map(([command]) => `${roster} ${command}`.length)) + 2;
           ctx.out('Try next:');
           for (const [command, what] of next) ctx.out(`  ${`${roster} ${command}`.padEnd(width)}# ${what}`);
-          ctx.out(`The simulator stops with this command; run \`${roster.startsWith('npm run roster') ? 'npm run demo' : `${roster} demo`}\` again to sync it again (history is kept).`);
+          ctx.out(`The simulator stops with this command; run \`${roster} demo\` again to sync it again (history is kept).`);
           return code;
         } finally {
           await sim.close();
@@ -113,6 +113,7 @@ function rosterCommand(env: NodeJS.ProcessEnv, dataDir: string): string {
   const base = rosterOnPath(env) ? 'roster' : 'npm run roster --';
   const defaultDir = path.resolve(env.ROSTER_DATA_DIR ?? '.roster');
   if (dataDir === defaultDir) return base;
-  const shown = path.relative(process.cwd(), dataDir) || '.';
+  const relative = path.relative(process.cwd(), dataDir) || '.';
+  const shown = relative.startsWith('..') ? dataDir : relative;
   return `${base} --data-dir ${/^[\w./-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, "'\\''")}'`}`;
 }
