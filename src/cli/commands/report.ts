@@ -24,7 +24,8 @@ interface ReportCliOptions {
 function parsePoint(value: string, flag: string, allowRun: boolean): Date | string {
   if (allowRun && /^\d+$/.test(value)) return value;
   const day = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const date = new Date(day ? `${value}T23:59:59.999Z` : value);
+  // Only ISO 8601 dates: \`new Date("1")\` would read a run number given to --as-of as the year 2001.
+  const date = /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(day ? `${value}T23:59:59.999Z` : value) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     throw new RosterError('input_invalid', `${flag} "${value}" is not a date${allowRun ? ' or a run id' : ''}: use e.g. 2026-11-01, 2026-11-01T12:00:00Z${allowRun ? ' or a run number from `roster status`' : ''}.`);
   }
