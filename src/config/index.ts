@@ -124,6 +124,11 @@ export const fileConfigSchema = z.strictObject({
   allowPartialCoverage: z.boolean().default(false),
 });
 
+/** An empty variable (`FOO=` or compose's `${FOO:-}`) counts as unset. */
+function unsetWhenEmpty(value: unknown): unknown {
+  return value === '' ? undefined : value;
+}
+
 /** What Roster reads from the environment. */
 export const envSchema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
@@ -140,7 +145,7 @@ export const envSchema = z.object({
     })
     .transform((value) => (value === undefined ? undefined : Number(value))),
   /** Bearer token that `GET /status` and `GET /metrics` of `roster serve` require when set. */
-  ROSTER_STATUS_TOKEN: z.string().min(16, 'must be at least 16 characters (generate one with `openssl rand -hex 32`)').optional(),
+  ROSTER_STATUS_TOKEN: z.preprocess(unsetWhenEmpty, z.string().min(16, 'must be at least 16 characters (generate one with `openssl rand -hex 32`)').optional()),
   /** Seconds between two progress lines of a sync whose stderr is not a terminal. */
   ROSTER_PROGRESS_INTERVAL: z
     .string()
