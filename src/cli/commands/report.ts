@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { parseDuration } from '../../config/index.ts';
 import { RosterError } from '../../errors.ts';
 import type { CliHost } from '../main.ts';
+import { plural } from '../table.ts';
 
 interface ReportCliOptions {
   list?: boolean;
@@ -79,7 +80,7 @@ export function registerReport(program: Command, host: CliHost): void {
         if (options.out) {
           (out as fs.WriteStream).end();
           await finished(out as fs.WriteStream);
-          ctx.err(`roster: wrote ${result.rows} row(s) to ${options.out}`);
+          ctx.err(`roster: wrote ${plural(result.rows, 'row')} to ${options.out}`);
         }
         for (const warning of result.warnings) ctx.err(`roster: warning: ${warning}`);
         return 0;
