@@ -164,6 +164,9 @@ describeCli('monitoring: roster status, progress and messages through the real b
       expect(document.error).toContain('unknown key "concurency"');
       expect(badConfig.stderr).toContain('roster: cannot tell: Invalid configuration');
       expect((await cli().runBinary(['--config', config, 'status'])).code).toBe(2);
+      const missing = await cli().run(['--config', path.join(dir, 'missing.yaml'), 'status', '--json']);
+      expect(missing.code).toBe(2);
+      expect(statusJson(missing.stdout).error).toContain('Cannot read config file');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
