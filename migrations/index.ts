@@ -3,6 +3,7 @@ import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
 import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_access_without_row_checks.ts';
 import * as versionedPrincipalsAndResources from './2026-12-01T1000_versioned_principals_and_resources.ts';
 import * as connectorVocabularies from './2026-12-01T1030_connector_vocabularies.ts';
+import * as syncRunSegments from './2026-12-01T1100_sync_run_segments.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23T1300_effective_access_without_row_checks': effectiveAccessWithoutRowChecks,
   '2026-12-01T1000_versioned_principals_and_resources': versionedPrincipalsAndResources,
   '2026-12-01T1030_connector_vocabularies': connectorVocabularies,
+  '2026-12-01T1100_sync_run_segments': syncRunSegments,
 };

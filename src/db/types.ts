@@ -64,6 +64,18 @@ export interface SyncRunsTable {
   error_code: string | null;
   error_message: string | null;
   summary: string | null;
+  /** The run's segments of work (see migration 2026-12-01T1100 and `src/sync/segments.ts`). */
+  segments: Json<RunSegment[]>;
+}
+
+/** One stretch of work on a run by one process: a run paused or killed and resumed has several. */
+export interface RunSegment {
+  startedAt: string;
+  /** Null while the segment runs, or when its process died (the next segment fills it in). */
+  endedAt: string | null;
+  holder: string | null;
+  /** How it ended: still running, finished the run, paused for the rate limit, interrupted (Ctrl-C, shutdown), or its process died. */
+  outcome: 'running' | 'finished' | 'paused' | 'interrupted' | 'died';
 }
 
 export interface SyncScopesTable {

@@ -1,4 +1,5 @@
 import { type BitbucketCloudOptions, type OAuthTokens, createBitbucketCloudConnector } from '../../connectors/bitbucket-cloud/index.ts';
+import { tokenUrlFor } from '../config/index.ts';
 import type { RosterDatabase } from '../db/index.ts';
 import { readCredential, saveOAuthTokens } from '../db/integrations.ts';
 import type { Integration } from '../db/types.ts';
@@ -70,7 +71,8 @@ export async function connectIntegration(
     baseUrl: integration.base_url,
     workspace: integration.workspace,
     credential: bitbucketCredential,
-    tokenUrl: options.tokenUrl,
+    // Integrations stored before the token URL was derived: never bitbucket.org for another base URL.
+    tokenUrl: tokenUrlFor(integration.base_url, options.tokenUrl),
     concurrency: options.concurrency,
     budgetPerHour: options.budgetPerHour,
     // Rotated OAuth tokens are sealed and stored before the connector uses them.

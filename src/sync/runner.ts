@@ -24,6 +24,7 @@ import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
 import { finalizeVersions } from './versions.ts';
 import { connectorTitleOf, permissionModelOf } from '../connectors.ts';
 import { HOLDER, type IntegrationLock, tryLockIntegration } from './lock.ts';
+import { beginSegment, describeDuration, endSegment } from './segments.ts';
 
 /** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
 export const CREDENTIAL_GAP = 'credential_gap';
@@ -146,6 +147,8 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
       .executeTakeFirstOrThrow();
   }
   const runId = String(run.id);
+  // A resumed run is one run in several segments: its summary and status give all of them.
+  const segments = await beginSegment(db, runId, open ?? null);
   const log = (request.logger ?? rootLogger).child({ run_id: runId, integration: request.integration.name });
   emit({ type: 'run-start', runId, resumed, mode: run.mode });
   log.info({ resumed, mode: run.mode }, resumed ? 'resuming sync run' : 'sync run started');
@@ -211,6 +214,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
       .set({ status: 'paused', resume_after: resumeAfter, error_code: runError.code, error_message: runError.message, heartbeat_at: new Date() })
       .where('id', '=', runId)
       .execute();
+    await endSegment(db, runId, runError.code === 'budget_exhausted' ? 'paused' : 'interrupted');
     await connector?.close().catch(() => {});
     const summary =
       runError.code === 'sync_aborted'
@@ -228,7 +232,8 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
 
   emit({ type: 'finalize', step: 'history' });
   const answerStream = connector?.streams.find((st) => st.effectiveAnswer)?.name ?? null;
-  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, (Date.now() - startedMs) / 1000, answerStream);
+  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, describeDuration(segments, (Date.now() - startedMs) / 1000), answerStream);
+  await endSegment(db, runId, 'finished');
   await connector?.close().catch(() => {});
   log.info({ status: final.status }, 'sync run finished');
   return { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null };
@@ -588,7 +593,7 @@ async function finalizeRun(
   runError: RosterError | null,
   capabilities: Capabilities | null,
   loaded: LoadCounts,
-  seconds: number,
+  duration: string,
   answerStream: string | null,
 ): Promise<{ status: SyncRun['status']; summary: string }> {
   const { db } = handle;
@@ -612,7 +617,7 @@ async function finalizeRun(
     const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
     const stats = await trx.selectFrom('sync_runs').select(['api_requests', 'api_retries', 'rate_limit_waits', 'responses_429']).where('id', '=', runId).executeTakeFirstOrThrow();
     const sanitized = await trx.selectFrom('sync_notices').select(['record_kind', 'record_id', 'detail']).where('run_id', '=', runId).where('kind', '=', 'sanitized').orderBy('id').execute();
-    const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities, sanitized });
+    const summary = describeRun({ request, runId, status, duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities, sanitized });
     const counts = {
       live,
       loaded,
@@ -677,7 +682,8 @@ function describeRun(args: {
   request: SyncRequest;
   runId: string;
   status: string;
-  seconds: number;
+  /** "in 37.9 s", or a resumed run's whole time with its segments. */
+  duration: string;
   live: LiveCounts;
   added: Record<string, number>;
   removed: RemovalCounts;
@@ -692,7 +698,7 @@ function describeRun(args: {
   const { request, live, added, removed, failures, gaps, reconcile, runError, stats } = args;
   const parts: string[] = [];
   parts.push(
-    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} in ${args.seconds.toFixed(1)} s with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
+    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} ${args.duration} with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
   );
   if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message).replace(/([^.!?])$/, '$1.')}`);
   const readAnything = live.users + live.repositories + live.projects > 0 || failures.length > 0;
@@ -709,7 +715,7 @@ function describeRun(args: {
   parts.push(`Changes: ${changes.map(([what, plus, minus]) => `+${plus}/−${minus} ${what}s`).join(', ')}.`);
   if (failures.length > 0) {
     const sample = failures.slice(0, 3).map((f) => `${f.label}${f.http_status ? ` (HTTP ${f.http_status})` : ''}`);
-    parts.push(`${plural(failures.length, 'scope')} could not be read and kept their previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
+    parts.push(`${plural(failures.length, 'scope')} could not be read and kept ${failures.length === 1 ? 'its' : 'their'} previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
   }
   if (args.sanitized.length > 0) {
     const n = args.sanitized.length;

@@ -416,7 +416,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     const status = await json('sync-status');
     expect(status.rows.map((r) => [r.integration, r.health])).toEqual([
       ['acme', 'healthy'],
-      ['second', 'never-synced'],
+      ['second', 'stale'],
     ]);
     expect((await json('groups', { integration: 'acme' })).rows.length).toBeGreaterThan(0);
   });
