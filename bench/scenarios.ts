@@ -12,6 +12,7 @@ import type { Integration } from '../src/db/types.ts';
 import { Secret, loadKeyring } from '../src/secrets/index.ts';
 import { type ConnectorOverrides, connectIntegration } from '../src/sync/connect.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from '../src/sync/loader.ts';
+import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
 import { type EngineEvent, runSync } from '../src/sync/runner.ts';
 import { createClock, startSimulator } from '../test/sim/index.ts';
 import type { BenchDbTarget, IngestResult, RateLimitedResult, ReportRunResult, Scenario, ScenarioResult, SimEndpoint, SyncResult } from './types.ts';
@@ -171,7 +172,7 @@ async function ingestScenario(handle: RosterDatabase, rows: number, batch: numbe
         },
       ],
     },
-  ]);
+  ], BITBUCKET_CLOUD_MODEL);
   const permissions = ['read', 'write', 'admin'] as const;
   const grants = Array.from({ length: rows }, (_, i) => ({ user: userIds[i % users] as string, repo: repoIds[Math.floor(i / users)] as string, permission: permissions[i % 3] as 'read' | 'write' | 'admin' }));
   const idOf = async (table: 'principals' | 'resources'): Promise<Map<string, string>> => {
@@ -206,7 +207,7 @@ async function ingestScenario(handle: RosterDatabase, rows: number, batch: numbe
           ],
         });
       }
-      loaded = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, scopes));
+      loaded = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, scopes, BITBUCKET_CLOUD_MODEL));
     }
     const seconds = (performance.now() - started) / 1000;
     if (!loaded) throw new Error('nothing loaded');

@@ -68,9 +68,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       campaign_id bigint not null references review_campaigns(id) on delete cascade,
       integration_id bigint not null references integrations(id) on delete cascade,
       run_id bigint not null,
-      principal_id bigint not null,
+      -- Null on a resource's implicit-access item (a public repository: anyone can read it).
+      principal_id bigint,
       principal_kind text not null,
-      principal_external_id text not null,
+      principal_external_id text,
       principal_name text,
       principal_handle text,
       account_id text,

@@ -1,6 +1,9 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-23T0800_initial_schema.ts';
 import * as effectiveAccessWithoutRowChecks from './2026-11-23T1300_effective_access_without_row_checks.ts';
+import * as versionedPrincipalsAndResources from './2026-12-01T1000_versioned_principals_and_resources.ts';
+import * as connectorVocabularies from './2026-12-01T1030_connector_vocabularies.ts';
+import * as syncRunSegments from './2026-12-01T1100_sync_run_segments.ts';
 import * as reviewCampaigns from './2026-12-01T1200_review_campaigns.ts';
 
 /**
@@ -11,5 +14,8 @@ import * as reviewCampaigns from './2026-12-01T1200_review_campaigns.ts';
 export const migrations: Record<string, Migration> = {
   '2026-11-23T0800_initial_schema': initialSchema,
   '2026-11-23T1300_effective_access_without_row_checks': effectiveAccessWithoutRowChecks,
+  '2026-12-01T1000_versioned_principals_and_resources': versionedPrincipalsAndResources,
+  '2026-12-01T1030_connector_vocabularies': connectorVocabularies,
+  '2026-12-01T1100_sync_run_segments': syncRunSegments,
   '2026-12-01T1200_review_campaigns': reviewCampaigns,
 };

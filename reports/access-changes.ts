@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { RosterError } from '../src/errors.ts';
-import { PRINCIPAL_KIND_RANK, RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { PRINCIPAL_KIND_RANK, resourceKindRank, runTime } from './access.ts';
 import { resolveBound } from './context.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
@@ -26,6 +27,13 @@ interface ChangeDbRow {
 export interface ChangeRow extends ChangeDbRow {
   changedAt: string | null;
   note: string | null;
+}
+
+/** Joins as `alias` the version of an entity current at `run`, or, if none is, the last one before it. */
+function versionAt(table: 'principal_versions' | 'resource_versions', alias: string, key: string, entityId: string, run: string) {
+  return sql`left join lateral (
+    select v.* from ${sql.table(table)} v where ${sql.ref(`v.${key}`)} = ${sql.ref(entityId)} and v.first_seen_run <= ${sql.ref(run)}
+     order by v.first_seen_run desc limit 1) ${sql.raw(alias)} on true`;
 }
 
 /** The run window of a report: changes made by runs after `since` up to and including `until`. */
@@ -88,24 +96,32 @@ export const accessChanges: ReportDefinition<ChangeRow> = {
         select r.removed_run, 'revoked', r.principal_id, r.resource_id, r.permission, null
           from removed r where not exists (select 1 from changed c where c.old_id = r.id)
       ),
+      -- Names as they were at the change: the version current at that run, or for something removed
+      -- in that run the last one before. Its end tells whether the principal or resource went then.
       events as (
-        select e.run_id, e.change, p.kind as principal_kind, p.external_id as principal_external_id, p.display_name as principal_name,
-               p.handle as principal_handle, p.account_id, res.kind as resource_kind, res.handle as resource_handle, res.name as resource_name,
+        select e.run_id, e.change, p.kind as principal_kind, p.external_id as principal_external_id, pv.display_name as principal_name,
+               pv.handle as principal_handle, pv.account_id, res.kind as resource_kind, rv.handle as resource_handle, rv.name as resource_name,
                res.external_id as resource_external_id, e.permission_before, e.permission_after,
-               (e.change = 'revoked' and p.removed_run is not distinct from e.run_id) as principal_removed,
-               (e.change = 'revoked' and res.removed_run is not distinct from e.run_id) as resource_removed,
-               ${RESOURCE_KIND_RANK(sql.ref('res.kind'))} as resource_rank, res.id as rid, p.id as pid
+               (e.change = 'revoked' and pv.removed_run is not distinct from e.run_id) as principal_removed,
+               (e.change = 'revoked' and rv.removed_run is not distinct from e.run_id) as resource_removed,
+               ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('res.kind'))} as resource_rank, res.id as rid, p.id as pid
           from grant_events e join principals p on p.id = e.principal_id join resources res on res.id = e.resource_id
+          ${versionAt('principal_versions', 'pv', 'principal_id', 'p.id', 'e.run_id')}
+          ${versionAt('resource_versions', 'rv', 'resource_id', 'res.id', 'e.run_id')}
         union all
-        select m.first_seen_run, 'joined-group', u.kind, u.external_id, u.display_name, u.handle, u.account_id,
-               'group', gp.handle, gp.display_name, gp.external_id, null, 'member', false, false, 4, gp.id, u.id
+        select m.first_seen_run, 'joined-group', u.kind, u.external_id, uv.display_name, uv.handle, uv.account_id,
+               'group', gv.handle, gv.display_name, gp.external_id, null, 'member', false, false, 4, gp.id, u.id
           from memberships m join principals u on u.id = m.member_id join principals gp on gp.id = m.group_id
+          ${versionAt('principal_versions', 'uv', 'principal_id', 'u.id', 'm.first_seen_run')}
+          ${versionAt('principal_versions', 'gv', 'principal_id', 'gp.id', 'm.first_seen_run')}
          where m.integration_id = ${I} and m.first_seen_run > ${A} and m.first_seen_run <= ${B}
         union all
-        select m.removed_run, 'left-group', u.kind, u.external_id, u.display_name, u.handle, u.account_id,
-               'group', gp.handle, gp.display_name, gp.external_id, 'member', null,
-               u.removed_run is not distinct from m.removed_run, gp.removed_run is not distinct from m.removed_run, 4, gp.id, u.id
+        select m.removed_run, 'left-group', u.kind, u.external_id, uv.display_name, uv.handle, uv.account_id,
+               'group', gv.handle, gv.display_name, gp.external_id, 'member', null,
+               uv.removed_run is not distinct from m.removed_run, gv.removed_run is not distinct from m.removed_run, 4, gp.id, u.id
           from memberships m join principals u on u.id = m.member_id join principals gp on gp.id = m.group_id
+          ${versionAt('principal_versions', 'uv', 'principal_id', 'u.id', 'm.removed_run')}
+          ${versionAt('principal_versions', 'gv', 'principal_id', 'gp.id', 'm.removed_run')}
          where m.integration_id = ${I} and m.removed_run > ${A} and m.removed_run <= ${B}
       )
       select run_id::text as run_id, change, principal_kind, principal_external_id, principal_name, principal_handle, account_id,

@@ -1,21 +1,28 @@
 import { type RawBuilder, sql } from 'kysely';
-import { accessPathsQuery } from '../src/sync/effective.ts';
-import { presentAt } from '../src/sync/history.ts';
+import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
+import { type PathCategory, accessPaths, implicitApplies, pathCategories, permissionRankSql } from '../src/access/paths.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import type { PermissionModel } from '../src/interfaces.ts';
 import type { Cell, ReportContext } from './types.ts';
 
 /**
  * Who holds what on which resource at the end of the reflected run, and through which paths: the
  * query behind access-review, user-access and privileged-access.
  *
- * Repository access is `accessPathsQuery` (the derivation the sync materializes, so a report and the
- * effective_access table can never disagree) plus the grants of machine principals (deploy keys,
- * access tokens) on the repository or its project. Project access is the explicit project grants
- * (to a user, or to a group and so its members) plus workspace owners, who administer every project.
- * Workspace access is the member list with its roles. Every table is read through `presentAt`, so
- * `--as-of` and "latest" are the same query with a different run id.
+ * The paths are `accessPaths` — effective access derived from the integration's permission model, the
+ * derivation the sync materializes, so a report and the effective_access table can never disagree —
+ * for every resource kind and every principal but groups (people, deploy keys, tokens). A resource
+ * with implicit access (Bitbucket: a public repository, "anyone can access and fork it") has one more
+ * row with no principal. Everything is read as of the run (grants and memberships by their intervals,
+ * principals and resources through their versions: names, a repository's project and visibility as
+ * they were then), so `--as-of` and "latest" are the same query with a different run id.
  */
 
-export type PathKind = 'workspace-role' | 'workspace-owner' | 'direct' | 'group' | 'project' | 'project-group';
+/** A path kind of the model (Bitbucket: direct, group, project, project-group, workspace-owner, workspace-role, public). */
+export type PathKind = string;
+
+/** The principal kind of a resource's implicit-access row (no principal: anyone). */
+export const ANYONE = 'anyone';
 
 /** One path behind a row's access. */
 export interface PathJson {
@@ -26,27 +33,38 @@ export interface PathJson {
   granted: string;
   group: string | null;
   groupName: string | null;
+  /** The resource the path inherits through (Bitbucket: the repository's project). */
   project: string | null;
   projectName: string | null;
   firstSeenRun: string;
   /** The path's group has this one member and holds this one grant: it exists for nothing else (null without a group). */
   singleUseGroup: boolean | null;
+  /** How the path came about (from the model). */
+  category: PathCategory;
+  /** The grant behind it makes its holder an administrator of the resource it is on. */
+  privilegedGrant: boolean;
+  /** Implicit access: what turns it off (`make web-app private`). */
+  undo?: string;
 }
 
 /** A row as the database returns it: one principal on one resource, its paths as parallel arrays. */
 export interface AccessDbRow {
   resource_id: string;
-  resource_kind: 'workspace' | 'project' | 'repository';
+  resource_kind: string;
   resource_external_id: string;
   resource_handle: string | null;
   resource_name: string;
+  /** Implicit access that applies to the resource (Bitbucket: `public`). */
+  resource_implicit: string[];
   project_handle: string | null;
-  principal_id: string;
-  principal_kind: 'user' | 'group' | 'deploy_key' | 'access_token';
-  principal_external_id: string;
+  /** Null on a resource's implicit-access row. */
+  principal_id: string | null;
+  principal_kind: 'user' | 'group' | 'deploy_key' | 'access_token' | typeof ANYONE;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
+  /** The principal's highest role on the root resource (Bitbucket: workspace member or owner); null when none. */
   workspace_role: string | null;
   admins_on_resource: number | null;
   path_kinds: PathKind[];
@@ -64,11 +82,13 @@ export interface AccessRow extends Omit<AccessDbRow, `path_${string}`> {
   /** The highest permission over the paths. */
   permission: string;
   first_seen_run: string;
-  /** Some path is a grant to the principal itself (on the resource, or on the repository's project). */
+  /** The effective permission makes the principal an administrator of the resource. */
+  admin: boolean;
+  /** Some path is a grant to the principal itself (on the resource, or inherited from its parent). */
   individual: boolean;
   /** Every path goes through a group that has no other use: no other member, no other grant. */
   single_use_group_only: boolean;
-  /** Paths in a stable order: workspace role, direct, group, project, project-group, workspace owner. */
+  /** Paths in a stable order: root role, direct, group, inherited, inherited through a group, root-wide roles, implicit. */
   paths: PathJson[];
 }
 
@@ -79,142 +99,137 @@ export interface AccessQuery {
   usersOnly: boolean;
   /** Only this principal (internal id). */
   principalId?: string;
-  /** Only rows where the principal holds admin/owner through a grant on the resource itself; adds `admins_on_resource`. */
+  /** Only rows where the principal holds an administrator's permission through a grant on the resource itself; adds `admins_on_resource`. */
   privilegedOnly?: boolean;
 }
 
-const MACHINE_KINDS = sql`('deploy_key', 'access_token')`;
+/** Resource kinds in the model's order (roots first): the order reports list resources in. */
+export function resourceKindRank(model: PermissionModel, column: RawBuilder<unknown>): RawBuilder<number> {
+  const kinds = Object.keys(model.resources);
+  return sql<number>`(case ${column} ${sql.join(kinds.map((k, i) => sql`when ${k} then ${sql.lit(i + 1)}`), sql` `)} else ${sql.lit(kinds.length + 1)} end)`;
+}
+export const PRINCIPAL_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'user' then 1 when 'group' then 2 when 'deploy_key' then 3 when 'access_token' then 4 else 0 end)`;
 
-export const RESOURCE_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'workspace' then 1 when 'project' then 2 else 3 end)`;
-export const PRINCIPAL_KIND_RANK = (column: RawBuilder<unknown>) => sql`(case ${column} when 'user' then 1 when 'group' then 2 when 'deploy_key' then 3 else 4 end)`;
+const CATEGORY_RANK: Record<PathCategory, number> = { 'root-direct': 0, direct: 1, group: 2, inherited: 3, 'inherited-group': 4, 'root-role': 5, 'root-role-group': 6, implicit: 7 };
 
-/** One ladder for all resource kinds; only the order within a kind matters. */
-export const PERMISSION_RANK: Record<string, number> = { member: 1, collaborator: 2, owner: 3, read: 1, write: 2, 'create-repo': 3, admin: 4 };
-const PATH_RANK: Record<PathKind, number> = { 'workspace-role': 0, direct: 1, group: 2, project: 3, 'project-group': 4, 'workspace-owner': 5 };
+/** What the rendering of access rows needs from the model, computed once per report. */
+export interface AccessRules {
+  model: PermissionModel;
+  categories: Map<string, PathCategory>;
+  /** Rank of a permission on a resource kind's ladder (0: not on it). */
+  rank(kind: string, permission: string): number;
+  privileged(kind: string, permission: string): boolean;
+}
+
+export function accessRules(model: PermissionModel): AccessRules {
+  const categories = pathCategories(model);
+  return {
+    model,
+    categories,
+    rank: (kind, permission) => (model.resources[kind]?.ladder.indexOf(permission) ?? -1) + 1,
+    privileged: (kind, permission) => model.resources[kind]?.privileged.includes(permission) ?? false,
+  };
+}
+
+/** A permission that makes its holder an administrator, on the resource kind of `kindColumn`. */
+function privilegedSql(model: PermissionModel, kindColumn: string, permissionColumn: string): RawBuilder<boolean> {
+  const kinds = Object.entries(model.resources).filter(([, k]) => k.privileged.length > 0);
+  if (kinds.length === 0) return sql<boolean>`false`;
+  return sql<boolean>`(${sql.join(
+    kinds.map(([kind, k]) => sql`(${sql.ref(kindColumn)} = ${kind} and ${sql.ref(permissionColumn)} in (${sql.join(k.privileged.map((p) => sql`${p}`))}))`),
+    sql` or `,
+  )})`;
+}
 
 export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<AccessDbRow> {
+  const model = permissionModelOf(ctx.integration.kind);
   const I = ctx.integration.id;
   const R = ctx.run.id;
-  const only = (column: string) => (q.principalId === undefined ? sql`true` : sql`${sql.ref(column)} = ${q.principalId}`);
-  const holderKinds = q.usersOnly ? sql`('user')` : sql`('user', 'deploy_key', 'access_token')`;
+  const categories = pathCategories(model);
+  const kindsIn = (wanted: PathCategory[]) => [...categories].filter(([, c]) => wanted.includes(c)).map(([k]) => k);
+  const paths = accessPaths(model, I, R, { holders: q.usersOnly ? 'users' : 'all', principalId: q.principalId, implicit: !q.usersOnly });
+  const roots = Object.entries(model.resources).filter(([, k]) => k.parents.length === 0);
+  const root = roots[0];
+  const implicitOf = (alias: string) =>
+    model.implicit.length === 0
+      ? sql`array[]::text[]`
+      : sql`array_remove(array[${sql.join(model.implicit.map((rule) => sql`case when ${implicitApplies(rule, alias)} then ${rule.path} end`))}]::text[], null)`;
 
-  const machineRepositoryPaths = q.usersOnly
-    ? sql``
-    : sql`
-    union all
-    select g.principal_id, r.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
-      from grants g
-      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
-      join resources r on r.id = g.resource_id and ${presentAt('r', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'repository' and ${presentAt('g', R)} and ${only('g.principal_id')}
-    union all
-    select g.principal_id, r.id, 'project', null::bigint, g.resource_id,
-           case g.permission when 'create-repo' then 'write' else g.permission end, g.id, null::bigint
-      from grants g
-      join principals k on k.id = g.principal_id and k.kind in ${MACHINE_KINDS} and ${presentAt('k', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
-      join resources r on r.parent_id = g.resource_id and r.kind = 'repository' and ${presentAt('r', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
-
-  // The union's columns: principal_id, resource_id, path_kind, via_group_id, via_project_id, permission, grant_id, membership_id.
-  const paths = sql`
-    select a.user_id::bigint as principal_id, a.repository_id::bigint as resource_id, a.path_kind,
-           a.via_group_id::bigint as via_group_id, a.via_project_id::bigint as via_project_id, a.permission,
-           a.grant_id::bigint as grant_id, a.membership_id::bigint as membership_id
-      from (${accessPathsQuery(I, R)}) a
-     where ${q.principalId === undefined ? sql`true` : sql`a.user_id = ${String(q.principalId)}`}
-    ${machineRepositoryPaths}
-    union all
-    select g.principal_id, pr.id, 'direct', null::bigint, null::bigint, g.permission, g.id, null::bigint
-      from grants g
-      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('g.principal_id')}
-    union all
-    select m.member_id, pr.id, 'group', g.principal_id, null::bigint, g.permission, g.id, m.id
-      from grants g
-      join principals gp on gp.id = g.principal_id and gp.kind = 'group' and ${presentAt('gp', R)}
-      join memberships m on m.group_id = g.principal_id and m.integration_id = ${I} and ${presentAt('m', R)}
-      join principals u on u.id = m.member_id and u.kind = 'user' and ${presentAt('u', R)}
-      join resources pr on pr.id = g.resource_id and ${presentAt('pr', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'project' and ${presentAt('g', R)} and ${only('m.member_id')}
-    union all
-    select g.principal_id, pr.id, 'workspace-owner', null::bigint, null::bigint, 'admin', g.id, null::bigint
-      from grants g
-      join principals u on u.id = g.principal_id and u.kind = 'user' and ${presentAt('u', R)}
-      join resources pr on pr.integration_id = ${I} and pr.kind = 'project' and ${presentAt('pr', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'workspace' and g.permission = 'owner' and ${presentAt('g', R)} and ${only('g.principal_id')}
-    union all
-    select g.principal_id, w.id, 'workspace-role', null::bigint, null::bigint, g.permission, g.id, null::bigint
-      from grants g
-      join principals u on u.id = g.principal_id and u.kind in ${holderKinds} and ${presentAt('u', R)}
-      join resources w on w.id = g.resource_id and ${presentAt('w', R)}
-     where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)} and ${only('g.principal_id')}`;
-
-  const resourceKey = sql`${RESOURCE_KIND_RANK(sql.ref('r.kind'))}, (r.handle collate "C"), r.id`;
+  const resourceKey = sql`${resourceKindRank(model, sql.ref('r.kind'))}, (r.handle collate "C"), r.id`;
   const principalKey = sql`${PRINCIPAL_KIND_RANK(sql.ref('pr.kind'))}, (pr.display_name collate "C"), (pr.external_id collate "C"), pr.id`;
-  // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY.
+  // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY; the columns
+  // after the key are fixed per resource and principal and only ride along.
   const key = q.order === 'resource' ? sql`${resourceKey}, ${principalKey}` : sql`${principalKey}, ${resourceKey}`;
+  const parentKinds = [...new Set(model.inheritance.map((rule) => rule.from))];
 
   return sql<AccessDbRow>`
-    with paths as (${paths}),
+    with pv as ${principalsAt(I, R)},
+    rv as ${resourcesAt(I, R)},
+    paths as (${paths}),
     group_use as (
       select g.principal_id, count(*)::int as grants,
-             (select count(*) from memberships m join principals u on u.id = m.member_id and ${presentAt('u', R)}
+             (select count(*) from memberships m join pv u on u.id = m.member_id
                where m.integration_id = ${I} and m.group_id = g.principal_id and ${presentAt('m', R)})::int as members
-        from grants g join principals gp on gp.id = g.principal_id and gp.kind = 'group'
+        from grants g join pv gp on gp.id = g.principal_id and gp.kind = 'group'
        where g.integration_id = ${I} and ${presentAt('g', R)}
        group by g.principal_id
     ),
-    roles as (
-      select g.principal_id, max(g.permission) filter (where g.permission = 'owner') as owner,
-             max(g.permission) filter (where g.permission = 'collaborator') as collaborator, max(g.permission) filter (where g.permission = 'member') as member
-        from grants g
-       where g.integration_id = ${I} and g.resource_kind = 'workspace' and ${presentAt('g', R)}
-       group by g.principal_id
+    roles as (${
+      root
+        ? sql`
+      select g.principal_id, (array[${sql.join(root[1].ladder.map((p) => sql`${p}`))}]::text[])[max(${permissionRankSql(model, root[0], sql.ref('g.permission'))})] as role
+        from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
+       where g.integration_id = ${I} and ${presentAt('g', R)}
+       group by g.principal_id`
+        : sql`select null::bigint as principal_id, null::text as role where false`
+    }
     )${
       q.privilegedOnly
         ? sql`,
     admins as (
-      select resource_id, count(distinct principal_id)::int as n from paths where permission in ('admin', 'owner') group by resource_id
+      select p.resource_id, count(distinct p.principal_id)::int as n
+        from paths p join rv x on x.id = p.resource_id
+       where ${privilegedSql(model, 'x.kind', 'p.permission')}
+       group by p.resource_id
     ),
-    -- Aggregate only the (resource, principal) pairs with an admin grant on the resource itself: a
-    -- few thousand of a large workspace's half million.
+    -- Aggregate only the (resource, principal) pairs with an administrator's grant on the resource
+    -- itself: a few thousand of a large workspace's half million.
     privileged as (
       select distinct p.resource_id, p.principal_id
-        from paths p join grants g on g.id = p.grant_id
-       where p.path_kind in ('direct', 'group', 'workspace-role') and g.permission in ('admin', 'owner')
+        from paths p join grants g on g.id = p.grant_id join rv x on x.id = p.resource_id
+       where p.path_kind in (${sql.join(kindsIn(['direct', 'root-direct', 'group']).map((k) => sql`${k}`))}) and ${privilegedSql(model, 'x.kind', 'g.permission')}
     )`
         : sql``
     }
     select r.id::text as resource_id, r.kind as resource_kind, r.external_id as resource_external_id, r.handle as resource_handle,
-           r.name as resource_name, proj.handle as project_handle,
-           pr.id::text as principal_id, pr.kind as principal_kind, pr.external_id as principal_external_id, pr.display_name as principal_name,
-           pr.handle as principal_handle, pr.account_id, coalesce(ro.owner, ro.collaborator, ro.member) as workspace_role,
+           r.name as resource_name, ${implicitOf('r')} as resource_implicit, proj.handle as project_handle,
+           pr.id::text as principal_id, coalesce(pr.kind, ${ANYONE}) as principal_kind, pr.external_id as principal_external_id,
+           coalesce(pr.display_name, case when pr.id is null then 'anyone' end) as principal_name,
+           pr.handle as principal_handle, pr.account_id, ro.role as workspace_role,
            ${q.privilegedOnly ? sql`max(ad.n)` : sql`null::int`} as admins_on_resource,
-           array_agg(p.path_kind) as path_kinds, array_agg(p.permission) as path_permissions, array_agg(g.permission) as path_granted,
+           array_agg(p.path_kind) as path_kinds, array_agg(p.permission) as path_permissions, array_agg(coalesce(g.permission, p.permission)) as path_granted,
            array_agg(vg.handle) as path_groups, array_agg(vg.display_name) as path_group_names,
            array_agg(vp.handle) as path_projects, array_agg(vp.name) as path_project_names,
-           array_agg(greatest(g.first_seen_run, m.first_seen_run, r.first_seen_run)::text) as path_first_seen,
+           array_agg(coalesce(p.since_run, greatest(g.first_seen_run, m.first_seen_run, r.present_since_run))::text) as path_first_seen,
            array_agg(gu.grants = 1 and gu.members = 1) as path_group_single_use
       from paths p
-      join resources r on r.id = p.resource_id
-      join principals pr on pr.id = p.principal_id
-      join grants g on g.id = p.grant_id
+      join rv r on r.id = p.resource_id
+      left join pv pr on pr.id = p.principal_id
+      left join grants g on g.id = p.grant_id
       left join memberships m on m.id = p.membership_id
-      left join principals vg on vg.id = p.via_group_id
-      left join resources vp on vp.id = p.via_project_id
+      left join pv vg on vg.id = p.via_group_id
+      left join rv vp on vp.id = p.via_resource_id
       left join group_use gu on gu.principal_id = p.via_group_id
-      left join resources proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
+      left join rv proj on proj.id = r.parent_id and ${parentKinds.length > 0 ? sql`proj.kind in (${sql.join(parentKinds.map((k) => sql`${k}`))})` : sql`false`}
       left join roles ro on ro.principal_id = pr.id
       ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
      where ${q.privilegedOnly ? sql`(p.resource_id, p.principal_id) in (select resource_id, principal_id from privileged)` : sql`true`}
-     group by ${key}, proj.handle, ro.owner, ro.collaborator, ro.member
+     group by ${key}, r.kind, r.handle, r.external_id, r.name, r.attributes, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.role
      order by ${key}`;
 }
 
 /** Turns the database row's parallel arrays into paths, and derives the permission, first seen and flags inputs. */
-export function toAccessRow(row: AccessDbRow): AccessRow {
+export function toAccessRow(row: AccessDbRow, rules: AccessRules): AccessRow {
   const n = row.path_kinds.length;
   const paths: PathJson[] = new Array<PathJson>(n);
   let permission = '';
@@ -222,22 +237,31 @@ export function toAccessRow(row: AccessDbRow): AccessRow {
   let individual = false;
   let singleUseGroupOnly = true;
   for (let i = 0; i < n; i++) {
+    const kind = row.path_kinds[i] as PathKind;
+    const category = rules.categories.get(kind) ?? 'direct';
+    const granted = row.path_granted[i] ?? '';
     const p: PathJson = {
-      kind: row.path_kinds[i] as PathKind,
+      kind,
       permission: row.path_permissions[i] ?? '',
-      granted: row.path_granted[i] ?? '',
+      granted,
       group: row.path_groups[i] ?? null,
       groupName: row.path_group_names[i] ?? null,
       project: row.path_projects[i] ?? null,
       projectName: row.path_project_names[i] ?? null,
       firstSeenRun: row.path_first_seen[i] ?? '0',
       singleUseGroup: row.path_group_single_use[i] ?? null,
+      category,
+      privilegedGrant: rules.privileged(row.resource_kind, granted),
     };
+    if (category === 'implicit') {
+      const rule = rules.model.implicit.find((x) => x.path === kind);
+      if (rule) p.undo = rule.undo.replaceAll('{resource}', row.resource_handle ?? row.resource_name);
+    }
     paths[i] = p;
-    if ((PERMISSION_RANK[p.permission] ?? 0) > (PERMISSION_RANK[permission] ?? 0)) permission = p.permission;
+    if (rules.rank(row.resource_kind, p.permission) > rules.rank(row.resource_kind, permission)) permission = p.permission;
     if (firstSeen === '' || runIdLess(p.firstSeenRun, firstSeen)) firstSeen = p.firstSeenRun;
-    if (p.kind === 'direct' || p.kind === 'project') individual = true;
-    if (!((p.kind === 'group' || p.kind === 'project-group') && p.singleUseGroup === true)) singleUseGroupOnly = false;
+    if (category === 'direct' || category === 'inherited') individual = true;
+    if (!((category === 'group' || category === 'inherited-group') && p.singleUseGroup === true)) singleUseGroupOnly = false;
   }
   if (n > 1) paths.sort(comparePaths);
   return {
@@ -246,6 +270,7 @@ export function toAccessRow(row: AccessDbRow): AccessRow {
     resource_external_id: row.resource_external_id,
     resource_handle: row.resource_handle,
     resource_name: row.resource_name,
+    resource_implicit: row.resource_implicit,
     project_handle: row.project_handle,
     principal_id: row.principal_id,
     principal_kind: row.principal_kind,
@@ -257,6 +282,7 @@ export function toAccessRow(row: AccessDbRow): AccessRow {
     admins_on_resource: row.admins_on_resource,
     permission,
     first_seen_run: firstSeen || '0',
+    admin: rules.privileged(row.resource_kind, permission),
     individual,
     single_use_group_only: n > 0 && singleUseGroupOnly,
     paths,
@@ -269,7 +295,7 @@ function runIdLess(a: string, b: string): boolean {
 }
 
 function comparePaths(a: PathJson, b: PathJson): number {
-  return PATH_RANK[a.kind] - PATH_RANK[b.kind] || compareText(a.project, b.project) || compareText(a.group, b.group) || compareText(a.granted, b.granted);
+  return CATEGORY_RANK[a.category] - CATEGORY_RANK[b.category] || compareText(a.kind, b.kind) || compareText(a.project, b.project) || compareText(a.group, b.group) || compareText(a.granted, b.granted);
 }
 
 function compareText(a: string | null, b: string | null): number {
@@ -296,24 +322,32 @@ export function runTime(ctx: Pick<ReportContext, 'runs'>, runId: string | null):
   return time;
 }
 
-/** `group:developers (write)`: how a path reads in a CSV cell. */
+/**
+ * `group:developers (write)`: how a path reads in a CSV cell — the path kind, the resource it inherits
+ * through and the group it goes through, then the permission of the grant behind it:
+ * `direct (write)`, `project:PLAT (create-repo)`, `project:PLAT group:developers (admin)`,
+ * `workspace-owner (owner)`, `public (read)`.
+ */
 export function pathLabel(p: PathJson): string {
-  const via = (() => {
-    switch (p.kind) {
-      case 'workspace-role':
-        return 'workspace-role';
-      case 'workspace-owner':
-        return 'workspace-owner';
-      case 'direct':
-        return 'direct';
-      case 'group':
-        return `group:${p.group ?? '?'}`;
-      case 'project':
-        return `project:${p.project ?? '?'}`;
-      case 'project-group':
-        return `project:${p.project ?? '?'} group:${p.group ?? '?'}`;
-    }
-  })();
+  const group = `group:${p.group ?? '?'}`;
+  const base = p.kind.replace(/-group$/, '');
+  let via: string;
+  switch (p.category) {
+    case 'group':
+      via = group;
+      break;
+    case 'inherited':
+      via = `${p.kind}:${p.project ?? '?'}`;
+      break;
+    case 'inherited-group':
+      via = `${base}:${p.project ?? '?'} ${group}`;
+      break;
+    case 'root-role-group':
+      via = `${base} ${group}`;
+      break;
+    default:
+      via = p.kind;
+  }
   return `${via} (${p.granted})`;
 }
 
@@ -332,23 +366,33 @@ export function pathJson(ctx: Pick<ReportContext, 'runs'>, p: PathJson): Cell {
 }
 
 /**
- * Whether the workspace member list is known at the end of the run: some credentials cannot read it,
- * and then "not in the member list" would be said of everyone.
+ * Whether the member list (the roles on the root resource: Bitbucket's workspace permissions) is known
+ * at the end of the run: some credentials cannot read it, and then "not in the member list" would be
+ * said of everyone.
  */
 export async function memberListKnown(ctx: ReportContext): Promise<boolean> {
+  const model = permissionModelOf(ctx.integration.kind);
+  const roots = Object.entries(model.resources).filter(([, k]) => k.parents.length === 0).map(([kind]) => kind);
+  if (roots.length === 0) return false;
   const result = await sql<{ known: boolean }>`
-    select exists (select 1 from grants g where g.integration_id = ${ctx.integration.id} and g.resource_kind = 'workspace' and ${presentAt('g', ctx.run.id)}) as known`.execute(ctx.db);
+    select exists (select 1 from grants g where g.integration_id = ${ctx.integration.id} and g.resource_kind in (${sql.join(roots.map((k) => sql`${k}`))}) and ${presentAt('g', ctx.run.id)}) as known`.execute(ctx.db);
   return result.rows[0]?.known === true;
 }
 
-/** The review flags of an access row (see README: Flags). */
+/**
+ * The review flags of an access row (see reports/README.md: Flags). `outside-workspace`: a user with
+ * access who holds no role on the root resource — on Bitbucket, not a workspace member: the former
+ * "collaborator" role, which left its API on 1 June 2022; such users now appear only in the grants.
+ * Said only when the member list was read.
+ */
 export function accessFlags(row: AccessRow, options: { memberListKnown: boolean } = { memberListKnown: true }): string[] {
   const flags: string[] = [];
-  if (row.permission === 'admin' || row.permission === 'owner') flags.push('admin');
+  if (row.admin) flags.push('admin');
+  flags.push(...row.resource_implicit);
+  if (row.principal_kind === 'deploy_key' || row.principal_kind === 'access_token') flags.push('machine-credential');
   if (row.principal_kind !== 'user') return flags;
   if (row.individual) flags.push('individual-grant');
   if (row.single_use_group_only) flags.push('single-use-group');
-  if (row.workspace_role === 'collaborator') flags.push('collaborator');
-  if (row.workspace_role === null && options.memberListKnown) flags.push('not-in-member-list');
+  if ((row.workspace_role === null || row.workspace_role === 'collaborator') && options.memberListKnown) flags.push('outside-workspace');
   return flags;
 }

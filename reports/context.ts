@@ -36,10 +36,11 @@ const toRunInfo = (r: RunRow): RunInfo => ({ id: r.id, integrationId: r.integrat
 /** Finished runs of an integration, oldest first. Small: one row per sync. */
 export async function finishedRuns(db: Kysely<Database>, integrationId: string): Promise<RunInfo[]> {
   const rows = await sql<RunRow>`
-    select id::text as id, integration_id::text as integration_id, status, started_at, finished_at
-      from sync_runs
-     where integration_id = ${integrationId} and finished_at is not null and status in ('succeeded', 'partial', 'failed')
-     order by sync_runs.id`.execute(db);
+    select r.id::text as id, r.integration_id::text as integration_id, r.status, r.started_at, r.finished_at
+      from sync_runs r
+     where r.integration_id = ${integrationId} and r.finished_at is not null and r.status in ('succeeded', 'partial', 'failed')
+     -- The table's bigint, not the text alias of the select list: as text, run 10 sorts before run 9.
+     order by r.id`.execute(db);
   return rows.rows.map(toRunInfo);
 }
 
@@ -223,7 +224,16 @@ export async function resolveUser(db: Kysely<Database>, integration: Integration
 
 // ─── Planner statistics ─────────────────────────────────────────────────────────────────────
 
-const STAT_TABLES = ['principals', 'resources', 'memberships', 'grants'] as const;
+const STAT_TABLES = ['principals', 'resources', 'principal_versions', 'resource_versions', 'memberships', 'grants'] as const;
+/** Which live count a table's size follows: versions grow with the entities they version. */
+const EXPECTED_FROM: Record<(typeof STAT_TABLES)[number], 'principals' | 'resources' | 'memberships' | 'grants'> = {
+  principals: 'principals',
+  resources: 'resources',
+  principal_versions: 'principals',
+  resource_versions: 'resources',
+  memberships: 'memberships',
+  grants: 'grants',
+};
 
 /**
  * The access derivation joins six sets; without table statistics the planner guesses one row each
@@ -235,7 +245,7 @@ const STAT_TABLES = ['principals', 'resources', 'memberships', 'grants'] as cons
 export async function ensurePlannerStatistics(db: Kysely<Database>): Promise<void> {
   const stats = await sql<{ relname: string; reltuples: number }>`
     select relname, reltuples::float8 as reltuples from pg_class
-     where relname in ('principals', 'resources', 'memberships', 'grants') and relkind = 'r' and relnamespace = to_regnamespace(current_schema())::oid`.execute(db);
+     where relname in (${sql.join(STAT_TABLES.map((t) => sql`${t}`))}) and relkind = 'r' and relnamespace = to_regnamespace(current_schema())::oid`.execute(db);
   const live = await sql<{ principals: number; resources: number; memberships: number; grants: number }>`
     select coalesce(sum(coalesce((counts->'live'->>'users')::int, 0) + coalesce((counts->'live'->>'groups')::int, 0) + coalesce((counts->'live'->>'deploy_keys')::int, 0)), 0)::int as principals,
            coalesce(sum(coalesce((counts->'live'->>'projects')::int, 0) + coalesce((counts->'live'->>'repositories')::int, 0)), 0)::int as resources,
@@ -246,7 +256,7 @@ export async function ensurePlannerStatistics(db: Kysely<Database>): Promise<voi
   const expected = live.rows[0];
   const stale = STAT_TABLES.filter((table) => {
     const tuples = Number(stats.rows.find((s) => s.relname === table)?.reltuples ?? -1);
-    const want = Number(expected?.[table] ?? 0);
+    const want = Number(expected?.[EXPECTED_FROM[table]] ?? 0);
     // Analyzing a small table takes milliseconds, so any table that has since doubled is analyzed again.
     return tuples < 0 || tuples * 2 < want;
   });

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
 import { type Health, integrationHealth } from '../src/sync/health.ts';
 import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
@@ -13,8 +14,12 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   { name: 'stream', description: 'What was being read (members, groups, repository-permissions, …)', value: (r) => r.stream },
   { name: 'scope', description: 'The listing that was not read', value: (r) => r.scope },
   { name: 'label', description: 'Human label, e.g. the repository', value: (r) => r.label },
-  { name: 'status', description: 'failed or not_covered', value: (r) => r.status },
-  { name: 'kind', description: 'credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read', value: (r) => r.kind },
+  { name: 'status', description: 'failed, not_covered, or not_listable (no credential can list it)', value: (r) => r.status },
+  {
+    name: 'kind',
+    description: "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message)",
+    value: (r) => r.kind,
+  },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },
   { name: 'http_status', description: 'HTTP status', value: (r) => r.httpStatus },
   { name: 'error_code', description: "Roster's error code", value: (r) => r.errorCode },
@@ -27,14 +32,33 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
 export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }> = {
   name: 'coverage',
   title: 'Coverage',
-  description: 'Every scope the reflected run could not read, why, what would fix it, and which earlier run the reports use for it instead. No rows: everything was read.',
+  description:
+    "Every scope the reflected run could not read, why, what would fix it, and which earlier run the reports use for it instead; then what the source's API cannot list with any credential (kind api-limit, the same for every integration of the kind). Only api-limit rows: everything that can be read was read.",
   sort: 'stream, then scope',
   options: ['asOf'],
   readsSyncedState: true,
   columns: () => coverageColumns,
+  notes: (integration) => apiLimitsOf(integration.kind).map((l) => l.statement),
   pages: async function* (ctx) {
     const gaps = await coverageGaps(ctx.db, ctx.integration, ctx.run);
-    for (let i = 0; i < gaps.length; i += ctx.pageSize) yield gaps.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
+    const limits = apiLimitsOf(ctx.integration.kind).map((l): CoverageGapInfo => ({
+      integration: ctx.integration.name,
+      runId: ctx.run.id,
+      stream: l.id,
+      scope: `api-limit:${l.id}`,
+      label: l.what,
+      status: 'not_listable',
+      kind: 'api-limit',
+      endpoint: null,
+      httpStatus: null,
+      errorCode: null,
+      message: l.statement,
+      advice: `No credential can list these through the API (${l.source}); review them in the source's own settings.`,
+      dataFromRun: null,
+      dataFromRunFinishedAt: null,
+    }));
+    const rows = [...gaps, ...limits];
+    for (let i = 0; i < rows.length; i += ctx.pageSize) yield rows.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
   },
 };
 
@@ -42,7 +66,7 @@ export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }>
 
 export interface SyncStatusRow {
   integration: string;
-  workspace: string;
+  workspace: string | null;
   credential_kind: string;
   integration_status: string;
   health: Health;
@@ -80,7 +104,7 @@ const statusColumns: Column<SyncStatusRow>[] = [
   { name: 'workspace', description: 'Bitbucket workspace slug', value: (r) => r.workspace },
   { name: 'credential_kind', description: 'Kind of credential the integration uses', value: (r) => r.credential_kind },
   { name: 'integration_status', description: 'active, revoked (the credential was rejected) or disabled', value: (r) => r.integration_status },
-  { name: 'health', description: 'healthy, stale (older than the maximum age), failing (credential rejected, last run failed or partial) or never-synced', value: (r) => r.health },
+  { name: 'health', description: 'The verdict roster status gives: healthy, degraded (fresh, but scopes not covered by this credential), stale (nothing finished within the maximum age, or never synced) or failing (credential rejected, last run failed or partial)', value: (r) => r.health },
   { name: 'reason', description: 'Why that health', value: (r) => r.reason },
   { name: 'last_run_id', description: 'Latest finished run', value: (r) => r.last_run_id },
   { name: 'last_run_status', description: 'succeeded, partial or failed', value: (r) => r.last_run_status },
@@ -89,7 +113,7 @@ const statusColumns: Column<SyncStatusRow>[] = [
   { name: 'data_age_seconds', description: 'Seconds from that finish to the report time', value: (r) => r.data_age_seconds },
   { name: 'last_success_at', description: 'When the latest succeeded run finished', value: (r) => r.last_success_at },
   { name: 'open_run_id', description: 'A run in progress or paused for the rate limit, if any', value: (r) => r.open_run_id },
-  { name: 'open_run_status', description: 'running or paused', value: (r) => r.open_run_status },
+  { name: 'open_run_status', description: 'in-progress, paused (for the API rate limit) or interrupted (its process is gone; the next sync continues it)', value: (r) => r.open_run_status },
   { name: 'scopes_complete', description: 'Scopes the latest finished run read completely', value: (r) => r.scopes_complete },
   { name: 'scopes_failed', description: 'Scopes it could not read although it should have (see coverage)', value: (r) => r.scopes_failed },
   { name: 'credential_gaps', description: 'Scopes this credential kind cannot read (see coverage)', value: (r) => r.credential_gaps },
@@ -138,7 +162,7 @@ export const syncStatus: ReportDefinition<SyncStatusRow> = {
         workspace: h.workspace,
         credential_kind: h.credentialKind,
         integration_status: h.integrationStatus,
-        health: h.health,
+        health: h.verdict,
         reason: h.reason,
         last_run_id: h.lastRun?.id ?? null,
         last_run_status: h.lastRun?.status ?? null,
@@ -147,7 +171,7 @@ export const syncStatus: ReportDefinition<SyncStatusRow> = {
         data_age_seconds: h.dataAgeSeconds,
         last_success_at: h.lastSuccessAt,
         open_run_id: h.openRun?.id ?? null,
-        open_run_status: h.openRun?.status ?? null,
+        open_run_status: h.openRun?.state ?? null,
         scopes_complete: run?.scopes_complete ?? 0,
         scopes_failed: h.failedScopes.length,
         credential_gaps: h.coverageGaps.length,

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { type AccessRow, PERMISSION_RANK, type PathJson, accessFlags, accessQuery, memberListKnown, pathLabel, toAccessRow } from './access.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { type AccessRow, type AccessRules, type PathJson, accessFlags, accessQuery, accessRules, memberListKnown, pathLabel, toAccessRow } from './access.ts';
 import { changeWindow } from './access-changes.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
@@ -17,6 +18,8 @@ import type { Column, ReportContext, ReportDefinition } from './types.ts';
 /** One path, as much of it as a comparison and a cause need. */
 export interface PathRef {
   kind: string;
+  /** How the path came about in the connector's model (direct, group, inherited, root-role, implicit, …). */
+  category: string;
   group: string | null;
   project: string | null;
   granted: string;
@@ -26,9 +29,10 @@ export interface PathRef {
 
 /** One principal's access on one resource at one point: what is compared. */
 export interface AccessState {
-  principal_id: string;
+  /** Null on a resource's implicit-access row (a public repository: anyone). */
+  principal_id: string | null;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
@@ -62,17 +66,15 @@ export const CHANGE_CAUSES = [
 ] as const;
 export type ChangeCause = (typeof CHANGE_CAUSES)[number];
 
-const KNOWN_PATH_KINDS = new Set(['workspace-role', 'workspace-owner', 'direct', 'group', 'project', 'project-group']);
-
-/** `pathLabel`, and `KIND (granted)` for a path kind this code does not know yet (public access, say). */
+/** A path as the reports print it; `KIND (granted)` for a path stored before paths had a category. */
 export function pathText(p: PathJson): string {
-  return KNOWN_PATH_KINDS.has(p.kind) ? pathLabel(p) : `${p.kind} (${p.granted})`;
+  return (p as Partial<PathJson>).category === undefined ? `${p.kind} (${p.granted})` : pathLabel(p);
 }
 
 export const stateKey = (s: Pick<AccessState, 'principal_id' | 'resource_id'>): string => `${s.principal_id} ${s.resource_id}`;
 
 export function accessState(row: AccessRow, flags: readonly string[]): AccessState {
-  const paths = row.paths.map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
+  const paths = row.paths.map((p) => ({ kind: p.kind, category: p.category, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
   paths.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   return {
     principal_id: row.principal_id,
@@ -93,13 +95,13 @@ export function accessState(row: AccessRow, flags: readonly string[]): AccessSta
   };
 }
 
-/** How `after` differs from `before` (either may be missing); null when they are the same access. */
-export function compareStates(before: AccessState | undefined, after: AccessState | undefined): EffectiveChangeKind | null {
+/** How `after` differs from `before` (either may be missing); null when they are the same access. `rank`: the ladder's. */
+export function compareStates(before: AccessState | undefined, after: AccessState | undefined, rank: AccessRules['rank']): EffectiveChangeKind | null {
   if (!before && !after) return null;
   if (!before) return 'gained';
   if (!after) return 'lost';
-  const rankBefore = PERMISSION_RANK[before.permission] ?? 0;
-  const rankAfter = PERMISSION_RANK[after.permission] ?? 0;
+  const rankBefore = rank(before.resource_kind, before.permission);
+  const rankAfter = rank(after.resource_kind, after.permission);
   if (rankAfter > rankBefore) return 'raised';
   if (rankAfter < rankBefore) return 'lowered';
   if (before.permission !== after.permission) return 'paths-changed';
@@ -136,7 +138,7 @@ export interface WindowFacts {
 export function changeCauses(before: AccessState | undefined, after: AccessState | undefined, facts: WindowFacts): ChangeCause[] {
   const found = new Set<ChangeCause>();
   const any = (after ?? before) as AccessState;
-  const principal = any.principal_id;
+  const principal = any.principal_id ?? '';
   const resource = any.resource_id;
   if (!before && facts.resourcesCreated.has(resource)) found.add('resource-created');
   if (!after && facts.resourcesRemoved.has(resource)) found.add('resource-removed');
@@ -147,6 +149,7 @@ export function changeCauses(before: AccessState | undefined, after: AccessState
     const projectAfter = after ? after.project_handle : facts.projectAfter?.get(resource);
     if (projectBefore !== undefined && projectAfter !== undefined && projectBefore !== projectAfter) found.add('repository-moved');
   }
+  // Implicit access (a public repository) shows in the flags of every row on the resource.
   if (before && after && before.flags.includes('public') !== after.flags.includes('public')) found.add('public-private');
 
   const grantChanged = (holder: string, on: string): boolean => facts.grants.has(`${holder} ${on}`);
@@ -154,31 +157,40 @@ export function changeCauses(before: AccessState | undefined, after: AccessState
   const beforeLabels = new Set(before?.paths.map((p) => p.label) ?? []);
   const afterLabels = new Set(after?.paths.map((p) => p.label) ?? []);
   const changed = [...(before?.paths.filter((p) => !afterLabels.has(p.label)) ?? []), ...(after?.paths.filter((p) => !beforeLabels.has(p.label)) ?? [])];
+  const memberChanged = (groups: readonly string[]): boolean => groups.some((g) => facts.memberships.has(`${g} ${principal}`));
   for (const p of changed) {
     const groups = ids(facts.groupIds, p.group);
     const projects = ids(facts.projectIds, p.project);
-    switch (p.kind) {
+    switch (p.category) {
       case 'direct':
         if (grantChanged(principal, resource)) found.add('grant');
         break;
-      case 'project':
+      case 'root-direct':
+        // A grant on the root resource is a role (Bitbucket: the workspace role).
+        if (grantChanged(principal, resource)) found.add('role-change');
+        break;
+      case 'inherited':
         if (projects.some((project) => grantChanged(principal, project))) found.add('grant');
         break;
       case 'group':
-        if (groups.some((g) => facts.memberships.has(`${g} ${principal}`))) found.add('group-membership');
+        if (memberChanged(groups)) found.add('group-membership');
         if (groups.some((g) => grantChanged(g, resource))) found.add('grant');
         break;
-      case 'project-group':
-        if (groups.some((g) => facts.memberships.has(`${g} ${principal}`))) found.add('group-membership');
+      case 'inherited-group':
+        if (memberChanged(groups)) found.add('group-membership');
         if (groups.some((g) => projects.some((project) => grantChanged(g, project)))) found.add('grant');
         break;
-      case 'workspace-owner':
-      case 'workspace-role':
+      case 'root-role':
         if (facts.workspaceIds.some((w) => grantChanged(principal, w))) found.add('role-change');
         break;
+      case 'root-role-group':
+        if (memberChanged(groups)) found.add('group-membership');
+        if (groups.some((g) => facts.workspaceIds.some((w) => grantChanged(g, w)))) found.add('role-change');
+        break;
+      case 'implicit':
+        found.add('public-private');
+        break;
       default:
-        // Path kinds this code does not know yet (public access, say) still get a cause when they name one.
-        if (p.kind.includes('public')) found.add('public-private');
     }
   }
   if (found.size === 0) found.add('other');
@@ -232,9 +244,10 @@ export async function windowFacts(ctx: Pick<ReportContext, 'db' | 'integration'>
 /** Every principal's access at the end of `ctx.run`, in pages, through the reports' derivation. */
 export async function* accessStates(ctx: ReportContext): AsyncGenerator<AccessState[]> {
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
+  const rules = accessRules(permissionModelOf(ctx.integration.kind));
   for await (const page of cursorPages(ctx.db, accessQuery(ctx, { order: 'resource', usersOnly: false }), ctx.pageSize)) {
     yield page.map((db) => {
-      const row = toAccessRow(db);
+      const row = toAccessRow(db, rules);
       return accessState(row, accessFlags(row, flagOptions));
     });
   }
@@ -262,6 +275,7 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
     if (!run) throw new Error(`run ${runId} is not a finished run of ${ctx.integration.name}`);
     return { ...ctx, run };
   };
+  const rank = accessRules(permissionModelOf(ctx.integration.kind)).rank;
   const before = new Map<string, string>();
   const projectBefore = new Map<string, string | null>();
   const projectAfter = new Map<string, string | null>();
@@ -281,7 +295,7 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
       const old = before.get(key);
       before.delete(key);
       const previous = old === undefined ? undefined : (JSON.parse(old) as AccessState);
-      if (compareStates(previous, s) !== null) pairs.push([previous, s]);
+      if (compareStates(previous, s, rank) !== null) pairs.push([previous, s]);
     }
   }
   for (const old of before.values()) pairs.push([JSON.parse(old) as AccessState, undefined]);
@@ -289,7 +303,7 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
   const rows = pairs.map(([b, a]): EffectiveChangeRow => ({
     since_run: sinceRun,
     until_run: untilRun,
-    change: compareStates(b, a) as EffectiveChangeKind,
+    change: compareStates(b, a, rank) as EffectiveChangeKind,
     causes: changeCauses(b, a, facts),
     before: b,
     after: a,
@@ -298,7 +312,7 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
   return rows.sort(compareChangeRows);
 }
 
-const KIND_RANK: Record<string, number> = { workspace: 1, project: 2, repository: 3, user: 1, group: 2, deploy_key: 3, access_token: 4 };
+const KIND_RANK: Record<string, number> = { workspace: 1, project: 2, repository: 3, user: 1, group: 2, deploy_key: 3, access_token: 4, anyone: 5 };
 const text = (a: string | null, b: string | null): number => ((a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0);
 const bigint = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : text(a, b));
 
@@ -313,7 +327,7 @@ export function compareChangeRows(x: EffectiveChangeRow, y: EffectiveChangeRow):
     (KIND_RANK[a.principal_kind] ?? 9) - (KIND_RANK[b.principal_kind] ?? 9) ||
     text(a.principal_name, b.principal_name) ||
     text(a.principal_external_id, b.principal_external_id) ||
-    bigint(a.principal_id, b.principal_id)
+    bigint(a.principal_id ?? '0', b.principal_id ?? '0')
   );
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
 import type { Database } from '../src/db/types.ts';
+import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
 import { changeWindow } from './access-changes.ts';
 import { ensurePlannerStatistics } from './context.ts';
@@ -110,6 +111,7 @@ export async function writeEvidence(db: Kysely<Database>, options: EvidenceOptio
     complete: warnings.length === 0 && gaps.length === 0 && run.status === 'succeeded',
     warnings,
     coverageGaps: gaps,
+    apiLimits: [...apiLimitsOf(integration.kind)],
     changes,
     files,
     verify: 'sha256sum -c SHA256SUMS (each file, and manifest.json); every report reflects run.id of integration.name',

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
-import { presentAt } from '../src/sync/history.ts';
-import { RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { resourceKindRank, runTime } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportDefinition } from './types.ts';
 
@@ -62,20 +63,20 @@ export const groups: ReportDefinition<GroupRow> = {
     const R = ctx.run.id;
     const query = sql<GroupDbRow>`
       with grp as (
-        select p.id, p.handle, p.external_id, p.display_name, p.first_seen_run from principals p
-         where p.integration_id = ${I} and p.kind = 'group' and ${presentAt('p', R)}
+        select p.id, p.handle, p.external_id, p.display_name, p.present_since_run as first_seen_run from ${principalsAt(I, R, ['group'])} p
       ),
       mem as (
         select m.group_id, u.id as uid, u.external_id, u.display_name, u.handle, u.account_id,
-               greatest(m.first_seen_run, u.first_seen_run) as first_seen_run
-          from memberships m join principals u on u.id = m.member_id and ${presentAt('u', R)}
+               greatest(m.first_seen_run, u.present_since_run) as first_seen_run
+          from memberships m join ${principalsAt(I, R)} u on u.id = m.member_id
          where m.integration_id = ${I} and ${presentAt('m', R)} and m.group_id in (select id from grp)
       ),
+      rv as ${resourcesAt(I, R)},
       grt as (
         select g.principal_id as group_id, g.permission, r.id as rid, r.kind, r.handle, r.name, r.external_id, proj.handle as project_handle,
-               greatest(g.first_seen_run, r.first_seen_run) as first_seen_run
-          from grants g join resources r on r.id = g.resource_id and ${presentAt('r', R)}
-          left join resources proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
+               greatest(g.first_seen_run, r.present_since_run) as first_seen_run
+          from grants g join rv r on r.id = g.resource_id
+          left join rv proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
          where g.integration_id = ${I} and ${presentAt('g', R)} and g.principal_id in (select id from grp)
       ),
       sized as (
@@ -92,7 +93,7 @@ export const groups: ReportDefinition<GroupRow> = {
         union all
         select 'grant', s.id, coalesce(s.handle, s.external_id), s.display_name, s.members, s.grants,
                t.kind, t.handle, t.name, t.external_id, t.project_handle, t.permission, null, null, null, null,
-               t.first_seen_run::text, 1, ${RESOURCE_KIND_RANK(sql.ref('t.kind'))}, coalesce(t.handle, ''), '', t.rid
+               t.first_seen_run::text, 1, ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('t.kind'))}, coalesce(t.handle, ''), '', t.rid
           from sized s join grt t on t.group_id = s.id
         union all
         select 'member', s.id, coalesce(s.handle, s.external_id), s.display_name, s.members, s.grants,

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { presentAt } from '../src/sync/history.ts';
-import { RESOURCE_KIND_RANK, runTime } from './access.ts';
+import { presentAt, principalsAt, resourcesAt } from '../src/access/history.ts';
+import { apiLimitsOf } from '../src/connectors.ts';
+import { permissionModelOf } from '../src/connectors.ts';
+import { resourceKindRank, runTime } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
 
@@ -110,24 +112,26 @@ export const machineCredentials: ReportDefinition<MachineCredentialRow> = {
   sort: 'resource (projects, then repositories, each by key/slug), then label, then key id',
   options: ['asOf', 'includeKeyBody'],
   readsSyncedState: true,
+  notes: (integration) => apiLimitsOf(integration.kind).map((l) => l.statement),
   columns: () => columns,
   pages: async function* (ctx) {
     const I = ctx.integration.id;
     const R = ctx.run.id;
     const reference = ctx.options.asOf ?? ctx.now;
     const query = sql<MachineRow>`
+      with rv as ${resourcesAt(I, R)}
       select * from (
         select k.kind as principal_kind, k.external_id, k.display_name as label, k.attributes,
                r.kind as resource_kind, r.handle as resource_handle, r.name as resource_name, r.external_id as resource_external_id,
                proj.handle as project_handle, g.permission,
                case when r.kind = 'repository' then 1
-                    else (select count(*) from resources x where x.parent_id = r.id and x.kind = 'repository' and ${presentAt('x', R)}) end::int as repositories,
-               greatest(g.first_seen_run, k.first_seen_run)::text as first_seen_run,
-               ${RESOURCE_KIND_RANK(sql.ref('r.kind'))} as resource_rank, r.id as rid, k.id as kid
+                    else (select count(*) from rv x where x.parent_id = r.id and x.kind = 'repository') end::int as repositories,
+               greatest(g.first_seen_run, k.present_since_run)::text as first_seen_run,
+               ${resourceKindRank(permissionModelOf(ctx.integration.kind), sql.ref('r.kind'))} as resource_rank, r.id as rid, k.id as kid
           from grants g
-          join principals k on k.id = g.principal_id and k.kind in ('deploy_key', 'access_token') and ${presentAt('k', R)}
-          join resources r on r.id = g.resource_id and ${presentAt('r', R)}
-          left join resources proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
+          join ${principalsAt(I, R, ['deploy_key', 'access_token'])} k on k.id = g.principal_id
+          join rv r on r.id = g.resource_id
+          left join rv proj on proj.id = r.parent_id and proj.kind = 'project' and r.kind = 'repository'
          where g.integration_id = ${I} and ${presentAt('g', R)}
       ) x
       order by x.resource_rank, x.resource_handle collate "C", x.rid, x.label collate "C", x.external_id collate "C", x.kid`;

@@ -2,9 +2,9 @@ import { type PathJson, accessQuery, pathLabel } from './access.ts';
 import { type RenderedAccessRow, accessPages, principalColumns, resourceColumns } from './access-review.ts';
 import type { ReportDefinition } from './types.ts';
 
-/** A path that gives admin (or owner) through a grant on the resource itself, not inherited. */
+/** A path that gives an administrator's permission (admin, owner) through a grant on the resource itself, not inherited. */
 export function isPrivilegedHere(p: PathJson): boolean {
-  return (p.kind === 'direct' || p.kind === 'group' || p.kind === 'workspace-role') && (p.granted === 'admin' || p.granted === 'owner');
+  return (p.category === 'direct' || p.category === 'root-direct' || p.category === 'group') && p.privilegedGrant;
 }
 
 export const privilegedAccess: ReportDefinition<RenderedAccessRow> = {
@@ -24,7 +24,7 @@ export const privilegedAccess: ReportDefinition<RenderedAccessRow> = {
       description: 'The grants on this resource that give the privilege: direct (to the user), group:G, workspace-role',
       value: (r) => r.paths.filter(isPrivilegedHere).map(pathLabel),
     },
-    { name: 'direct_admin_grant', description: 'True when the admin grant is to the user, not through a group', value: (r) => r.paths.some((p) => isPrivilegedHere(p) && p.kind !== 'group') },
+    { name: 'direct_admin_grant', description: 'True when the admin grant is to the user, not through a group', value: (r) => r.paths.some((p) => isPrivilegedHere(p) && p.category !== 'group') },
     { name: 'all_paths', description: 'Every path to the resource, inherited ones included', value: (r) => r.paths.map(pathLabel) },
     { name: 'admins_on_resource', description: 'Principals whose effective permission on the resource is admin (owner on the workspace), over every path: owners and project admins included', value: (r) => r.admins_on_resource },
     { name: 'first_seen', description: 'When Roster first saw the access as it is now', value: (r) => r.firstSeen },

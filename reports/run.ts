@@ -126,6 +126,7 @@ export async function runReportWith(db: Kysely<Database>, def: ReportDefinition<
     rows,
     runId: state?.run.id ?? null,
     warnings: [...(state?.warnings ?? []), ...warnings],
+    notes: state && def.notes ? def.notes(state.integration) : [],
     coverageGaps: state?.gaps ?? [],
   };
 }

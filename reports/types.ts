@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, Integration } from '../src/db/types.ts';
-import type { RunStatus } from '../src/interfaces.ts';
+import type { ApiLimit, RunStatus } from '../src/interfaces.ts';
 
 /** The public contract of `reports/`: what the CLI passes in and gets back. */
 
@@ -36,9 +36,13 @@ export interface CoverageGapInfo {
   stream: string;
   scope: string;
   label: string;
-  status: 'failed' | 'not_covered';
-  /** `credential-gap`: the credential kind cannot read this (expected; `advice` says what would). `failure`: it should have been read. */
-  kind: 'credential-gap' | 'failure';
+  status: 'failed' | 'not_covered' | 'not_listable';
+  /**
+   * `credential-gap`: the credential kind cannot read this (expected; `advice` says what would).
+   * `failure`: it should have been read. `api-limit`: no credential can list it (a standing statement
+   * about the source's API; it does not make the data incomplete by Roster's doing).
+   */
+  kind: 'credential-gap' | 'failure' | 'api-limit';
   endpoint: string | null;
   httpStatus: number | null;
   errorCode: string | null;
@@ -56,6 +60,8 @@ export interface ReportResult {
   runId: string | null;
   /** Stale data, partial or failed run, credential gaps, unknown user: the CLI prints these on stderr. */
   warnings: string[];
+  /** Standing statements about what the source's API cannot list (not warnings: nothing is wrong). */
+  notes: string[];
   coverageGaps: CoverageGapInfo[];
 }
 
@@ -75,7 +81,7 @@ export interface Manifest {
   manifestVersion: 1;
   generatedAt: string;
   roster: { version: string };
-  integration: { name: string; kind: string; workspace: string; credentialKind: string; status: string };
+  integration: { name: string; kind: string; workspace: string | null; credentialKind: string; status: string };
   asOf: string | null;
   run: { id: string; status: RunStatus; startedAt: string; finishedAt: string } | null;
   dataAgeSeconds: number | null;
@@ -83,6 +89,8 @@ export interface Manifest {
   complete: boolean;
   warnings: string[];
   coverageGaps: CoverageGapInfo[];
+  /** What gives access in this source that its API cannot list with any credential: not in any file. */
+  apiLimits: ApiLimit[];
   /** `access-changes` window. */
   changes: { sinceRun: string | null; untilRun: string | null };
   /** One entry per report file. */
@@ -143,6 +151,8 @@ interface ReportDefinitionBase<Row> {
   sort: string;
   options: readonly ReportOptionName[];
   columns: (options: ReportOptions) => readonly Column<Row>[];
+  /** Standing statements the report must carry for this integration (e.g. what the API cannot list). */
+  notes?: (integration: Integration) => string[];
 }
 
 /** Pages of rows in the report's order; each page is at most `ctx.pageSize` rows. */

@@ -2,23 +2,26 @@ import { sql } from 'kysely';
 import { type PathJson, accessQuery } from './access.ts';
 import { type RenderedAccessRow, accessPages, grantColumns, principalColumns, resourceColumns } from './access-review.ts';
 import { resolveUser } from './context.ts';
-import { presentAt } from '../src/sync/history.ts';
+import { principalsAt } from '../src/access/history.ts';
 import type { Column, ReportDefinition } from './types.ts';
 
 /** What would have to be undone for this path to stop giving access (offboarding). */
 export function removalFor(row: RenderedAccessRow, p: PathJson): string {
-  switch (p.kind) {
-    case 'workspace-role':
-      return p.granted === 'owner' ? 'remove from workspace (owner)' : 'remove from workspace';
-    case 'workspace-owner':
-      return 'remove workspace owner role';
+  switch (p.category) {
+    case 'root-direct':
+      return p.privilegedGrant ? `remove from ${row.resource_kind} (${p.granted})` : `remove from ${row.resource_kind}`;
+    case 'root-role':
+      return `remove ${p.kind.replace(/-/g, ' ')} role`;
     case 'direct':
       return `revoke ${row.resource_kind} permission on ${row.resource_handle ?? row.resource_name} (${p.granted})`;
-    case 'project':
-      return `revoke project permission on ${p.project ?? '?'} (${p.granted})`;
+    case 'inherited':
+      return `revoke ${p.kind} permission on ${p.project ?? '?'} (${p.granted})`;
     case 'group':
-    case 'project-group':
+    case 'inherited-group':
+    case 'root-role-group':
       return `remove from group ${p.group ?? '?'}`;
+    case 'implicit':
+      return p.undo ?? `turn off ${p.kind} access to ${row.resource_handle ?? row.resource_name}`;
   }
 }
 
@@ -49,7 +52,7 @@ export const userAccess: ReportDefinition<RenderedAccessRow> = {
       const user = await resolveUser(ctx.db, ctx.integration, ctx.options.user);
       principalId = user.id;
       const present = await sql<{ n: number }>`
-        select count(*)::int as n from principals p where p.id = ${user.id} and ${presentAt('p', ctx.run.id)}`.execute(ctx.db);
+        select count(*)::int as n from ${principalsAt(ctx.integration.id, ctx.run.id, ['user'])} p where p.id = ${user.id}`.execute(ctx.db);
       if ((present.rows[0]?.n ?? 0) === 0) {
         ctx.warnings.push(`User ${user.displayName ?? user.externalId} (${user.externalId}) was not present in "${ctx.integration.name}" at the end of run ${ctx.run.id}: no access to report.`);
       }

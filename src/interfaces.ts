@@ -11,40 +11,74 @@
 export const PRINCIPAL_KINDS = ['user', 'group', 'deploy_key', 'access_token'] as const;
 export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
 
-export const RESOURCE_KINDS = ['workspace', 'project', 'repository'] as const;
-export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-
-/** Permission ladders, lowest first. The index in the array is the rank. */
-export const PERMISSION_LADDERS = {
-  workspace: ['member', 'collaborator', 'owner'],
-  project: ['read', 'write', 'create-repo', 'admin'],
-  repository: ['read', 'write', 'admin'],
-} as const satisfies Record<ResourceKind, readonly string[]>;
-
-export type WorkspacePermission = (typeof PERMISSION_LADDERS.workspace)[number];
-export type ProjectPermission = (typeof PERMISSION_LADDERS.project)[number];
-export type RepositoryPermission = (typeof PERMISSION_LADDERS.repository)[number];
-export type Permission = WorkspacePermission | ProjectPermission | RepositoryPermission;
-
-export function permissionRank(kind: ResourceKind, permission: string): number {
-  return (PERMISSION_LADDERS[kind] as readonly string[]).indexOf(permission);
-}
+/**
+ * Resource kinds and permissions are the connector's vocabulary, declared in its permission model
+ * (Bitbucket Cloud: `workspace`, `project`, `repository`; `read` < `write` < `admin` …). The engine
+ * treats them as names and takes their meaning from the model.
+ */
+export type ResourceKind = string;
+export type Permission = string;
 
 /**
- * What a project permission means for the repositories inside the project. Bitbucket Cloud: a project
- * permission applies to every repository in it; `create-repo` is write on repositories plus the right
- * to create new ones.
+ * How access works in a source, declared by its connector (`connectors/<kind>/model.ts`): which
+ * resources exist under which, each kind's permission ladder, how a permission on a resource reaches
+ * the resources below it, which roles on a root resource reach everything, and access held without
+ * any grant. Effective access — every path by which a principal holds a permission — is derived from
+ * this declaration in one place (`src/access/`), for the sync's materialization and every report.
  */
-export const PROJECT_TO_REPOSITORY_PERMISSION: Record<ProjectPermission, RepositoryPermission> = {
-  read: 'read',
-  write: 'write',
-  'create-repo': 'write',
-  admin: 'admin',
-};
+export interface PermissionModel {
+  /** Resource kinds, roots first. */
+  resources: Record<ResourceKind, ResourceKindModel>;
+  /** The kind effective access is materialized for and reconciled on (Bitbucket: repositories). */
+  leaf: ResourceKind;
+  /** A grant on a `from` resource reaches every `to` resource directly below it, as `map[permission]`. */
+  inheritance: readonly InheritanceRule[];
+  /** A role on a root resource that reaches every resource of the kinds in `gives` in the integration. */
+  rootRoles: readonly RootRole[];
+  /** Access without a grant: a resource whose `attribute` equals `equals` is readable by anyone. */
+  implicit: readonly ImplicitAccess[];
+}
 
-/** Every way a user can come to hold a permission on a repository. */
-export const ACCESS_PATH_KINDS = ['direct', 'group', 'project', 'project-group', 'workspace-owner'] as const;
-export type AccessPathKind = (typeof ACCESS_PATH_KINDS)[number];
+export interface ResourceKindModel {
+  /** Permissions lowest first: the index is the rank; an effective permission is the highest over paths. */
+  ladder: readonly Permission[];
+  /** Permissions that make their holder an administrator of the resource (reports' `admin` flag, privileged-access). */
+  privileged: readonly Permission[];
+  /** Kinds a resource of this kind can sit directly under (none: a root, like the workspace). */
+  parents: readonly ResourceKind[];
+  /** The path kind of a grant to the principal itself on this kind. Default `direct` (roots: e.g. `workspace-role`). */
+  directPath?: string;
+}
+
+export interface InheritanceRule {
+  from: ResourceKind;
+  to: ResourceKind;
+  /** Path kind of the inherited grant (`project`); through a group it is `${path}-group` (`project-group`). */
+  path: string;
+  /** Permission on `from` → permission on `to` (Bitbucket: project `create-repo` is `write` on its repositories). */
+  map: Readonly<Record<Permission, Permission>>;
+}
+
+export interface RootRole {
+  on: ResourceKind;
+  permission: Permission;
+  /** Resource kind → the permission the role gives on every resource of that kind. */
+  gives: Readonly<Record<ResourceKind, Permission>>;
+  /** Path kind (`workspace-owner`). */
+  path: string;
+}
+
+export interface ImplicitAccess {
+  resource: ResourceKind;
+  /** Key in the resource's attributes and the value that grants it (`isPrivate` = false). */
+  attribute: string;
+  equals: string | number | boolean;
+  permission: Permission;
+  /** Path kind (`public`); also the reports' flag. */
+  path: string;
+  /** What turns it off, for offboarding lists; `{resource}` is the resource's handle. E.g. `make {resource} private`. */
+  undo: string;
+}
 
 export const CREDENTIAL_KINDS = [
   'workspace-access-token',
@@ -106,6 +140,7 @@ export interface MembershipRecord {
 export interface GrantRecord {
   principal: PrincipalRef;
   resource: ResourceRef;
+  /** On the resource kind's ladder in the connector's permission model. */
   permission: Permission;
 }
 
@@ -113,7 +148,7 @@ export interface GrantRecord {
 export interface ReportedAccessRecord {
   user: PrincipalRef;
   resource: ResourceRef;
-  permission: RepositoryPermission;
+  permission: Permission;
 }
 
 /**
@@ -131,6 +166,17 @@ export interface Batch {
   memberships?: MembershipRecord[];
   grants?: GrantRecord[];
   reportedAccess?: ReportedAccessRecord[];
+  /**
+   * Resources the source confirmed no longer exist (a repository whose uuid answers 404), found
+   * outside a complete listing — e.g. by an incremental run, whose filtered listing cannot show
+   * deletions. The end of the run removes them, with what they held, as if a listing had dropped them.
+   */
+  goneResources?: GoneRecord[];
+}
+
+export interface GoneRecord extends ResourceRef {
+  /** How the source confirmed it, for the run's notices: e.g. `GET /2.0/repositories/acme/{…} answered 404`. */
+  evidence: string;
 }
 
 // ─── Connector contract ────────────────────────────────────────────────────────────────────
@@ -166,6 +212,22 @@ export interface Capabilities {
   warnings: string[];
 }
 
+/**
+ * Something that gives access which the source's API cannot list with any credential: a standing
+ * limit of what Roster can know, the same for every integration of the kind. Reports and evidence say
+ * so; it never lowers an integration's health or coverage verdict (no credential would do better).
+ */
+export interface ApiLimit {
+  /** Stable id, e.g. `workspace-ssh-keys`. */
+  id: string;
+  /** What cannot be listed, e.g. `workspace SSH keys (read and write on every repository)`. */
+  what: string;
+  /** The statement for readers: what exists, what it grants, and where to look instead. */
+  statement: string;
+  /** The source's documentation this rests on. */
+  source: string;
+}
+
 /** Why a stream cannot be read with this credential, and what would cover it. */
 export interface CoverageGap {
   reason: string;
@@ -189,6 +251,13 @@ export interface StreamDeclaration {
   description: string;
   /** Streams that must have committed before this one's scopes can be enumerated. */
   dependsOn: readonly string[];
+  /**
+   * The resource kind this stream lists in full when its scope is read unfiltered (Bitbucket's
+   * `repositories` stream lists `repository`): later streams then plan scopes for just what it listed.
+   */
+  lists?: ResourceKind;
+  /** This stream reads the source's own answer of effective access, which the engine reconciles against its derivation. */
+  effectiveAnswer?: boolean;
   /** Null when the credential can read this stream; otherwise the gap to record. */
   coverage(capabilities: Capabilities): CoverageGap | null;
   /** The scopes to read in this run. */

@@ -37,10 +37,12 @@ export interface SourceError {
   detail: string | null;
   requiredScopes: string[] | null;
   grantedScopes: string[] | null;
+  /** What a 400 said about each offending field, e.g. `q: Invalid field name`. */
+  fields: string[] | null;
 }
 
 export function parseSourceError(body: string): SourceError {
-  const empty: SourceError = { message: null, detail: null, requiredScopes: null, grantedScopes: null };
+  const empty: SourceError = { message: null, detail: null, requiredScopes: null, grantedScopes: null, fields: null };
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -50,8 +52,12 @@ export function parseSourceError(body: string): SourceError {
   const parsed = errorBodySchema.safeParse(json);
   if (!parsed.success) return empty;
   const { message, detail } = parsed.data.error;
-  if (typeof detail === 'string' || detail == null) return { ...empty, message: message ?? null, detail: detail ?? null };
-  return { message: message ?? null, detail: null, requiredScopes: detail.required ?? null, grantedScopes: detail.granted ?? null };
+  const fields = parsed.data.error.fields
+    ? Object.entries(parsed.data.error.fields).map(([name, said]) => `${name}: ${(Array.isArray(said) ? said : [said]).join('; ')}`)
+    : null;
+  const base = { ...empty, message: message ?? null, fields: fields && fields.length > 0 ? fields : null };
+  if (typeof detail === 'string' || detail == null) return { ...base, detail: detail ?? null };
+  return { ...base, requiredScopes: detail.required ?? null, grantedScopes: detail.granted ?? null };
 }
 
 /** Describes a JSON value's type for validation messages (never the value itself: it could be personal data). */
@@ -272,7 +278,7 @@ export class BitbucketApi {
   failure(url: URL, res: HttpResponse, advice: EndpointAdvice): ConnectorError {
     const endpoint = this.endpointOf(url);
     const source = parseSourceError(res.body);
-    const said = scrubSecrets([source.message, source.detail].filter(Boolean).join(': '));
+    const said = scrubSecrets([source.message, source.detail, source.fields ? `(${source.fields.join(', ')})` : null].filter(Boolean).join(': '));
     const suffix = said ? `: ${said}` : '';
     if (res.status === 403) {
       const required = source.requiredScopes?.length ? ` (required scope: ${source.requiredScopes.join(', ')})` : '';

@@ -100,8 +100,14 @@ describe('parsing', () => {
     const r = await runConnector(admin(s.base), { only: ['workspace', 'members'] });
     const error = r.scopes.get('workspace-members')?.error;
     expect(error).toMatchObject({ code: 'malformed_response', endpoint: '/2.0/workspaces/acme/permissions', retryable: false });
-    expect(error?.message).toBe('GET /2.0/workspaces/acme/permissions: field values[1].permission should be one of owner | collaborator | member but is number');
+    expect(error?.message).toBe('GET /2.0/workspaces/acme/permissions: field values[1].permission should be one of member | collaborator | owner but is number');
     expect(r.scopes.get('workspace-members')?.batches).toEqual([]);
+  });
+
+  it("keeps a 400's field errors in the message", async () => {
+    const s = await stub((_req, url) => basics(url) ?? (url.pathname === '/2.0/repositories/acme' ? { status: 400, body: { type: 'error', error: { message: 'Bad request', fields: { q: ['Invalid field name: updated'] } } } } : undefined));
+    const r = await runConnector(admin(s.base), { only: ['workspace', 'repositories'] });
+    expect(r.scopes.get('repositories')?.error?.message).toBe('GET /2.0/repositories/acme answered 400: Bad request: (q: Invalid field name: updated)');
   });
 
   it('names a missing uuid as missing', async () => {
@@ -214,7 +220,7 @@ describe('OAuth consumer', () => {
     const caps = await connector.detectCapabilities(new AbortController().signal);
     expect(caps.oauthScopes).toEqual(['account', 'repository']);
     rejectNext = true;
-    const r = await runConnector(connector, { resume: { capabilities: caps, gaps: new Map(), scopes: new Map(), resources: new Map(), principals: new Map(), all: { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [] }, fatal: null }, only: ['workspace'] });
+    const r = await runConnector(connector, { resume: { capabilities: caps, gaps: new Map(), scopes: new Map(), resources: new Map(), principals: new Map(), all: { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [], goneResources: [] }, fatal: null }, only: ['workspace'] });
     expect(r.fatal).toBeNull();
     expect(r.scopes.get('workspace')?.status).toBe('complete');
     expect(events).toEqual([

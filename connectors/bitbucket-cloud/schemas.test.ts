@@ -100,9 +100,15 @@ describe('real Bitbucket payloads parse with the connector schemas', () => {
       detail: null,
       requiredScopes: ['project'],
       grantedScopes: ['runner:write', 'pipeline:variable', 'issue:write', 'pullrequest:write', 'account'],
+      fields: null,
     });
     expect(parseSourceError(readFileSync(join(PAYLOADS, 'cloud-error_no_api.gildas.json'), 'utf8'))).toMatchObject({ message: 'Resource not found', detail: 'There is no API hosted at this URL' });
     expect(parseSourceError('<html>oops</html>')).toMatchObject({ message: null });
+    // A 400 names the fields it refused; the message keeps them.
+    expect(parseSourceError('{"type":"error","error":{"message":"Bad request","fields":{"q":["Invalid field name: bogus"],"sort":"bad"}}}')).toMatchObject({
+      message: 'Bad request',
+      fields: ['q: Invalid field name: bogus', 'sort: bad'],
+    });
   });
 });
 

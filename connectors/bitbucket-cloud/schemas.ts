@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROJECT_PERMISSIONS as PROJECT_LADDER, REPOSITORY_PERMISSIONS as REPOSITORY_LADDER, WORKSPACE_PERMISSIONS } from './model.ts';
 
 /**
  * zod schemas for the Bitbucket Cloud objects Roster reads. Strict on what Roster keys on or records
@@ -45,7 +46,7 @@ export const workspaceAccessSchema = z.object({
   workspace: z.object({ uuid: optionalText, slug: text.min(1) }),
 });
 
-export const WORKSPACE_ROLES = ['owner', 'collaborator', 'member'] as const;
+export const WORKSPACE_ROLES = WORKSPACE_PERMISSIONS;
 
 export const workspaceMembershipSchema = z.object({
   permission: z.enum(WORKSPACE_ROLES),
@@ -101,8 +102,9 @@ export const repositoryRefSchema = z.object({
   slug: optionalText,
 });
 
-export const REPOSITORY_PERMISSIONS = ['read', 'write', 'admin', 'none'] as const;
-export const PROJECT_PERMISSIONS = ['read', 'write', 'create-repo', 'admin', 'none'] as const;
+/** What the API sends: the model's ladders plus `none` (no permission; never a grant). */
+export const REPOSITORY_PERMISSIONS = [...REPOSITORY_LADDER, 'none'] as const;
+export const PROJECT_PERMISSIONS = [...PROJECT_LADDER, 'none'] as const;
 
 export const groupRefSchema = z.object({
   slug: text.min(1),
@@ -203,6 +205,8 @@ export const errorBodySchema = z.object({
         z.object({ required: z.array(z.string()).nullish(), granted: z.array(z.string()).nullish() }).loose(),
       ])
       .nullish(),
+    // 400s name the offending query or body fields: `"fields": {"q": ["Invalid field name: x"]}`.
+    fields: z.record(z.string(), z.union([z.array(z.string()), z.string()])).nullish(),
   }),
 });
 

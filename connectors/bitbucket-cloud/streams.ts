@@ -6,8 +6,6 @@ import type {
   CoverageGap,
   GrantRecord,
   PrincipalRecord,
-  ProjectPermission,
-  RepositoryPermission,
   ResourceKind,
   ResourceRecord,
   ResourceRef,
@@ -17,6 +15,7 @@ import type {
 } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import type { BitbucketApi, EndpointAdvice } from './api.ts';
+import type { ProjectPermission, RepositoryPermission } from './model.ts';
 import { gapFor, REQUIREMENTS, type Detection, type Requirement } from './capabilities.ts';
 import {
   addUnique,
@@ -120,9 +119,10 @@ async function perResourceScopes(state: StreamState, ctx: StreamContext, stream:
   const resources = await ctx.resources(kind);
   const scopes: Scope[] = [];
   for (const r of [...resources].sort((a, b) => (a.handle ?? a.externalId).localeCompare(b.handle ?? b.externalId))) {
-    if (!r.handle) continue;
-    state.handles.set(`${kind}:${r.externalId}`, r.handle);
-    scopes.push({ id: `${stream}:${r.externalId}`, stream, resource: { kind, externalId: r.externalId }, label: `${state.workspace}/${r.handle}` });
+    // Projects are addressed by key; repositories by uuid, so for them the slug is only a label.
+    if (!r.handle && kind === 'project') continue;
+    if (r.handle) state.handles.set(`${kind}:${r.externalId}`, r.handle);
+    scopes.push({ id: `${stream}:${r.externalId}`, stream, resource: { kind, externalId: r.externalId }, label: `${state.workspace}/${r.handle ?? r.externalId}` });
   }
   return scopes;
 }
@@ -143,6 +143,54 @@ async function handleOf(state: StreamState, ctx: StreamContext, scope: Scope, ki
     });
   }
   return handle;
+}
+
+interface RepositoryListing<T> {
+  /** Path segments after the repository, e.g. `['permissions-config', 'users']`. */
+  path: readonly string[];
+  fields: string;
+  pagelen: number;
+  item: z.ZodType<T>;
+  key: (item: T) => string;
+  requirement: Requirement;
+  toBatch: (page: T[], repository: ResourceRef) => Batch;
+}
+
+/**
+ * One per-repository listing, addressed by the repository's `{uuid}` (Bitbucket takes it in place of
+ * the slug), so a rename or a move between projects since the scope was planned does not break it.
+ *
+ * A 404 is checked against the repository itself: when its uuid no longer resolves either, the
+ * repository is gone — the scope ends cleanly and says so, and the run removes the repository with
+ * what it held (an incremental run's filtered listing can never show a deletion). Any other 404 fails
+ * the scope. Pages are held until the listing ends (these are short), so a repository deleted between
+ * two pages leaves nothing half-read.
+ */
+async function* repositoryListing<T>(state: StreamState, ctx: StreamContext, scope: Scope, spec: RepositoryListing<T>): AsyncGenerator<Batch> {
+  const repository = scope.resource;
+  if (!repository || repository.kind !== 'repository') throw new ConnectorError('internal', `Scope ${scope.id} has no repository`, { endpoint: '' });
+  const { api, workspace: ws } = state;
+  const batches: Batch[] = [];
+  try {
+    const pages = api.paginate({
+      segments: ['2.0', 'repositories', ws, repository.externalId, ...spec.path],
+      query: fields(state, spec.fields),
+      pagelen: spec.pagelen,
+      item: spec.item,
+      key: spec.key,
+      advice: advice(spec.requirement, fixFor(spec.requirement), `Repository ${scope.label} (${repository.externalId}) was not found although it still exists: the credential may have lost access to it during the run.`),
+      signal: ctx.signal,
+    });
+    for await (const page of pages) batches.push(spec.toBatch(page, repository));
+  } catch (error) {
+    if (!(error instanceof ConnectorError) || error.code !== 'not_found') throw error;
+    const url = api.url(['2.0', 'repositories', ws, repository.externalId], { fields: 'uuid' });
+    const check = await api.getRaw(url, ctx.signal);
+    if (check.status !== 404) throw error;
+    yield { goneResources: [{ kind: 'repository', externalId: repository.externalId, evidence: `${error.endpoint || 'its listing'} and GET ${api.endpointOf(url)} answered 404: the repository was deleted or moved out of workspace ${ws}` }] };
+    return;
+  }
+  yield* batches;
 }
 
 function projectPermission(p: string): ProjectPermission | null {
@@ -198,6 +246,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'workspace',
     description: 'the workspace',
     dependsOn: [],
+    lists: 'workspace',
     coverage(capabilities) {
       const gap = requireGap(capabilities, REQUIREMENTS.workspace, ws);
       if (gap) return gap;
@@ -319,6 +368,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'projects',
     description: 'projects',
     dependsOn: ['workspace'],
+    lists: 'project',
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.projects, ws),
     scopes: (ctx) => Promise.resolve([simpleScope('projects', `${ws} projects`, partialView(ctx.capabilities))]),
     async *read(_scope, ctx) {
@@ -432,6 +482,7 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     name: 'repositories',
     description: 'repositories',
     dependsOn: ['workspace'],
+    lists: 'repository',
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositories, ws),
     scopes(ctx) {
       const scope: Scope = { id: 'repositories', stream: 'repositories', resource: null, label: `${ws} repositories` };
@@ -474,27 +525,23 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     dependsOn: ['repositories'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositoryPermissions, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'repository-user-permissions', 'repository'),
-    async *read(scope, ctx) {
-      const slug = await handleOf(state, ctx, scope, 'repository');
-      const repo = scope.resource as ResourceRef;
-      const pages = api.paginate({
-        segments: ['2.0', 'repositories', ws, slug, 'permissions-config', 'users'],
-        query: fields(state, FIELDS.userPermissions),
+    read: (scope, ctx) =>
+      repositoryListing(state, ctx, scope, {
+        path: ['permissions-config', 'users'],
+        fields: FIELDS.userPermissions,
         pagelen: PAGELEN.repositoryPermissions,
         item: repositoryUserPermissionSchema,
         key: (p) => p.user.uuid,
-        advice: advice(REQUIREMENTS.repositoryPermissions, fixFor(REQUIREMENTS.repositoryPermissions), `Repository ${ws}/${slug} was not found: it was deleted, renamed or transferred during the run.`),
-        signal: ctx.signal,
-      });
-      for await (const page of pages) {
-        const grants: GrantRecord[] = [];
-        for (const p of page) {
-          const permission = repositoryPermission(p.permission);
-          if (permission) grants.push({ principal: { kind: 'user', externalId: p.user.uuid }, resource: repo, permission });
-        }
-        yield { grants, referencedPrincipals: page.map((p) => userRecord(p.user)) };
-      }
-    },
+        requirement: REQUIREMENTS.repositoryPermissions,
+        toBatch: (page, repo) => {
+          const grants: GrantRecord[] = [];
+          for (const p of page) {
+            const permission = repositoryPermission(p.permission);
+            if (permission) grants.push({ principal: { kind: 'user', externalId: p.user.uuid }, resource: repo, permission });
+          }
+          return { grants, referencedPrincipals: page.map((p) => userRecord(p.user)) };
+        },
+      }),
   };
 
   const bulkGroupPrivileges = (capabilities: Capabilities): boolean => requireGap(capabilities, REQUIREMENTS.groupPrivileges, ws) === null;
@@ -518,25 +565,22 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
         yield* readGroupPrivileges(state, ctx);
         return;
       }
-      const slug = await handleOf(state, ctx, scope, 'repository');
-      const repo = scope.resource;
-      const pages = api.paginate({
-        segments: ['2.0', 'repositories', ws, slug, 'permissions-config', 'groups'],
-        query: fields(state, FIELDS.groupPermissions),
+      yield* repositoryListing(state, ctx, scope, {
+        path: ['permissions-config', 'groups'],
+        fields: FIELDS.groupPermissions,
         pagelen: PAGELEN.repositoryPermissions,
         item: repositoryGroupPermissionSchema,
         key: (p) => p.group.slug,
-        advice: advice(REQUIREMENTS.repositoryPermissions, fixFor(REQUIREMENTS.repositoryPermissions), `Repository ${ws}/${slug} was not found: it was deleted, renamed or transferred during the run.`),
-        signal: ctx.signal,
+        requirement: REQUIREMENTS.repositoryPermissions,
+        toBatch: (page, repo) => {
+          const grants: GrantRecord[] = [];
+          for (const p of page) {
+            const permission = repositoryPermission(p.permission);
+            if (permission) grants.push({ principal: { kind: 'group', externalId: p.group.slug }, resource: repo, permission });
+          }
+          return { grants, referencedPrincipals: page.map((p) => groupRecord(p.group)) };
+        },
       });
-      for await (const page of pages) {
-        const grants: GrantRecord[] = [];
-        for (const p of page) {
-          const permission = repositoryPermission(p.permission);
-          if (permission) grants.push({ principal: { kind: 'group', externalId: p.group.slug }, resource: repo, permission });
-        }
-        yield { grants, referencedPrincipals: page.map((p) => groupRecord(p.group)) };
-      }
     },
   };
 
@@ -546,31 +590,26 @@ export function buildStreams(state: StreamState): StreamDeclaration[] {
     dependsOn: ['repositories'],
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.repositoryDeployKeys, ws),
     scopes: (ctx) => perResourceScopes(state, ctx, 'repository-deploy-keys', 'repository'),
-    async *read(scope, ctx) {
-      const slug = await handleOf(state, ctx, scope, 'repository');
-      const repo = scope.resource as ResourceRef;
-      const pages = api.paginate({
-        segments: ['2.0', 'repositories', ws, slug, 'deploy-keys'],
-        query: fields(state, FIELDS.deployKeys),
+    read: (scope, ctx) =>
+      repositoryListing(state, ctx, scope, {
+        path: ['deploy-keys'],
+        fields: FIELDS.deployKeys,
         pagelen: PAGELEN.repositoryDeployKeys,
         item: deployKeySchema,
         key: (k) => String(k.id),
-        advice: advice(REQUIREMENTS.repositoryDeployKeys, fixFor(REQUIREMENTS.repositoryDeployKeys), `Repository ${ws}/${slug} was not found: it was deleted, renamed or transferred during the run.`),
-        signal: ctx.signal,
-      });
-      for await (const page of pages) {
-        yield {
+        requirement: REQUIREMENTS.repositoryDeployKeys,
+        toBatch: (page, repo) => ({
           principals: page.map(deployKeyRecord),
           grants: page.map((k) => ({ principal: { kind: 'deploy_key' as const, externalId: String(k.id) }, resource: repo, permission: 'read' as const })),
-        };
-      }
-    },
+        }),
+      }),
   };
 
   const reportedAccess: StreamDeclaration = {
     name: 'reported-access',
     description: "Bitbucket's own effective repository permissions",
     dependsOn: ['repositories'],
+    effectiveAnswer: true,
     coverage: (capabilities) => requireGap(capabilities, REQUIREMENTS.reportedAccess, ws),
     scopes: () => Promise.resolve([{ id: 'reported-access', stream: 'reported-access', resource: null, label: `${ws} effective permissions` }]),
     async *read(_scope, ctx) {

@@ -56,7 +56,7 @@ export async function runConnector(connector: Connector, opts: HarnessOptions = 
     scopes: opts.resume?.scopes ?? new Map(),
     resources,
     principals,
-    all: opts.resume?.all ?? { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [] },
+    all: opts.resume?.all ?? { principals: [], referencedPrincipals: [], resources: [], referencedResources: [], memberships: [], grants: [], reportedAccess: [], goneResources: [] },
     fatal: null,
   };
   const ctx: StreamContext = {

@@ -1,9 +1,11 @@
 import path from 'node:path';
-import { type RosterDatabase, openDatabase, targetFromEnv } from '../db/index.ts';
+import { type EmbeddedLockOptions, type RosterDatabase, openDatabase, targetFromEnv } from '../db/index.ts';
 import { isSchemaCurrent, migrateToLatest } from '../db/migrate.ts';
 import { RosterError } from '../errors.ts';
 import { type RosterConfig, loadConfig } from '../config/index.ts';
+import { logger } from '../log.ts';
 import { type Keyring, loadKeyring } from '../secrets/index.ts';
+import { StatusFileWriter } from '../server/status-file.ts';
 
 export interface GlobalOptions {
   dataDir?: string;
@@ -16,6 +18,7 @@ export class CliContext {
   readonly dataDir: string;
   #handle: RosterDatabase | null = null;
   #keyring: Keyring | null = null;
+  #statusFile: StatusFileWriter | null = null;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
 
@@ -33,10 +36,11 @@ export class CliContext {
    * Opens the database. The embedded default migrates itself (one user, nothing to coordinate); a
    * server must be migrated on purpose with `roster migrate`, so production schema changes are a decision.
    */
-  async database(options: { schema?: 'auto' | 'skip' } = {}): Promise<RosterDatabase> {
+  async database(options: { schema?: 'auto' | 'skip'; lock?: EmbeddedLockOptions } = {}): Promise<RosterDatabase> {
     if (this.#handle) return this.#handle;
     const target = targetFromEnv(this.env, this.dataDir);
-    const handle = await openDatabase(target);
+    // A monitor's `roster status` holds the embedded database briefly: wait it out rather than fail.
+    const handle = await openDatabase(target, options.lock ?? { waitForStatusMs: 15_000 });
     try {
       if (options.schema === 'skip') {
         // The caller deals with the schema itself (roster migrate).
@@ -50,7 +54,17 @@ export class CliContext {
       throw error;
     }
     this.#handle = handle;
+    if (target.kind === 'embedded' && target.dataDir !== null && options.schema !== 'skip') {
+      // While this process holds the embedded database, `roster status` reads this file instead.
+      this.#statusFile = new StatusFileWriter(path.resolve(target.dataDir), handle.db, logger);
+      await this.#statusFile.refresh();
+    }
     return handle;
+  }
+
+  /** The status file this process keeps while it holds the embedded database (null on a server). */
+  get statusFile(): StatusFileWriter | null {
+    return this.#statusFile;
   }
 
   keyring(): Keyring {
@@ -72,6 +86,8 @@ export class CliContext {
   }
 
   async close(): Promise<void> {
+    await this.#statusFile?.close();
+    this.#statusFile = null;
     await this.#handle?.close();
     this.#handle = null;
   }

@@ -10,7 +10,7 @@ import { registerReview } from './commands/review.ts';
 import { registerSecrets } from './commands/secrets.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSim } from './commands/sim.ts';
-import { registerStatus } from './commands/status.ts';
+import { StatusUsageError, registerStatus, statusUsageError } from './commands/status.ts';
 import { registerSync } from './commands/sync.ts';
 
 export interface Io {
@@ -25,12 +25,18 @@ export type Action<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promi
 
 export interface CliHost {
   io: Io;
-  /** Wraps an action: builds the context, maps errors to one clear line, closes what it opened. */
-  run<A extends unknown[]>(action: Action<A>): (...args: A) => Promise<void>;
+  /**
+   * Wraps an action: builds the context, maps errors to one clear line, closes what it opened.
+   * `onError`, when given, answers every error instead (also a bad config, found while building the
+   * context): `roster status` turns them into its "cannot tell" answer.
+   */
+  run<A extends unknown[]>(action: Action<A>, onError?: (error: unknown, io: Io, ...args: A) => number): (...args: A) => Promise<void>;
 }
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }): Promise<number> {
   let exitCode = 0;
+  const stdout = watchPipe(io.stdout);
+  watchPipe(io.stderr);
   const program = new Command();
   program
     .name('roster')
@@ -45,14 +51,16 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   const host: CliHost = {
     io,
     run:
-      <A extends unknown[]>(action: Action<A>) =>
+      <A extends unknown[]>(action: Action<A>, onError?: (error: unknown, io: Io, ...args: A) => number) =>
       async (...args: A) => {
         let ctx: CliContext | null = null;
         try {
           ctx = new CliContext(program.opts<GlobalOptions>(), io);
           exitCode = await action(ctx, ...args);
         } catch (error) {
-          exitCode = reportError(error, io);
+          // The reader closed the pipe (`roster report … | head`): stop quietly, as Unix tools do.
+          if (stdout.closed && isClosedPipe(error)) exitCode = 0;
+          else exitCode = onError ? onError(error, io, ...args) : reportError(error, io);
         } finally {
           await ctx?.close().catch(() => {});
         }
@@ -73,12 +81,36 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   try {
     await program.parseAsync(argv);
   } catch (error) {
+    // A usage error of `roster status` is "cannot tell" (2), with its JSON answer under --json.
+    if (error instanceof StatusUsageError) return statusUsageError(error, argv, io);
     if (error instanceof CommanderError) {
       return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 1;
     }
     return reportError(error, io);
   }
   return exitCode;
+}
+
+interface PipeWatch {
+  closed: boolean;
+}
+
+/**
+ * Notes when the reader of a stream went away (EPIPE), and keeps the error from ending the process
+ * with a stack trace: later writes are dropped, and the command ends quietly.
+ */
+function watchPipe(stream: NodeJS.WritableStream): PipeWatch {
+  const watch: PipeWatch = { closed: false };
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (isClosedPipe(error)) watch.closed = true;
+    else throw error;
+  });
+  return watch;
+}
+
+function isClosedPipe(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
 }
 
 /** One clear line (or a short list) on stderr, never a stack trace unless ROSTER_DEBUG is set. */

@@ -7,6 +7,19 @@ import { RosterError } from '../errors.ts';
 import { CREDENTIAL_KINDS, INTEGRATION_KINDS } from '../interfaces.ts';
 
 export const BITBUCKET_CLOUD_API = 'https://api.bitbucket.org';
+export const BITBUCKET_TOKEN_URL = 'https://bitbucket.org/site/oauth2/access_token';
+
+/**
+ * The OAuth token endpoint of an integration: the one given, else Bitbucket's own for Bitbucket's
+ * API, else the same path under the given base URL (the simulator, a proxy). A base URL that is not
+ * Bitbucket's must never send OAuth requests to bitbucket.org behind the user's back.
+ */
+export function tokenUrlFor(baseUrl: string, tokenUrl?: string | null): string {
+  if (tokenUrl) return tokenUrl;
+  const base = new URL(baseUrl);
+  if (base.hostname === 'api.bitbucket.org') return BITBUCKET_TOKEN_URL;
+  return new URL('site/oauth2/access_token', base.href.endsWith('/') ? base.href : `${base.href}/`).toString();
+}
 export const DEFAULT_SCHEDULE = '0 3 * * *';
 export const CONFIG_FILE_NAMES = ['roster.config.yaml', 'roster.config.yml', 'roster.config.json'];
 
@@ -24,11 +37,25 @@ export function checkWorkspaceSlug(value: string): string | null {
   return `"${value}" is not a workspace slug (lowercase letters, digits, "-", "_" and "." only)${suggestion ? `; did you mean "${suggestion}"? The slug is in your workspace URL: bitbucket.org/<slug>` : ''}`;
 }
 
+const CRON_FIELDS: Record<string, string> = {
+  second: 'second (0-59)',
+  minute: 'minute (0-59)',
+  hour: 'hour (0-23)',
+  day: 'day of the month (1-31)',
+  dayOfMonth: 'day of the month (1-31)',
+  month: 'month (1-12 or jan-dec)',
+  weekday: 'day of the week (0-7 or sun-sat)',
+  dayOfWeek: 'day of the week (0-7 or sun-sat)',
+};
+
 /** Checks a cron expression (5 or 6 fields) and explains what is wrong with it. */
 export function checkCron(expression: string): string | null {
   const result = cron.validateDetailed(expression);
   if (result.valid) return null;
-  const problems = (result.errors as Array<{ field?: string; message?: string }>).map((e) => e.message ?? e.field).filter(Boolean);
+  // node-cron's own wording ("25 is a invalid expression for hour") is replaced by the field and its range.
+  const problems = (result.errors as Array<{ field?: string; value?: string; message?: string }>)
+    .map((e) => (e.field && CRON_FIELDS[e.field] ? `"${e.value ?? ''}" is not a valid ${CRON_FIELDS[e.field]}` : e.message?.replace(/\ba invalid\b/g, 'an invalid') ?? e.field))
+    .filter(Boolean);
   return `invalid cron expression "${expression}"${problems.length ? `: ${problems.join('; ')}` : ''} (expected 5 fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * *")`;
 }
 
@@ -56,6 +83,12 @@ const timezone = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** A whole number option of the config file: a wrong value is named with the allowed range. */
+function wholeNumber(min: number, max: number) {
+  const range = `a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}`;
+  return z.number({ error: (issue) => `must be ${range} (got ${typeof issue.input === 'string' ? `"${issue.input}"` : String(issue.input)})` }).int().min(min).max(max);
+}
+
 const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of an environment variable (e.g. BITBUCKET_TOKEN), never the secret itself');
 
 /** One connected workspace, as declared in a config file. Secrets come from environment variables. */
@@ -72,8 +105,8 @@ export const integrationConfigSchema = z.strictObject({
   username: z.string().min(1).optional(),
   schedule: cronExpression.default(DEFAULT_SCHEDULE),
   timezone: timezone.default('UTC'),
-  concurrency: z.number().int().min(1).max(32).default(4),
-  budgetPerHour: z.number().int().min(10).max(100_000).default(1000),
+  concurrency: wholeNumber(1, 32).default(4),
+  budgetPerHour: wholeNumber(10, 100_000).default(1000),
 });
 export type IntegrationConfig = z.infer<typeof integrationConfigSchema>;
 
@@ -81,13 +114,20 @@ export const fileConfigSchema = z.strictObject({
   integrations: z.array(integrationConfigSchema).default([]),
   server: z
     .strictObject({
-      port: z.number().int().min(0).max(65535).default(8080),
+      port: wholeNumber(0, 65535).default(8080),
       host: z.string().default('127.0.0.1'),
     })
     .default({ port: 8080, host: '127.0.0.1' }),
   /** A run is stale when its last success is older than this (e.g. "26h"). */
   maxAge: z.string().regex(/^\d+(\.\d+)?\s*[smhd]$/, 'a duration such as "26h", "90m" or "2d"').default('26h'),
+  /** `degraded` (scopes not covered by a limited credential) exits 0 and answers HTTP 200 when true. */
+  allowPartialCoverage: z.boolean().default(false),
 });
+
+/** An empty variable (`FOO=` or compose's `${FOO:-}`) counts as unset. */
+function unsetWhenEmpty(value: unknown): unknown {
+  return value === '' ? undefined : value;
+}
 
 /** What Roster reads from the environment. */
 export const envSchema = z.object({
@@ -97,8 +137,43 @@ export const envSchema = z.object({
   ROSTER_ENCRYPTION_KEY: z.string().min(1).optional(),
   ROSTER_ENCRYPTION_KEYS_OLD: z.string().min(1).optional(),
   ROSTER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-  ROSTER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  ROSTER_PORT: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value !== undefined && checkInteger(value, 0, 65535)) ctx.addIssue({ code: 'custom', message: `${checkInteger(value, 0, 65535)}` });
+    })
+    .transform((value) => (value === undefined ? undefined : Number(value))),
+  /** Bearer token that `GET /status` and `GET /metrics` of `roster serve` require when set. */
+  ROSTER_STATUS_TOKEN: z.preprocess(unsetWhenEmpty, z.string().min(16, 'must be at least 16 characters (generate one with `openssl rand -hex 32`)').optional()),
+  /** Seconds between two progress lines of a sync whose stderr is not a terminal. */
+  ROSTER_PROGRESS_INTERVAL: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value !== undefined && !/^\d+(\.\d+)?$/.test(value.trim())) ctx.addIssue({ code: 'custom', message: `must be a number of seconds, e.g. 10 (got "${value}")` });
+    })
+    .transform((value) => (value === undefined ? undefined : Number(value))),
 });
+
+/**
+ * Why `value` is not a whole number from `min` to `max`, or null when it is. Number options and
+ * variables say which value was wrong ("got \"abc\""), never "expected number, received NaN".
+ */
+export function checkInteger(value: string, min: number, max: number): string | null {
+  const trimmed = value.trim();
+  if (!/^-?\d+$/.test(trimmed)) return `must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')} (got "${value}")`;
+  const n = Number(trimmed);
+  if (n < min || n > max) return `must be from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')} (got ${trimmed})`;
+  return null;
+}
+
+/** A whole-number command-line option, or an `input_invalid` error naming the option and the value. */
+export function parseIntegerOption(option: string, value: string, min: number, max: number): number {
+  const problem = checkInteger(value, min, max);
+  if (problem) throw new RosterError('input_invalid', `${option} ${problem}.`);
+  return Number(value.trim());
+}
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
 export type EnvConfig = z.infer<typeof envSchema>;

@@ -36,10 +36,16 @@ export function maskDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '*****';
+    // A password with an unescaped "/" or "?" spills into the path or query: show neither unless
+    // the path is a plain database name.
+    if (!/^\/[\w$-]*$/.test(parsed.pathname)) parsed.pathname = '/…';
+    parsed.search = '';
+    parsed.hash = '';
     return parsed.toString();
   } catch {
-    // Unparseable: show only the scheme-ish prefix so a password inside never leaks.
-    return `${url.slice(0, url.indexOf(':') + 1 || 12)}… (unparseable)`;
+    // Unparseable: nothing of it is shown. Any part of it may be a password (a URL whose special
+    // characters were not escaped is the usual way to get here).
+    return '(value not shown)';
   }
 }
 
@@ -48,10 +54,12 @@ export function parseDatabaseUrl(url: string): URL {
   try {
     parsed = new URL(url);
   } catch {
-    throw new RosterError('db_url_invalid', `DATABASE_URL does not parse as a URL (${maskDatabaseUrl(url)}). Expected postgres://user:password@host:5432/database.`);
+    throw new RosterError('db_url_invalid', 'DATABASE_URL does not parse as a URL (its value is not shown: it may hold a password). Expected postgres://user:password@host:5432/database, with special characters in the password percent-encoded (e.g. @ as %40).');
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new RosterError('db_url_invalid', `DATABASE_URL must start with postgres:// or postgresql:// (got ${parsed.protocol}//). Expected postgres://user:password@host:5432/database.`);
+    // "user:password@host" without a scheme parses with the user name as its scheme: echo it only when it looks like one.
+    const scheme = url.trim().startsWith(`${parsed.protocol}//`) ? ` (got ${parsed.protocol}//)` : '';
+    throw new RosterError('db_url_invalid', `DATABASE_URL must start with postgres:// or postgresql://${scheme}. Expected postgres://user:password@host:5432/database.`);
   }
   if (!parsed.hostname) {
     throw new RosterError('db_url_invalid', `DATABASE_URL has no host (${maskDatabaseUrl(url)}). Expected postgres://user:password@host:5432/database.`);
@@ -63,8 +71,15 @@ export function parseDatabaseUrl(url: string): URL {
  * Opens the database and proves it answers. Failure is one clear line: which database, what failed,
  * and what to do, never a stack trace.
  */
-export async function openDatabase(target: DatabaseTarget): Promise<RosterDatabase> {
-  return target.kind === 'server' ? openServer(target) : openEmbedded(target);
+export async function openDatabase(target: DatabaseTarget, options: EmbeddedLockOptions = {}): Promise<RosterDatabase> {
+  return target.kind === 'server' ? openServer(target) : openEmbedded(target, options);
+}
+
+export interface EmbeddedLockOptions {
+  /** What this process is, written into the lock file: `status` marks a short check others may wait out. */
+  purpose?: string;
+  /** How long to wait for a short check (`purpose: status`) to let go of the embedded database. Default 0. */
+  waitForStatusMs?: number;
 }
 
 async function openServer(target: Extract<DatabaseTarget, { kind: 'server' }>): Promise<RosterDatabase> {
@@ -94,7 +109,7 @@ function describePgError(error: unknown): string {
   return message || String(code ?? 'unknown error');
 }
 
-async function openEmbedded(target: Extract<DatabaseTarget, { kind: 'embedded' }>): Promise<RosterDatabase> {
+async function openEmbedded(target: Extract<DatabaseTarget, { kind: 'embedded' }>, options: EmbeddedLockOptions): Promise<RosterDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
   let release: () => void = () => {};
   let dbDir: string | undefined;
@@ -105,7 +120,7 @@ async function openEmbedded(target: Extract<DatabaseTarget, { kind: 'embedded' }
     } catch (error) {
       throw new RosterError('db_unreachable', `Cannot create the embedded database directory ${dbDir}: ${errorMessage(error)}. Set ROSTER_DATA_DIR to a writable directory.`, { cause: error });
     }
-    release = lockDataDir(path.resolve(target.dataDir));
+    release = await lockDataDirWaiting(path.resolve(target.dataDir), options);
   }
   let client: InstanceType<typeof PGlite>;
   try {
@@ -130,26 +145,44 @@ async function openEmbedded(target: Extract<DatabaseTarget, { kind: 'embedded' }
 }
 
 /**
- * The embedded database is a single-process store: two processes writing one data directory would
- * corrupt it. A pid lock file refuses the second process with a clear message.
+ * A monitor's `roster status` holds the embedded database for a second or two; a sync that starts
+ * then (cron at 03:00, a check every minute) waits for it instead of failing. Any other holder is
+ * refused at once, as before.
  */
-function lockDataDir(dataDir: string): () => void {
+async function lockDataDirWaiting(dataDir: string, options: EmbeddedLockOptions): Promise<() => void> {
+  const deadline = Date.now() + (options.waitForStatusMs ?? 0);
+  for (;;) {
+    try {
+      return lockDataDir(dataDir, options.purpose ?? 'roster');
+    } catch (error) {
+      if (!(error instanceof RosterError) || error.code !== 'db_locked' || error.details.purpose !== 'status' || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * The embedded database is a single-process store: two processes writing one data directory would
+ * corrupt it. A pid lock file ("pid purpose") refuses the second process with a clear message.
+ */
+function lockDataDir(dataDir: string, purpose: string): () => void {
   const lockPath = path.join(dataDir, 'db.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(lockPath, `${process.pid} ${purpose}\n`, { flag: 'wx', mode: 0o600 });
       return () => {
         try {
-          if (fs.readFileSync(lockPath, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lockPath);
+          if (Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10) === process.pid) fs.unlinkSync(lockPath);
         } catch {
           // Already gone: nothing to release.
         }
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
+      const [pidText, holderPurpose] = fs.readFileSync(lockPath, 'utf8').trim().split(/\s+/);
+      const holder = Number.parseInt(pidText ?? '', 10);
       if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-        throw new RosterError('db_locked', `The embedded database in ${dataDir} is in use by another Roster process (pid ${holder}). Wait for it to finish, or use a PostgreSQL server (DATABASE_URL) to run several processes at once.`, { retryable: true });
+        throw new RosterError('db_locked', `The embedded database in ${dataDir} is in use by another Roster process (pid ${holder}). Wait for it to finish, or use a PostgreSQL server (DATABASE_URL) to run several processes at once.`, { retryable: true, details: { pid: holder, purpose: holderPurpose ?? null } });
       }
       // The holder died without cleaning up: take the lock over.
       fs.rmSync(lockPath, { force: true });
@@ -158,7 +191,8 @@ function lockDataDir(dataDir: string): () => void {
   throw new RosterError('db_locked', `Could not lock the embedded database in ${dataDir}.`, { retryable: true });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this machine is still there (a zombie or another user's process counts as there). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

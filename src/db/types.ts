@@ -15,7 +15,8 @@ export interface IntegrationsTable {
   id: GeneratedId;
   name: string;
   kind: IntegrationKind;
-  workspace: string;
+  /** The source's workspace (Bitbucket Cloud: its slug); null for sources without one. */
+  workspace: string | null;
   base_url: string;
   credential_kind: CredentialKind;
   schedule: string | null;
@@ -63,6 +64,18 @@ export interface SyncRunsTable {
   error_code: string | null;
   error_message: string | null;
   summary: string | null;
+  /** The run's segments of work (see migration 2026-12-01T1100 and `src/sync/segments.ts`). */
+  segments: Json<RunSegment[]>;
+}
+
+/** One stretch of work on a run by one process: a run paused or killed and resumed has several. */
+export interface RunSegment {
+  startedAt: string;
+  /** Null while the segment runs, or when its process died (the next segment fills it in). */
+  endedAt: string | null;
+  holder: string | null;
+  /** How it ended: still running, finished the run, paused for the rate limit, interrupted (Ctrl-C, shutdown), or its process died. */
+  outcome: 'running' | 'finished' | 'paused' | 'interrupted' | 'died';
 }
 
 export interface SyncScopesTable {
@@ -109,6 +122,52 @@ export interface ResourcesTable extends HistoryColumns {
   handle: string | null;
   parent_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
   attributes: Json;
+}
+
+/** One interval of runs over which a principal was present with these values (see the 2026-12-01 migration). */
+export interface PrincipalVersionsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  principal_id: Id;
+  kind: PrincipalKind;
+  external_id: string;
+  display_name: string | null;
+  handle: string | null;
+  account_id: string | null;
+  attributes: Json;
+  present_since_run: Id;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface ResourceVersionsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  resource_id: Id;
+  kind: ResourceKind;
+  external_id: string;
+  name: string;
+  handle: string | null;
+  parent_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  attributes: Json;
+  present_since_run: Id;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface SyncNoticesTable {
+  id: GeneratedId;
+  run_id: Id;
+  scope: string;
+  kind: 'sanitized' | 'rejected' | 'gone';
+  /** The record: a principal or resource kind (`user`, `repository`, …) or `grant`, `membership`, … */
+  record_kind: string;
+  /** The source's id of the record. */
+  record_id: string;
+  detail: string;
+  created_at: Generated<Date>;
 }
 
 export interface MembershipsTable extends HistoryColumns {
@@ -266,6 +325,9 @@ export interface Database {
   sync_scopes: SyncScopesTable;
   principals: PrincipalsTable;
   resources: ResourcesTable;
+  principal_versions: PrincipalVersionsTable;
+  resource_versions: ResourceVersionsTable;
+  sync_notices: SyncNoticesTable;
   memberships: MembershipsTable;
   grants: GrantsTable;
   reported_access: ReportedAccessTable;

@@ -11,10 +11,13 @@ export interface ItemView {
   id: string;
   campaign_id: string;
   integration: string;
+  /** The integration's connector kind: whose permission model (ladders) applies. */
+  integration_kind: string;
   run_id: string;
-  principal_id: string;
+  /** Null on a resource's implicit-access item (anyone: a public repository). */
+  principal_id: string | null;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
@@ -68,8 +71,8 @@ export const ITEM_COLUMNS: readonly ItemColumn[] = [
   { name: 'resource_name', description: 'Name as Bitbucket shows it', value: (i) => i.resource_name, context: true },
   { name: 'resource_id', description: "Bitbucket's uuid of the resource", value: (i) => i.resource_external_id, context: true },
   { name: 'project', description: "Repositories: the repository's project", value: (i) => text(i.project_handle), context: true },
-  { name: 'principal_kind', description: 'user, deploy_key or access_token', value: (i) => i.principal_kind, context: true },
-  { name: 'principal_id', description: "Bitbucket's uuid (deploy keys: the key id)", value: (i) => i.principal_external_id, context: true },
+  { name: 'principal_kind', description: 'user, deploy_key, access_token, or anyone (a public repository)', value: (i) => i.principal_kind, context: true },
+  { name: 'principal_id', description: "Bitbucket's uuid (deploy keys: the key id; empty for anyone: a public repository)", value: (i) => text(i.principal_external_id), context: true },
   { name: 'principal_name', description: 'Display name (deploy keys: the label)', value: (i) => text(i.principal_name), context: true },
   { name: 'principal_handle', description: 'Nickname', value: (i) => text(i.principal_handle), context: true },
   { name: 'account_id', description: 'Atlassian account id', value: (i) => text(i.account_id), context: true },

@@ -7,7 +7,7 @@ import { type AccessState, type WindowFacts, accessState, accessStates, changeCa
 import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
-import { presentAt } from '../sync/history.ts';
+import { resourcesAt } from '../access/history.ts';
 import { type Candidate, type Level, chooseReviewer } from './assign.ts';
 import { sha256Hex } from './decisions.ts';
 import { type MappingRow, parseMappingFile } from './mapping-file.ts';
@@ -16,7 +16,7 @@ import { type CampaignRow, findCampaign } from './sql/campaigns.ts';
 import { type NewItem, type StateWrite, insertItems, writeStates } from './sql/items.ts';
 import { type NewLogEntry, appendLog } from './sql/log.ts';
 import { type ReviewerIdentity, ensureReviewers } from './sql/reviewers.ts';
-import { PAGE_SIZE, contextAt, itemFlags, itemsDigest, snapshotLine } from './snapshot.ts';
+import { PAGE_SIZE, contextAt, itemFlags, itemsDigest, rulesOf, snapshotLine } from './snapshot.ts';
 import { type CreateCampaignOptions, type CreateCampaignResult, type DeltaChange, UNDECIDED_POLICIES, type AssignmentRule } from './types.ts';
 
 type Db = Kysely<Database>;
@@ -101,6 +101,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
       for (const snap of snapshots) {
         const ctx = contextAt(trx, snap.integration, snap.run, snap.runs, now);
         const flagOptions = { memberListKnown: await memberListKnown(ctx) };
+        const rules = rulesOf(snap.integration.kind);
         const baseline = base ? await loadBaseline(trx, base, snap, now) : null;
         const facts: WindowFacts | null = baseline ? { ...(await windowFacts(ctx, baseline.sinceRun, snap.run.id)), projectBefore: baseline.projectBefore } : null;
         const hash = createHash('sha256');
@@ -113,8 +114,9 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
         const flush = (): void => {
           const first = group[0];
           if (!first) return;
-          const admins = group.filter((r) => r.principal_kind === 'user' && r.paths.some((p) => (p.kind === 'direct' || p.kind === 'group') && p.granted === 'admin')).map((r) => remember(userIdentity(r)));
-          if (first.resource_kind === 'workspace') owners.push(...group.filter((r) => r.principal_kind === 'user' && r.permission === 'owner').map((r) => remember(userIdentity(r))));
+          // Admins of a resource: an administrator's grant on the resource itself, to them or a group they are in.
+          const admins = group.filter((r) => r.principal_kind === 'user' && r.paths.some((p) => (p.category === 'direct' || p.category === 'group') && p.privilegedGrant)).map((r) => remember(userIdentity(r)));
+          if (first.resource_kind === 'workspace') owners.push(...group.filter((r) => r.principal_kind === 'user' && r.admin).map((r) => remember(userIdentity(r))));
           if (first.resource_kind === 'project' && first.resource_handle !== null) projectAdmins.set(first.resource_handle, admins);
           for (const row of group) {
             const flags = itemFlags(row, accessFlags(row, flagOptions));
@@ -127,7 +129,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
             if (baseline) {
               const before = baseline.states.get(stateKey(state));
               baseline.states.delete(stateKey(state));
-              const kind = compareStates(before?.state, state);
+              const kind = compareStates(before?.state, state, rules.rank);
               baseItemId = before?.itemId ?? null;
               if (kind === null) {
                 if (baseline.runOnly) continue;
@@ -142,9 +144,9 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
               if (carry) change = 'unchanged';
             }
             const levels = levelsFor(row, { single: singleCandidate, mapping: mappingCandidates, owners, projectAdmins, repositoryAdmins: admins });
-            const assignment = chooseReviewer({ kind: row.principal_kind, externalId: row.principal_external_id, name: row.principal_name }, levels, fallbackCandidate, row.resource_external_id);
+            const assignment = chooseReviewer({ kind: row.principal_kind, externalId: row.principal_external_id ?? '', name: row.principal_name ?? 'anyone' }, levels, fallbackCandidate, row.resource_external_id);
             if (!assignment.ok) {
-              unassignable.push(`${row.principal_name ?? row.principal_external_id} (${row.principal_kind}) ${row.permission} on ${row.resource_kind} ${row.resource_handle ?? row.resource_name}${assignment.reason === 'own-access' ? ': own access, and nobody else up the rule' : ': the rule names no reviewer'}`);
+              unassignable.push(`${row.principal_name ?? row.principal_external_id ?? 'anyone'} (${row.principal_kind}) ${row.permission} on ${row.resource_kind} ${row.resource_handle ?? row.resource_name}${assignment.reason === 'own-access' ? ': own access, and nobody else up the rule' : ': the rule names no reviewer'}`);
               continue;
             }
             if (assignment.ownAccess) ownAccess += 1;
@@ -186,7 +188,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
 
         for await (const page of cursorPages(trx, accessQuery(ctx, { order: 'resource', usersOnly: false }), PAGE_SIZE)) {
           for (const db of page) {
-            const row = toAccessRow(db);
+            const row = toAccessRow(db, rules);
             accessRows += 1;
             hash.update(snapshotLine(row, itemFlags(row, accessFlags(row, flagOptions))));
             if (group.length > 0 && group[0]?.resource_id !== row.resource_id) flush();
@@ -330,7 +332,7 @@ function parseDue(value: string): string {
 function userIdentity(row: AccessRow): ReviewerIdentity {
   return {
     kind: 'user',
-    key: `user:${row.principal_external_id}`,
+    key: `user:${row.principal_external_id ?? ''}`,
     principalId: row.principal_id,
     externalId: row.principal_external_id,
     accountId: row.account_id,
@@ -397,7 +399,7 @@ async function knownResources(db: Db, snapshots: ReadonlyArray<{ integration: In
   const repositories = new Set<string>();
   for (const s of snapshots) {
     const rows = await sql<{ kind: string; handle: string | null; external_id: string }>`
-      select r.kind, r.handle, r.external_id from resources r where r.integration_id = ${s.integration.id} and r.kind in ('project', 'repository') and ${presentAt('r', s.run.id)}`.execute(db);
+      select r.kind, r.handle, r.external_id from ${resourcesAt(s.integration.id, s.run.id, ['project', 'repository'])} r`.execute(db);
     for (const r of rows.rows) {
       const set = r.kind === 'project' ? projects : repositories;
       if (r.handle) set.add(r.handle);
@@ -533,7 +535,7 @@ async function loadBaseline(db: Db, base: Base, snap: { integration: Integration
   for (const r of rows.rows) {
     const raw = typeof r.state === 'string' ? (JSON.parse(r.state) as AccessState & { paths: Array<Parameters<typeof pathText>[0]> }) : (r.state as AccessState & { paths: Array<Parameters<typeof pathText>[0]> });
     // Items keep the reports' paths; a comparison needs them as labels, the way accessState makes them.
-    const paths = (raw.paths as unknown as Array<Parameters<typeof pathText>[0]>).map((p) => ({ kind: p.kind, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
+    const paths = (raw.paths as unknown as Array<Parameters<typeof pathText>[0]>).map((p) => ({ kind: p.kind, category: p.category, group: p.group, project: p.project, granted: p.granted, label: pathText(p) }));
     paths.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
     const state: AccessState = { ...raw, paths };
     // Certified: a reviewer kept it (or kept it in an earlier campaign and it was carried forward). A keep

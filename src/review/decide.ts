@@ -5,6 +5,7 @@ import { decisionWord, parseDecision, requiresComment } from './decisions.ts';
 import { describeReviewer, matchCampaignReviewer, resolveReviewer } from './reviewers.ts';
 import { assertOpen, findCampaign } from './sql/campaigns.ts';
 import { type StateWrite, writeStates } from './sql/items.ts';
+import { ladderOf } from './snapshot.ts';
 import { type NewLogEntry, appendLog } from './sql/log.ts';
 import { campaignReviewers, ensureReviewers } from './sql/reviewers.ts';
 import type { ActionProblem, RecordOutcome, ReviewAction, ReviewerInfo } from './types.ts';
@@ -26,12 +27,13 @@ interface ItemRow {
   campaign_id: string;
   campaign_name: string;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   principal_name: string | null;
   resource_kind: string;
   resource_handle: string | null;
   permission: string;
   carried_forward: boolean;
+  integration_kind: string;
   reviewer_id: string | null;
   decision: 'keep' | 'revoke' | 'reduce' | null;
   reduce_to: string | null;
@@ -59,9 +61,10 @@ export async function recordReviewActions(db: Db, campaignRef: string, actions: 
     const ids = [...new Set(actions.map((a) => a.itemId.trim()).filter((id) => /^\d+$/.test(id)))];
     const items = await sql<ItemRow>`
       select i.id::text as id, i.campaign_id::text as campaign_id, c.name as campaign_name, i.principal_kind, i.principal_external_id, i.principal_name,
-             i.resource_kind, i.resource_handle, i.permission, i.carried_forward, s.reviewer_id::text as reviewer_id, s.decision, s.reduce_to, s.comment,
+             i.resource_kind, i.resource_handle, i.permission, i.carried_forward, ig.kind as integration_kind, s.reviewer_id::text as reviewer_id, s.decision, s.reduce_to, s.comment,
              s.decided_by::text as decided_by
-        from review_items i join review_campaigns c on c.id = i.campaign_id left join review_item_states s on s.item_id = i.id
+        from review_items i join review_campaigns c on c.id = i.campaign_id join integrations ig on ig.id = i.integration_id
+        left join review_item_states s on s.item_id = i.id
        where i.id = any(${ids}::bigint[])`.execute(trx);
     const itemById = new Map(items.rows.map((i) => [i.id, i]));
     const integrations = await sql<Integration>`
@@ -116,9 +119,9 @@ export async function recordReviewActions(db: Db, campaignRef: string, actions: 
         problem(`item ${id} was carried forward from the base campaign (certified and unchanged): it is not for review`, 'leave its decision empty');
         continue;
       }
-      const what = `${item.principal_name ?? item.principal_external_id} on ${item.resource_kind} ${item.resource_handle ?? ''}`.trim();
+      const what = `${item.principal_name ?? item.principal_external_id ?? 'anyone'} on ${item.resource_kind} ${item.resource_handle ?? ''}`.trim();
       if (action.kind === 'decide') {
-        const parsed = parseDecision(action.decision, item.resource_kind, item.permission);
+        const parsed = parseDecision(action.decision, item.resource_kind, ladderOf(item.integration_kind, item.resource_kind), item.permission);
         if (!parsed.ok) {
           problem(`item ${id} (${what}, ${item.permission}): ${parsed.message}`, parsed.fix);
           continue;

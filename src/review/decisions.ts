@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { PERMISSION_LADDERS, type ResourceKind } from '../interfaces.ts';
 import { DECISIONS, type Decision } from './types.ts';
 
 /**
@@ -7,16 +6,18 @@ import { DECISIONS, type Decision } from './types.ts';
  * hold for the file import, the web page and the tests.
  */
 
-/** The permissions of `kind` lower than `permission`, lowest first (what `reduce:` may name). */
-export function lowerPermissions(kind: string, permission: string): string[] {
-  const ladder = (PERMISSION_LADDERS as Record<string, readonly string[] | undefined>)[kind as ResourceKind] ?? [];
+/**
+ * The permissions lower than `permission` on its resource kind's ladder (the connector's permission
+ * model, lowest first): what `reduce:` may name.
+ */
+export function lowerPermissions(ladder: readonly string[], permission: string): string[] {
   const rank = ladder.indexOf(permission);
   return rank <= 0 ? [] : ladder.slice(0, rank);
 }
 
-/** Every word a reviewer may write for an item holding `permission` on a `kind` resource. */
-export function decisionWords(kind: string, permission: string): string[] {
-  return ['keep', 'revoke', ...lowerPermissions(kind, permission).map((p) => `reduce:${p}`)];
+/** Every word a reviewer may write for an item holding `permission` on a resource with that ladder. */
+export function decisionWords(ladder: readonly string[], permission: string): string[] {
+  return ['keep', 'revoke', ...lowerPermissions(ladder, permission).map((p) => `reduce:${p}`)];
 }
 
 export type ParsedDecision = { ok: true; value: Decision } | { ok: false; message: string; fix: string };
@@ -25,15 +26,15 @@ export type ParsedDecision = { ok: true; value: Decision } | { ok: false; messag
  * `keep`, `revoke` or `reduce:<permission>` (case and spaces around the parts ignored). A reduce must
  * name a permission lower than the one held, on the ladder of the resource's kind.
  */
-export function parseDecision(word: string, kind: string, permission: string): ParsedDecision {
+export function parseDecision(word: string, kind: string, ladder: readonly string[], permission: string): ParsedDecision {
   const raw = word.trim();
   const lower = raw.toLowerCase();
-  const words = decisionWords(kind, permission);
+  const words = decisionWords(ladder, permission);
   if (lower === 'keep' || lower === 'revoke') return { ok: true, value: { decision: lower, reduceTo: null } };
   const reduce = /^reduce\s*:\s*(.*)$/.exec(lower);
   if (reduce) {
     const target = (reduce[1] ?? '').trim();
-    const lowerOnes = lowerPermissions(kind, permission);
+    const lowerOnes = lowerPermissions(ladder, permission);
     if (lowerOnes.includes(target)) return { ok: true, value: { decision: 'reduce', reduceTo: target } };
     return {
       ok: false,

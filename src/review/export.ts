@@ -11,6 +11,7 @@ import { matchCampaignReviewer } from './reviewers.ts';
 import { type CampaignRow, findCampaign } from './sql/campaigns.ts';
 import { loadItemViews } from './sql/items.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
+import { ladderOf } from './snapshot.ts';
 import type { ReviewerInfo } from './types.ts';
 
 export interface ExportOptions {
@@ -94,11 +95,11 @@ async function xlsxFile(campaign: CampaignRow, reviewer: ReviewerInfo, items: re
     row.getCell(decisionColumn).dataValidation = {
       type: 'list',
       allowBlank: true,
-      formulae: [`"${decisionWords(item.resource_kind, item.permission).join(',')}"`],
+      formulae: [`"${decisionWords(ladderOf(item.integration_kind, item.resource_kind), item.permission).join(',')}"`],
       showErrorMessage: true,
       errorStyle: 'stop',
       errorTitle: 'Not a decision',
-      error: `Choose ${decisionWords(item.resource_kind, item.permission).join(', ')}; revoke and reduce need a comment.`,
+      error: `Choose ${decisionWords(ladderOf(item.integration_kind, item.resource_kind), item.permission).join(', ')}; revoke and reduce need a comment.`,
     };
   }
   sheet.autoFilter = { from: { row: 1, column: 1 }, to: { row: Math.max(1, items.length + 1), column: ITEM_COLUMNS.length } };

@@ -1,15 +1,17 @@
 import { type Kysely, sql } from 'kysely';
-import { PERMISSION_RANK, type PathJson, accessQuery, toAccessRow } from '../../reports/access.ts';
+import { type AccessRules, type PathJson, accessQuery, toAccessRow } from '../../reports/access.ts';
 import { pathText } from '../../reports/effective-access-changes.ts';
 import { finishedRuns } from '../../reports/context.ts';
 import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
-import { presentAt } from '../sync/history.ts';
+import { presentAt, principalsAt, resourcesAt } from '../access/history.ts';
+import { anyImplicit } from '../access/paths.ts';
+import { permissionModelOf } from '../connectors.ts';
 import { type ItemView, reviewerLabel } from './columns.ts';
 import { findCampaign } from './sql/campaigns.ts';
 import { loadItemViews } from './sql/items.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
-import { contextAt } from './snapshot.ts';
+import { contextAt, rulesOf } from './snapshot.ts';
 import type { RemediationStatus } from './types.ts';
 
 type Db = Kysely<Database>;
@@ -50,18 +52,19 @@ export interface GroupFacts {
   grants: number;
 }
 
-const rank = (p: string): number => PERMISSION_RANK[p] ?? 0;
 
 /**
  * What to change in Bitbucket so that `item` loses its access (revoke) or keeps at most `target`
  * (reduce): one change per path that gives more than that, naming the grant or membership, the UI
  * page and the API call. Pure.
  */
-export function remediationChanges(item: ItemView, target: string | null, ctx: { workspace: string; apiBase: string; groups: ReadonlyMap<string, GroupFacts> }): RemediationChange[] {
+export function remediationChanges(item: ItemView, target: string | null, ctx: { workspace: string; apiBase: string; groups: ReadonlyMap<string, GroupFacts>; rank: AccessRules['rank'] }): RemediationChange[] {
   const ws = ctx.workspace;
   const api = ctx.apiBase.replace(/\/+$/, '');
-  const who = item.principal_name ?? item.principal_external_id;
-  const uuid = encodeURIComponent(item.principal_external_id);
+  const who = item.principal_name ?? item.principal_external_id ?? 'anyone';
+  const uuid = encodeURIComponent(item.principal_external_id ?? '');
+  const keyId = item.principal_external_id ?? '';
+  const rank = (p: string): number => ctx.rank(item.resource_kind, p);
   const web = 'https://bitbucket.org';
   const slug = item.resource_handle ?? item.resource_external_id;
   const userCall = (base: string): string => (target === null ? `DELETE ${base}` : `PUT ${base} {"permission":"${target}"}`);
@@ -96,8 +99,8 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
     switch (p.kind) {
       case 'direct':
         if (item.principal_kind === 'deploy_key') {
-          if (item.resource_kind === 'project') entry(`delete the deploy key ${who} from project ${slug}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${slug}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${slug}/deploy-keys/${item.principal_external_id}`);
-          else entry(`delete the deploy key ${who} from repository ${slug}`, `Repository settings → Access keys (${web}/${ws}/${slug}/admin/access-keys/)`, `DELETE ${api}/2.0/repositories/${ws}/${slug}/deploy-keys/${item.principal_external_id}`);
+          if (item.resource_kind === 'project') entry(`delete the deploy key ${who} from project ${slug}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${slug}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${slug}/deploy-keys/${keyId}`);
+          else entry(`delete the deploy key ${who} from repository ${slug}`, `Repository settings → Access keys (${web}/${ws}/${slug}/admin/access-keys/)`, `DELETE ${api}/2.0/repositories/${ws}/${slug}/deploy-keys/${keyId}`);
         } else if (item.resource_kind === 'project') {
           entry(grantChange(who, `project ${slug}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/users/${uuid}`), `it applies to every repository in project ${slug}`);
         } else {
@@ -113,7 +116,7 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
       }
       case 'project':
         if (item.principal_kind === 'deploy_key') {
-          entry(`delete the deploy key ${who} from project ${projectKey}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${projectKey}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${projectKey}/deploy-keys/${item.principal_external_id}`, `the key loses every repository of project ${projectKey}`);
+          entry(`delete the deploy key ${who} from project ${projectKey}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${projectKey}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${projectKey}/deploy-keys/${keyId}`, `the key loses every repository of project ${projectKey}`);
         } else {
           entry(grantChange(who, `project ${projectKey}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/users/${uuid}`), `it applies to every repository in project ${projectKey}, not only ${slug}`);
         }
@@ -136,16 +139,22 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
         if (target === null) entry(`remove ${who} from workspace ${ws}`, `Workspace settings → User directory (${web}/${ws}/workspace/settings/user-directory)`, null, 'they lose every access in the workspace (Bitbucket\'s REST API has no call to remove a member)');
         else entry(`change ${who}'s workspace role from ${p.granted} to ${target}`, `Workspace settings → User directory (${web}/${ws}/workspace/settings/user-directory), or the user groups that administer the workspace`, null, null);
         break;
+      case 'public':
+        entry(p.undo ?? `make ${slug} private`, `Repository settings → Repository details: "This is a private repository" (${web}/${ws}/${slug}/admin)`, `PUT ${api}/2.0/repositories/${ws}/${slug} {"is_private":true}`, 'anyone who is not given access by a grant, a group or the workspace loses read access (forks made while it was public stay)');
+        break;
+      case 'workspace-owner-group':
+        entry(`take ${who} out of group ${p.group ?? '?'}, which gives the workspace admin role`, `Workspace settings → User groups → ${p.group ?? '?'} (${web}/${ws}/workspace/settings/groups)`, `DELETE ${api}/1.0/groups/${ws}/${encodeURIComponent(p.group ?? '?')}/members/${uuid}/`, 'they lose everything the group gives them, and admin on every project and repository of the workspace');
+        break;
       default:
-        // A path kind this version does not know (public access, say): name it, and where to look.
-        entry(`remove the ${p.kind} access (${label})`, `${item.resource_kind} settings in Bitbucket (${web}/${ws}${item.resource_kind === 'repository' ? `/${slug}/admin` : '/workspace/settings'})`, null);
+        // A path kind this version does not know: name it, what turns it off if the model says, and where to look.
+        entry(p.undo ?? `remove the ${p.kind} access (${label})`, `${item.resource_kind} settings in Bitbucket (${web}/${ws}${item.resource_kind === 'repository' ? `/${slug}/admin` : '/workspace/settings'})`, null);
     }
   }
   return changes;
 }
 
-/** Whether the access at a run satisfies the decision: gone (revoke), or at most the target (reduce). */
-export function satisfied(action: 'revoke' | 'reduce', target: string | null, permissionAtRun: string | null): boolean {
+/** Whether the access at a run satisfies the decision: gone (revoke), or at most the target (reduce), by the kind's ladder. */
+export function satisfied(action: 'revoke' | 'reduce', target: string | null, permissionAtRun: string | null, rank: (permission: string) => number): boolean {
   if (permissionAtRun === null) return true;
   return action === 'reduce' && target !== null && rank(permissionAtRun) <= rank(target);
 }
@@ -170,16 +179,25 @@ export async function remediationTasks(db: Db, ref: string, options: { now?: Dat
   for (const i of integrations.rows) runsOf.set(i.id, await finishedRuns(db, i.id));
 
   const groups = await groupFacts(db, items);
-  const presence = await presenceOf(db, items);
+  const present = presenceAt(db, items);
   const accessCache = new Map<string, Map<string, string>>();
-  const accessAt = async (integration: Integration, run: RunInfo, principalId: string): Promise<Map<string, string>> => {
-    const key = `${run.id} ${principalId}`;
+  /** What a principal holds at a run, by resource; for anyone (implicit access), the resources it still applies to. */
+  const accessAt = async (integration: Integration, run: RunInfo, item: ItemView): Promise<Map<string, string>> => {
+    const key = `${run.id} ${item.principal_id ?? `anyone ${item.resource_id}`}`;
     let found = accessCache.get(key);
     if (!found) {
-      const runs = new Map((runsOf.get(integration.id) ?? []).map((r) => [r.id, r]));
-      const ctx = contextAt(db, integration, run, runs, now);
-      const rows = await accessQuery(ctx, { order: 'principal', usersOnly: false, principalId }).execute(db);
-      found = new Map(rows.rows.map((r) => toAccessRow(r)).map((r) => [r.resource_id, r.permission]));
+      if (item.principal_id === null) {
+        const model = permissionModelOf(integration.kind);
+        const rows = await sql<{ id: string }>`
+          select r.id::text as id from ${resourcesAt(integration.id, run.id)} r where r.id = ${item.resource_id} and ${anyImplicit(model, 'r')}`.execute(db);
+        found = new Map(rows.rows.map((r) => [r.id, item.permission]));
+      } else {
+        const runs = new Map((runsOf.get(integration.id) ?? []).map((r) => [r.id, r]));
+        const ctx = contextAt(db, integration, run, runs, now);
+        const rules = rulesOf(integration.kind);
+        const rows = await accessQuery(ctx, { order: 'principal', usersOnly: false, principalId: item.principal_id }).execute(db);
+        found = new Map(rows.rows.map((r) => toAccessRow(r, rules)).map((r) => [r.resource_id, r.permission]));
+      }
       accessCache.set(key, found);
     }
     return found;
@@ -188,26 +206,41 @@ export async function remediationTasks(db: Db, ref: string, options: { now?: Dat
   const tasks: RemediationTask[] = [];
   for (const item of items) {
     const integration = byName.get(item.integration) as Integration;
+    const rules = rulesOf(integration.kind);
+    const rank = (permission: string): number => rules.rank(item.resource_kind, permission);
     const action = item.decision as 'revoke' | 'reduce';
     const target = action === 'reduce' ? item.reduce_to : null;
-    const changes = remediationChanges(item, target, { workspace: integration.workspace, apiBase: integration.base_url, groups: groups.get(item.run_id) ?? new Map() });
+    const changes = remediationChanges(item, target, { workspace: integration.workspace ?? '', apiBase: integration.base_url, groups: groups.get(item.run_id) ?? new Map(), rank: rules.rank });
     const later = (runsOf.get(integration.id) ?? []).filter((r) => BigInt(r.id) > BigInt(item.run_id));
     const task: RemediationTask = { item, action, target, changes, status: 'open', verifiedRun: null, verifiedAt: null, permissionNow: null, note: `no finished sync since run ${item.run_id}: run roster sync to verify` };
     const latest = later[later.length - 1];
     if (latest) {
-      const gone = goneBy(presence, item, latest.id);
+      const goneAt = async (run: RunInfo): Promise<string | null> => {
+        const p = await present(integration.id, run.id);
+        if (item.principal_id !== null && !p.principals.has(item.principal_id)) return item.principal_kind === 'user' ? 'user' : item.principal_kind.replace('_', ' ');
+        if (!p.resources.has(item.resource_id)) return item.resource_kind;
+        return null;
+      };
+      const gone = await goneAt(latest);
       if (gone) {
+        // The first run of the absence that lasts to the latest one.
+        let first = latest;
+        for (let i = later.length - 2; i >= 0; i--) {
+          const run = later[i] as RunInfo;
+          if ((await goneAt(run)) === null) break;
+          first = run;
+        }
         task.status = 'moot';
-        task.verifiedRun = gone.run;
-        task.verifiedAt = later.find((r) => r.id === gone.run)?.finishedAt.toISOString() ?? null;
-        task.note = `the ${gone.what} is gone since run ${gone.run}: nothing left to change`;
+        task.verifiedRun = first.id;
+        task.verifiedAt = first.finishedAt.toISOString();
+        task.note = `the ${gone} is gone since run ${first.id}: nothing left to change`;
       } else {
-        const held = (await accessAt(integration, latest, item.principal_id)).get(item.resource_id) ?? null;
-        if (satisfied(action, target, held)) {
+        const held = (await accessAt(integration, latest, item)).get(item.resource_id) ?? null;
+        if (satisfied(action, target, held, rank)) {
           let first = latest;
           for (let i = later.length - 2; i >= 0; i--) {
             const run = later[i] as RunInfo;
-            if (goneBy(presence, item, run.id) || !satisfied(action, target, (await accessAt(integration, run, item.principal_id)).get(item.resource_id) ?? null)) break;
+            if ((await goneAt(run)) !== null || !satisfied(action, target, (await accessAt(integration, run, item)).get(item.resource_id) ?? null, rank)) break;
             first = run;
           }
           task.status = 'done';
@@ -259,32 +292,28 @@ async function groupFacts(db: Db, items: readonly ItemView[]): Promise<Map<strin
   return out;
 }
 
-interface Presence {
-  principals: Map<string, { first: bigint; removed: bigint | null }>;
-  resources: Map<string, { first: bigint; removed: bigint | null }>;
-}
-
-async function presenceOf(db: Db, items: readonly ItemView[]): Promise<Presence> {
-  const rows = await sql<{ t: string; id: string; first: string; removed: string | null }>`
-    select 'p' as t, id::text as id, first_seen_run::text as first, removed_run::text as removed from principals where id = any(${items.map((i) => i.principal_id)}::bigint[])
-    union all
-    select 'r', id::text, first_seen_run::text, removed_run::text from resources where id = any(${items.map((i) => i.resource_id)}::bigint[])`.execute(db);
-  const out: Presence = { principals: new Map(), resources: new Map() };
-  for (const r of rows.rows) (r.t === 'p' ? out.principals : out.resources).set(r.id, { first: BigInt(r.first), removed: r.removed === null ? null : BigInt(r.removed) });
-  return out;
-}
-
-/** The principal or resource removed at or before `runId` (the earlier of the two), if either is. */
-function goneBy(presence: Presence, item: ItemView, runId: string): { what: string; run: string } | null {
-  const at = BigInt(runId);
-  const p = presence.principals.get(item.principal_id);
-  const r = presence.resources.get(item.resource_id);
-  const candidates: Array<{ what: string; run: bigint }> = [];
-  if (p?.removed !== null && p?.removed !== undefined && p.removed <= at) candidates.push({ what: item.principal_kind === 'user' ? 'user' : item.principal_kind.replace('_', ' '), run: p.removed });
-  if (r?.removed !== null && r?.removed !== undefined && r.removed <= at) candidates.push({ what: item.resource_kind, run: r.removed });
-  candidates.sort((a, b) => (a.run < b.run ? -1 : a.run > b.run ? 1 : 0));
-  const first = candidates[0];
-  return first ? { what: first.what, run: first.run.toString() } : null;
+/**
+ * Which of the items' principals and resources are present at the end of a run, read through their
+ * versions (a user who left and came back has a gap), cached per run.
+ */
+function presenceAt(db: Db, items: readonly ItemView[]): (integrationId: string, runId: string) => Promise<{ principals: Set<string>; resources: Set<string> }> {
+  const cache = new Map<string, Promise<{ principals: Set<string>; resources: Set<string> }>>();
+  const principalIds = [...new Set(items.map((i) => i.principal_id).filter((id): id is string => id !== null))];
+  const resourceIds = [...new Set(items.map((i) => i.resource_id))];
+  return (integrationId, runId) => {
+    let found = cache.get(runId);
+    if (!found) {
+      found = (async () => {
+        const rows = await sql<{ t: string; id: string }>`
+          select 'p' as t, p.id::text as id from ${principalsAt(integrationId, runId)} p where p.id = any(${principalIds}::bigint[])
+          union all
+          select 'r', r.id::text from ${resourcesAt(integrationId, runId)} r where r.id = any(${resourceIds}::bigint[])`.execute(db);
+        return { principals: new Set(rows.rows.filter((r) => r.t === 'p').map((r) => r.id)), resources: new Set(rows.rows.filter((r) => r.t === 'r').map((r) => r.id)) };
+      })();
+      cache.set(runId, found);
+    }
+    return found;
+  };
 }
 
 export function remediationCounts(tasks: readonly RemediationTask[]): Record<RemediationStatus, number> {
@@ -300,7 +329,7 @@ export function remediationRow(t: RemediationTask): Record<string, string> {
     item_id: i.id,
     integration: i.integration,
     principal_kind: i.principal_kind,
-    principal_id: i.principal_external_id,
+    principal_id: i.principal_external_id ?? '',
     principal_name: i.principal_name ?? '',
     resource_kind: i.resource_kind,
     resource: i.resource_handle ?? '',

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AccessRow } from '../../reports/access.ts';
+import { type AccessRow, type AccessRules, accessRules } from '../../reports/access.ts';
 import { pathText } from '../../reports/effective-access-changes.ts';
 import type { ReportContext, RunInfo } from '../../reports/types.ts';
+import { permissionModelOf } from '../connectors.ts';
 import type { Database, Integration } from '../db/types.ts';
 
 /** Helpers shared by the campaign modules: a report context at a run, flags, and the canonical hashes. */
@@ -13,11 +14,22 @@ export function contextAt(db: Kysely<Database>, integration: Integration, run: R
   return { db, options: { format: 'csv' }, now, pageSize: PAGE_SIZE, warnings: [], integration, run, runs };
 }
 
+/** The reports' rules (ladders, path categories, privileged permissions) for an integration's connector. */
+export function rulesOf(integrationKind: string): AccessRules {
+  return accessRules(permissionModelOf(integrationKind));
+}
+
+/** A resource kind's permission ladder in the connector's model, lowest first (empty: unknown kind). */
+export function ladderOf(integrationKind: string, resourceKind: string): readonly string[] {
+  return permissionModelOf(integrationKind).resources[resourceKind]?.ladder ?? [];
+}
+
 /**
  * An item's flags: the reports' review flags, plus `machine-credential` for deploy keys and access
  * tokens (context the reports carry in their own column). Unknown flags pass through untouched.
  */
 export function itemFlags(row: Pick<AccessRow, 'principal_kind'>, flags: readonly string[]): string[] {
+  // The reports say `machine-credential` themselves now; kept here so an item says it whatever they do.
   const out = [...flags];
   if ((row.principal_kind === 'deploy_key' || row.principal_kind === 'access_token') && !out.includes('machine-credential')) out.push('machine-credential');
   return out;
@@ -34,7 +46,7 @@ export function snapshotLine(row: AccessRow, flags: readonly string[]): string {
 export interface DigestItem {
   integration: string;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   resource_kind: string;
   resource_external_id: string;
   permission: string;

@@ -5,7 +5,7 @@ import type { Integration } from '../db/types.ts';
 import { RosterError, errorMessage } from '../errors.ts';
 import type { Connector, ProgressEvent } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
-import { type SyncOutcome, runSync } from '../sync/runner.ts';
+import { type EngineEvent, type SyncOutcome, runSync } from '../sync/runner.ts';
 
 export interface SchedulerOptions {
   handle: RosterDatabase;
@@ -13,6 +13,8 @@ export interface SchedulerOptions {
   connect: (integration: Integration, hooks: { onProgress: (event: ProgressEvent) => void; logger: Logger }) => Promise<Connector>;
   /** How often to look for paused or interrupted runs to resume, and for new integrations. Default 60 s. */
   pollMs?: number;
+  /** Watches each run (metrics, the status file): its engine events, then its outcome (null: it did not run). */
+  observe?: (integration: Integration) => { onEvent(event: EngineEvent): void; onEnd(outcome: SyncOutcome | null): Promise<void> };
 }
 
 /**
@@ -82,6 +84,8 @@ export class Scheduler {
     const promise = (async (): Promise<SyncOutcome | null> => {
       const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', name).executeTakeFirst();
       if (!integration || integration.status === 'disabled') return null;
+      const observer = this.#options.observe?.(integration);
+      let result: SyncOutcome | null = null;
       try {
         const outcome = await runSync(handle, {
           integration,
@@ -90,9 +94,11 @@ export class Scheduler {
           slot: slot ?? undefined,
           signal: this.#controller.signal,
           logger,
+          onProgress: observer?.onEvent,
           connect: (hooks) => this.#options.connect(integration, hooks),
         });
         logger.info({ integration: name, run_id: outcome.runId, status: outcome.status }, outcome.summary);
+        result = outcome;
         return outcome;
       } catch (error) {
         if (error instanceof RosterError && error.code === 'sync_locked') {
@@ -103,6 +109,7 @@ export class Scheduler {
         return null;
       } finally {
         this.#running.delete(name);
+        await observer?.onEnd(result).catch((error: unknown) => logger.warn({ integration: name, err: errorMessage(error) }, 'could not record the run for monitoring'));
       }
     })();
     this.#running.set(name, promise);

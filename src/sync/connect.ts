@@ -1,7 +1,9 @@
 import { type BitbucketCloudOptions, type OAuthTokens, createBitbucketCloudConnector } from '../../connectors/bitbucket-cloud/index.ts';
+import { tokenUrlFor } from '../config/index.ts';
 import type { RosterDatabase } from '../db/index.ts';
 import { readCredential, saveOAuthTokens } from '../db/integrations.ts';
 import type { Integration } from '../db/types.ts';
+import { RosterError } from '../errors.ts';
 import type { Connector, ProgressEvent } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import type { Keyring } from '../secrets/index.ts';
@@ -26,6 +28,7 @@ export async function connectIntegration(
   hooks: { onProgress: (event: ProgressEvent) => void; logger: Logger },
   overrides: ConnectorOverrides = {},
 ): Promise<Connector> {
+  if (!integration.workspace) throw new RosterError('config_invalid', `Integration "${integration.name}" has no workspace: a Bitbucket Cloud integration needs its workspace slug (roster integration add --workspace SLUG --replace).`);
   const credential = await readCredential(handle.db, keyring, integration);
   const options = integration.options as IntegrationOptions;
   const secret = credential.secret.reveal();
@@ -68,7 +71,8 @@ export async function connectIntegration(
     baseUrl: integration.base_url,
     workspace: integration.workspace,
     credential: bitbucketCredential,
-    tokenUrl: options.tokenUrl,
+    // Integrations stored before the token URL was derived: never bitbucket.org for another base URL.
+    tokenUrl: tokenUrlFor(integration.base_url, options.tokenUrl),
     concurrency: options.concurrency,
     budgetPerHour: options.budgetPerHour,
     // Rotated OAuth tokens are sealed and stored before the connector uses them.

@@ -32,7 +32,17 @@ export async function inferRemovals(trx: Tx, integrationId: string, runId: strin
   };
 
   const principals = await removeUnseen('principals');
-  const resources = await removeUnseen('resources');
+  let resources = await removeUnseen('resources');
+  // Confirmed gone by the source itself (a repository whose uuid no longer resolves), though no clean
+  // listing dropped it: an incremental run's listing is filtered and cannot show deletions. Not when
+  // this run also saw the resource: then the source contradicted itself, and nothing is removed.
+  const gone = await sql`
+    update resources r set removed_run = ${runId}
+      from sync_notices n
+     where n.run_id = ${runId} and n.kind = 'gone' and r.integration_id = ${integrationId}
+       and r.kind = n.record_kind and r.external_id = n.record_id
+       and r.removed_run is null and r.last_seen_run < ${runId}`.execute(trx);
+  resources += Number(gone.numAffectedRows ?? 0);
   let memberships = await removeUnseen('memberships');
   let grants = await removeUnseen('grants');
   let reportedAccess = await removeUnseen('reported_access');
@@ -53,10 +63,4 @@ export async function inferRemovals(trx: Tx, integrationId: string, runId: strin
   reportedAccess += await cascade('reported_access', sql`(${removedPrincipal('user_id')} or ${removedResource('resource_id')})`);
 
   return { principals, resources, memberships, grants, reportedAccess };
-}
-
-/** `alias` row present at the end of run `runId` (or now, when null): the history columns as a filter. */
-export function presentAt(alias: string, runId: string | null) {
-  if (runId === null) return sql`${sql.ref(`${alias}.removed_run`)} is null`;
-  return sql`(${sql.ref(`${alias}.first_seen_run`)} <= ${runId} and (${sql.ref(`${alias}.removed_run`)} is null or ${sql.ref(`${alias}.removed_run`)} > ${runId}))`;
 }

@@ -1,7 +1,9 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
-import type { Batch, PrincipalRecord, ResourceRecord } from '../interfaces.ts';
+import { PRINCIPAL_KINDS, type Batch, type PermissionModel, type PrincipalRecord, type ResourceRecord } from '../interfaces.ts';
+import { storableValue } from './sanitize.ts';
+import { syncPrincipalVersions, syncResourceVersions } from './versions.ts';
 
 /** The records of one scope, staged in memory until the scope has been read to its end. */
 export interface StagedScope {
@@ -25,18 +27,43 @@ interface Tagged<T> {
   record: T;
 }
 
+/** What a load learned about single records: changed to be storable, refused, or confirmed gone. */
+interface Notice {
+  scope: string;
+  kind: 'sanitized' | 'rejected' | 'gone';
+  recordKind: string;
+  recordId: string;
+  detail: string;
+}
+
+/**
+ * The record with text PostgreSQL cannot store replaced (see sanitize.ts), and a notice naming the
+ * record and the fields that changed. The record's id may itself have changed: it is then stored under
+ * the replaced id, the same on every run.
+ */
+function storable<T extends { kind: string; externalId: string }>(record: T, scope: string, notices: Notice[]): T {
+  const changed: string[] = [];
+  const fixed = storableValue(record, '', changed);
+  if (changed.length > 0) {
+    notices.push({ scope, kind: 'sanitized', recordKind: fixed.kind, recordId: fixed.externalId, detail: `${changed.join(', ')}: NUL or unpaired surrogate characters replaced by U+FFFD` });
+  }
+  return fixed;
+}
+
 /**
  * Writes the staged records of several completely-read scopes in set-based statements: one
  * `insert … select from unnest(…) on conflict` per table, whatever the number of rows. Every row seen
  * gets `last_seen_run = run`; rows listed by a scope are tagged with it, which is what deletion
  * inference later relies on. Nothing here removes anything.
  */
-export async function loadScopes(trx: Tx, integrationId: string, runId: string, scopes: StagedScope[]): Promise<LoadCounts> {
+export async function loadScopes(trx: Tx, integrationId: string, runId: string, scopes: StagedScope[], model: PermissionModel): Promise<LoadCounts> {
+  assertVocabulary(scopes, model);
   const principals = new Map<string, Tagged<PrincipalRecord>>();
   const resources = new Map<string, Tagged<ResourceRecord>>();
   const memberships = new Map<string, { scope: string; groupExt: string; memberKind: string; memberExt: string }>();
   const grants = new Map<string, { scope: string; pk: string; pe: string; rk: string; re: string; permission: string }>();
   const reported = new Map<string, { scope: string; ue: string; re: string; permission: string }>();
+  const notices: Notice[] = [];
 
   // Listed beats referenced; a later listing of the same row in the same flush wins.
   const putPrincipal = (record: PrincipalRecord, scope: string, listed: boolean): void => {
@@ -54,14 +81,19 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
 
   for (const { scopeId, batches } of scopes) {
     for (const batch of batches) {
-      for (const p of batch.referencedPrincipals ?? []) putPrincipal(p, scopeId, false);
-      for (const p of batch.principals ?? []) putPrincipal(p, scopeId, true);
-      for (const r of batch.referencedResources ?? []) putResource(r, scopeId, false);
-      for (const r of batch.resources ?? []) putResource(r, scopeId, true);
-      for (const m of batch.memberships ?? []) {
+      for (const p of batch.referencedPrincipals ?? []) putPrincipal(storable(p, scopeId, notices), scopeId, false);
+      for (const p of batch.principals ?? []) putPrincipal(storable(p, scopeId, notices), scopeId, true);
+      for (const r of batch.referencedResources ?? []) putResource(storable(r, scopeId, notices), scopeId, false);
+      for (const r of batch.resources ?? []) putResource(storable(r, scopeId, notices), scopeId, true);
+      for (const g of batch.goneResources ?? []) notices.push({ scope: scopeId, kind: 'gone', recordKind: g.kind, recordId: g.externalId, detail: g.evidence });
+      // References in memberships, grants and reported access are made storable the same way as the
+      // records they point at, so they still match; the notice is on the record itself.
+      for (const raw of batch.memberships ?? []) {
+        const m = storableValue(raw, '', []);
         memberships.set(`${m.group.externalId}\u0000${m.member.kind}\u0000${m.member.externalId}`, { scope: scopeId, groupExt: m.group.externalId, memberKind: m.member.kind, memberExt: m.member.externalId });
       }
-      for (const g of batch.grants ?? []) {
+      for (const raw of batch.grants ?? []) {
+        const g = storableValue(raw, '', []);
         grants.set(`${g.principal.kind}\u0000${g.principal.externalId}\u0000${g.resource.kind}\u0000${g.resource.externalId}\u0000${g.permission}`, {
           scope: scopeId,
           pk: g.principal.kind,
@@ -71,7 +103,8 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
           permission: g.permission,
         });
       }
-      for (const a of batch.reportedAccess ?? []) {
+      for (const raw of batch.reportedAccess ?? []) {
+        const a = storableValue(raw, '', []);
         reported.set(`${a.user.externalId}\u0000${a.resource.externalId}`, { scope: scopeId, ue: a.user.externalId, re: a.resource.externalId, permission: a.permission });
       }
     }
@@ -86,6 +119,8 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
   }
   // Parents after every resource of the flush exists, whichever way each was seen.
   await setResourceParents(trx, integrationId, [...resources.values()]);
+  await syncPrincipalVersions(trx, integrationId, runId, [...principals.values()].map((p) => p.record));
+  await syncResourceVersions(trx, integrationId, runId, [...resources.values()].map((r) => r.record));
   await refreshStatistics(trx, principals, resources);
   if (memberships.size > 0) {
     const rows = [...memberships.values()];
@@ -106,7 +141,9 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
         returning 1
       )
       select count(*)::int as n from upserted`.execute(trx);
-    assertAllResolved('membership', rows.length, result.rows[0]?.n, scopes);
+    await assertAllResolved(trx, integrationId, 'membership', rows, result.rows[0]?.n,
+      (r) => [{ table: 'principals', kind: 'group', externalId: r.groupExt }, { table: 'principals', kind: r.memberKind, externalId: r.memberExt }],
+      (r) => `membership of ${r.memberKind} ${r.memberExt} in group ${r.groupExt}`);
   }
   if (grants.size > 0) {
     const rows = [...grants.values()];
@@ -127,7 +164,9 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
         returning 1
       )
       select count(*)::int as n from upserted`.execute(trx);
-    assertAllResolved('grant', rows.length, result.rows[0]?.n, scopes);
+    await assertAllResolved(trx, integrationId, 'grant', rows, result.rows[0]?.n,
+      (r) => [{ table: 'principals', kind: r.pk, externalId: r.pe }, { table: 'resources', kind: r.rk, externalId: r.re }],
+      (r) => `${r.permission} grant of ${r.pk} ${r.pe} on ${r.rk} ${r.re}`);
   }
   if (reported.size > 0) {
     const rows = [...reported.values()];
@@ -139,16 +178,25 @@ export async function loadScopes(trx: Tx, integrationId: string, runId: string, 
         select u.id as user_id, r.id as resource_id, input.permission, input.scope
         from input
         join principals u on u.integration_id = ${integrationId} and u.kind = 'user' and u.external_id = input.ue
-        join resources r on r.integration_id = ${integrationId} and r.kind = 'repository' and r.external_id = input.re
+        join resources r on r.integration_id = ${integrationId} and r.kind = ${model.leaf} and r.external_id = input.re
       ), upserted as (
-        insert into reported_access (integration_id, user_id, resource_id, permission, scope, first_seen_run, last_seen_run)
-        select ${integrationId}, user_id, resource_id, permission, scope, ${runId}, ${runId} from resolved
+        insert into reported_access (integration_id, user_id, resource_id, resource_kind, permission, scope, first_seen_run, last_seen_run)
+        select ${integrationId}, user_id, resource_id, ${model.leaf}, permission, scope, ${runId}, ${runId} from resolved
         on conflict (integration_id, user_id, resource_id, permission) where removed_run is null
         do update set last_seen_run = excluded.last_seen_run, scope = excluded.scope
         returning 1
       )
       select count(*)::int as n from upserted`.execute(trx);
-    assertAllResolved('reported access', rows.length, result.rows[0]?.n, scopes);
+    await assertAllResolved(trx, integrationId, 'reported access', rows, result.rows[0]?.n,
+      (r) => [{ table: 'principals', kind: 'user', externalId: r.ue }, { table: 'resources', kind: model.leaf, externalId: r.re }],
+      (r) => `reported ${r.permission} of user ${r.ue} on ${model.leaf} ${r.re}`);
+  }
+  if (notices.length > 0) {
+    await sql`
+      insert into sync_notices (run_id, scope, kind, record_kind, record_id, detail)
+      select ${runId}, * from unnest(${notices.map((n) => n.scope)}::text[], ${notices.map((n) => n.kind)}::text[], ${notices.map((n) => n.recordKind)}::text[],
+                                     ${notices.map((n) => n.recordId)}::text[], ${notices.map((n) => n.detail)}::text[])
+      on conflict (run_id, kind, record_kind, record_id) do nothing`.execute(trx);
   }
   return { principals: principals.size, resources: resources.size, memberships: memberships.size, grants: grants.size, reportedAccess: reported.size };
 }
@@ -189,13 +237,81 @@ function col<T>(rows: readonly T[], pick: (row: T) => string | null | undefined)
 }
 
 /**
- * A record that points at a principal or resource nobody listed is a connector bug or a source
- * inconsistency. Dropping it silently would under-report access, so the whole flush fails instead.
+ * Records must speak the connector's declared vocabulary: resource kinds of its permission model,
+ * permissions on the ladder of the resource kind they are on, principal kinds the engine knows. A
+ * record that does not is a connector bug; it fails its scope, named, instead of being stored as
+ * something no report understands.
  */
-function assertAllResolved(what: string, expected: number, got: number | undefined, scopes: StagedScope[]): void {
-  if (got !== expected) {
-    throw new RosterError('internal', `${expected - (got ?? 0)} of ${expected} ${what} rows from ${scopes.map((s) => s.scopeId).slice(0, 3).join(', ')}${scopes.length > 3 ? ', …' : ''} reference a principal or resource that was not listed or referenced; they were not written`);
+function assertVocabulary(scopes: readonly StagedScope[], model: PermissionModel): void {
+  const problems: string[] = [];
+  const principalKinds: readonly string[] = PRINCIPAL_KINDS;
+  const resourceKind = (kind: string, where: string) => {
+    if (!model.resources[kind]) problems.push(`${where}: resource kind "${kind}" is not in the permission model (${Object.keys(model.resources).join(', ')})`);
+  };
+  const principalKind = (kind: string, where: string) => {
+    if (!principalKinds.includes(kind)) problems.push(`${where}: principal kind "${kind}" is not one of ${principalKinds.join(', ')}`);
+  };
+  for (const { scopeId, batches } of scopes) {
+    for (const b of batches) {
+      for (const r of [...(b.resources ?? []), ...(b.referencedResources ?? [])]) resourceKind(r.kind, `scope ${scopeId}, resource ${r.externalId}`);
+      for (const p of [...(b.principals ?? []), ...(b.referencedPrincipals ?? [])]) principalKind(p.kind, `scope ${scopeId}, principal ${p.externalId}`);
+      for (const g of b.grants ?? []) {
+        const ladder = model.resources[g.resource.kind]?.ladder;
+        if (!ladder) resourceKind(g.resource.kind, `scope ${scopeId}, grant on ${g.resource.externalId}`);
+        else if (!ladder.includes(g.permission)) problems.push(`scope ${scopeId}: ${g.permission} grant of ${g.principal.kind} ${g.principal.externalId} on ${g.resource.kind} ${g.resource.externalId} is not on the ${g.resource.kind} ladder (${ladder.join(' < ')})`);
+      }
+      const leaf = model.resources[model.leaf]?.ladder ?? [];
+      for (const a of b.reportedAccess ?? []) {
+        if (!leaf.includes(a.permission)) problems.push(`scope ${scopeId}: reported ${a.permission} of user ${a.user.externalId} on ${a.resource.externalId} is not on the ${model.leaf} ladder`);
+      }
+      if (problems.length >= 3) break;
+    }
   }
+  if (problems.length > 0) {
+    throw new RosterError('internal', `Records outside the connector's declared vocabulary were not stored: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; …' : ''}. Nothing from this scope was written or removed.`);
+  }
+}
+
+interface Reference {
+  table: 'principals' | 'resources';
+  kind: string;
+  externalId: string;
+}
+
+/**
+ * A record that points at a principal or resource nobody listed is a connector bug or a source
+ * inconsistency. Dropping it silently would under-report access, so the load fails, naming the first
+ * records that do not resolve and their scope; the runner then writes scope by scope so that only the
+ * scope holding them fails.
+ */
+async function assertAllResolved<T extends { scope: string }>(
+  trx: Tx,
+  integrationId: string,
+  what: string,
+  rows: readonly T[],
+  got: number | undefined,
+  references: (row: T) => Reference[],
+  describe: (row: T) => string,
+): Promise<void> {
+  if (got === rows.length) return;
+  const known = new Set<string>();
+  for (const table of ['principals', 'resources'] as const) {
+    const refs = rows.flatMap(references).filter((r) => r.table === table);
+    const found = await sql<{ kind: string; external_id: string }>`
+      select e.kind, e.external_id from ${sql.table(table)} e
+        join unnest(${refs.map((r) => r.kind)}::text[], ${refs.map((r) => r.externalId)}::text[]) as k(kind, external_id)
+          on e.integration_id = ${integrationId} and e.kind = k.kind and e.external_id = k.external_id`.execute(trx);
+    for (const r of found.rows) known.add(`${table} ${r.kind} ${r.external_id}`);
+  }
+  const unresolved = rows.filter((row) => references(row).some((r) => !known.has(`${r.table} ${r.kind} ${r.externalId}`)));
+  const sample = unresolved.slice(0, 3).map((row) => {
+    const missing = references(row).filter((r) => !known.has(`${r.table} ${r.kind} ${r.externalId}`)).map((r) => `${r.kind} ${r.externalId}`);
+    return `${describe(row)} in scope ${row.scope} (no ${missing.join(' and no ')} was listed or referenced)`;
+  });
+  throw new RosterError(
+    'internal',
+    `${unresolved.length || rows.length - (got ?? 0)} of ${rows.length} ${what} records cannot be stored because they reference something the source did not list: ${sample.join('; ')}${unresolved.length > 3 ? '; …' : ''}. Nothing from this scope was written or removed.`,
+  );
 }
 
 async function upsertPrincipals(trx: Tx, integrationId: string, runId: string, rows: Tagged<PrincipalRecord>[], listed: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 import os from 'node:os';
-import { sql } from 'kysely';
-import type { RosterDatabase } from '../db/index.ts';
+import { type Kysely, sql } from 'kysely';
+import type { Database, RosterDatabase } from '../db/index.ts';
 
 /** Arbitrary, fixed first key of Roster's advisory locks ("Rost"), so other applications' locks don't collide. */
 const LOCK_NAMESPACE = 0x526f7374;
@@ -60,4 +60,18 @@ export async function tryLockIntegration(handle: RosterDatabase, integrationId: 
       await session.catch(() => {});
     },
   };
+}
+
+/**
+ * Integration ids whose sync lock some session holds right now (PostgreSQL server), read from
+ * `pg_locks` without taking anything, so asking never gets in a sync's way. A run that is `running`
+ * while its integration is not in this set belongs to a process that is gone. Empty on the embedded
+ * database, which takes no advisory locks.
+ */
+export async function integrationsLockedNow(db: Kysely<Database>): Promise<Set<string>> {
+  const result = await sql<{ id: string }>`
+    select objid::text as id from pg_locks
+     where locktype = 'advisory' and granted and objsubid = 2 and classid = ${LOCK_NAMESPACE}::oid
+       and database = (select oid from pg_database where datname = current_database())`.execute(db);
+  return new Set(result.rows.map((r) => r.id));
 }

@@ -18,10 +18,13 @@ import type {
   StreamDeclaration,
 } from '../interfaces.ts';
 import { type Logger, logger as rootLogger, scrubSecrets } from '../log.ts';
-import { rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
+import { type ReconcileOutcome, describeReconciliation, rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
 import { type RemovalCounts, inferRemovals } from './history.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
+import { finalizeVersions } from './versions.ts';
+import { connectorTitleOf, permissionModelOf } from '../connectors.ts';
 import { HOLDER, type IntegrationLock, tryLockIntegration } from './lock.ts';
+import { beginSegment, describeDuration, endSegment } from './segments.ts';
 
 /** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
 export const CREDENTIAL_GAP = 'credential_gap';
@@ -136,7 +139,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     // Failed scopes are tried again; complete ones are the checkpoint.
     await db.deleteFrom('sync_scopes').where('run_id', '=', run.id).where('status', '<>', 'complete').execute();
   } else {
-    const since = request.mode === 'incremental' ? await lastGoodRunStart(handle, integrationId) : null;
+    const since = request.mode === 'incremental' ? await incrementalSince(handle, integrationId) : null;
     run = await db
       .insertInto('sync_runs')
       .values({ integration_id: integrationId, trigger: request.trigger, mode: since ? 'incremental' : 'full', since, slot: request.slot ?? null, status: 'running', holder: HOLDER, counts: '{}' })
@@ -144,6 +147,8 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
       .executeTakeFirstOrThrow();
   }
   const runId = String(run.id);
+  // A resumed run is one run in several segments: its summary and status give all of them.
+  const segments = await beginSegment(db, runId, open ?? null);
   const log = (request.logger ?? rootLogger).child({ run_id: runId, integration: request.integration.name });
   emit({ type: 'run-start', runId, resumed, mode: run.mode });
   log.info({ resumed, mode: run.mode }, resumed ? 'resuming sync run' : 'sync run started');
@@ -209,6 +214,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
       .set({ status: 'paused', resume_after: resumeAfter, error_code: runError.code, error_message: runError.message, heartbeat_at: new Date() })
       .where('id', '=', runId)
       .execute();
+    await endSegment(db, runId, runError.code === 'budget_exhausted' ? 'paused' : 'interrupted');
     await connector?.close().catch(() => {});
     const summary =
       runError.code === 'sync_aborted'
@@ -225,7 +231,9 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
   }
 
   emit({ type: 'finalize', step: 'history' });
-  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, (Date.now() - startedMs) / 1000);
+  const answerStream = connector?.streams.find((st) => st.effectiveAnswer)?.name ?? null;
+  const final = await finalizeRun(handle, request, runId, runError, capabilities, loaded, describeDuration(segments, (Date.now() - startedMs) / 1000), answerStream);
+  await endSegment(db, runId, 'finished');
   await connector?.close().catch(() => {});
   log.info({ status: final.status }, 'sync run finished');
   return { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null };
@@ -245,6 +253,7 @@ async function readStreams(
   const { db } = handle;
   const runId = String(run.id);
   const integrationId = String(run.integration_id);
+  const model = permissionModelOf(request.integration.kind);
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -254,7 +263,8 @@ async function readStreams(
     const row = await db.selectFrom('sync_scopes').select('filtered').where('run_id', '=', runId).where('stream', '=', stream).where('status', '=', 'complete').executeTakeFirst();
     return row !== undefined && !row.filtered;
   };
-  const listingStream: Record<ResourceKind, string> = { workspace: 'workspace', project: 'projects', repository: 'repositories' };
+  // Which stream lists each resource kind, as the connector declares it.
+  const listingStream = new Map(connector.streams.flatMap((s) => (s.lists ? [[s.lists, s.name] as const] : [])));
 
   const ctx: StreamContext = {
     capabilities,
@@ -263,7 +273,8 @@ async function readStreams(
     // What earlier streams committed. When this run listed the kind completely, only what it saw
     // counts (so a deleted repository's permissions are not read); otherwise the last known state.
     resources: async (kind: ResourceKind): Promise<ResourceRecord[]> => {
-      const thisRunOnly = await listingComplete(listingStream[kind]);
+      const lister = listingStream.get(kind);
+      const thisRunOnly = lister !== undefined && (await listingComplete(lister));
       const rows = await db
         .selectFrom('resources as r')
         .leftJoin('resources as parent', 'parent.id', 'r.parent_id')
@@ -308,7 +319,7 @@ async function readStreams(
     const complete = results.filter((r) => r.status === 'complete' && r.staged);
     const write = async (subset: ScopeResult[], others: ScopeResult[]): Promise<void> => {
       await db.transaction().execute(async (trx) => {
-        const counts = await loadScopes(trx, integrationId, runId, subset.map((r) => r.staged as StagedScope));
+        const counts = await loadScopes(trx, integrationId, runId, subset.map((r) => r.staged as StagedScope), model);
         addCounts(loaded, counts);
         const rows = [...subset, ...others].map((r) => scopeRow(runId, r));
         if (rows.length > 0) {
@@ -323,14 +334,15 @@ async function readStreams(
     try {
       await write(complete, results.filter((r) => !(r.status === 'complete' && r.staged)));
     } catch (error) {
-      if (!(error instanceof RosterError) || error.code !== 'internal' || complete.length <= 1) throw error;
-      // One scope's records don't hold together: find it by writing scope by scope, and fail only it.
+      if (!isRecordError(error)) throw error;
+      // One scope's records cannot be stored: find it by writing scope by scope, and fail only it.
       for (const result of results) {
         try {
           await write(result.status === 'complete' && result.staged ? [result] : [], result.status === 'complete' && result.staged ? [] : [result]);
         } catch (inner) {
-          if (!(inner instanceof RosterError) || inner.code !== 'internal') throw inner;
-          await write([], [{ ...result, status: 'failed', staged: null, error: inner }]);
+          if (!isRecordError(inner)) throw inner;
+          const err = inner instanceof RosterError ? inner : new RosterError('internal', `Scope ${result.scope.id} holds a record the database refused: ${scrubSecrets(errorMessage(inner))}`, { cause: inner });
+          await write([], [{ ...result, status: 'failed', staged: null, error: err }]);
         }
       }
     }
@@ -366,7 +378,7 @@ async function readStreams(
    */
   const writePartial = (scopeId: string, batches: Batch[]): Promise<void> => {
     const write = flushing.then(async () => {
-      const counts = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, [{ scopeId, batches }]));
+      const counts = await db.transaction().execute((trx) => loadScopes(trx, integrationId, runId, [{ scopeId, batches }], model));
       addCounts(loaded, counts);
     });
     // The flush chain goes on whether or not this write failed; the scope reports the failure.
@@ -472,6 +484,18 @@ async function readStreams(
   }
 }
 
+/**
+ * Errors that come from the records being written, not from the database being unavailable: a
+ * reference nobody listed (`internal` from the loader), or a value PostgreSQL refuses (SQLSTATE class
+ * 22, data exception, or 23, integrity constraint). They fail the scope that holds the record; any
+ * other error (connection lost, disk full) stops the run.
+ */
+function isRecordError(error: unknown): boolean {
+  if (error instanceof RosterError) return error.code === 'internal';
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 function countItems(batch: Batch): number {
   return (
     (batch.principals?.length ?? 0) +
@@ -519,8 +543,17 @@ function toRosterError(error: unknown): RosterError {
   return new RosterError('internal', scrubSecrets(errorMessage(error)), { cause: error });
 }
 
-async function lastGoodRunStart(handle: RosterDatabase, integrationId: string): Promise<Date | null> {
-  const row = await handle.db
+/**
+ * An incremental run re-reads only the repositories whose `updated_on` moved since this long before the
+ * last successful full run; after that, it is a full run. Bitbucket does not document which changes
+ * move `updated_on` (permission changes do not; renames and settings changes do): a change it misses —
+ * say, a project transfer that left it alone — is picked up by the next full run, at most this late.
+ */
+export const FULL_SYNC_AT_LEAST_EVERY_MS = 7 * 24 * 3600_000;
+
+/** Where an incremental run starts: the last successful run's start, or null (a full run). */
+async function incrementalSince(handle: RosterDatabase, integrationId: string): Promise<Date | null> {
+  const last = await handle.db
     .selectFrom('sync_runs')
     .select('started_at')
     .where('integration_id', '=', integrationId)
@@ -528,7 +561,17 @@ async function lastGoodRunStart(handle: RosterDatabase, integrationId: string): 
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return row?.started_at ?? null;
+  const lastFull = await handle.db
+    .selectFrom('sync_runs')
+    .select('started_at')
+    .where('integration_id', '=', integrationId)
+    .where('status', '=', 'succeeded')
+    .where('mode', '=', 'full')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!last || !lastFull || Date.now() - lastFull.started_at.getTime() > FULL_SYNC_AT_LEAST_EVERY_MS) return null;
+  return last.started_at;
 }
 
 interface LiveCounts {
@@ -550,28 +593,40 @@ async function finalizeRun(
   runError: RosterError | null,
   capabilities: Capabilities | null,
   loaded: LoadCounts,
-  seconds: number,
+  duration: string,
+  answerStream: string | null,
 ): Promise<{ status: SyncRun['status']; summary: string }> {
   const { db } = handle;
   const integrationId = String(request.integration.id);
+  const model = permissionModelOf(request.integration.kind);
   // Fresh planner statistics first: the derivation joins tables this run may have grown tenfold,
   // and PGlite has no autovacuum to notice (nested loops made `large` 60x slower without this).
-  await sql`analyze principals, resources, memberships, grants, reported_access`.execute(db);
+  await sql`analyze principals, resources, principal_versions, resource_versions, memberships, grants, reported_access`.execute(db);
   return db.transaction().execute(async (trx) => {
     // JIT compilation costs seconds on these one-off set-based statements and saves nothing.
     await sql`set local jit = off`.execute(trx);
     const removed: RemovalCounts = await inferRemovals(trx, integrationId, runId);
-    await rebuildEffectiveAccess(trx, integrationId, runId);
-    const reconcile = await reconcileReportedAccess(trx, integrationId, runId);
+    await finalizeVersions(trx, integrationId, runId);
+    await rebuildEffectiveAccess(trx, model, integrationId, runId);
+    const reconcile = await reconcileReportedAccess(trx, model, integrationId, runId, answerStream);
     const scopeRows = await trx.selectFrom('sync_scopes').select(['scope', 'stream', 'label', 'status', 'error_code', 'message', 'http_status', 'advice']).where('run_id', '=', runId).execute();
-    const live = await liveCounts(trx, integrationId);
+    const live = await liveCounts(trx, integrationId, runId);
     const added = await changeCounts(trx, integrationId, runId);
     const failures = scopeRows.filter((s) => s.status === 'failed' || (s.status === 'not_covered' && s.error_code !== CREDENTIAL_GAP));
     const gaps = scopeRows.filter((s) => s.error_code === CREDENTIAL_GAP);
     const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
     const stats = await trx.selectFrom('sync_runs').select(['api_requests', 'api_retries', 'rate_limit_waits', 'responses_429']).where('id', '=', runId).executeTakeFirstOrThrow();
-    const summary = describeRun({ request, runId, status, seconds, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities });
-    const counts = { live, loaded, added, removed, scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length }, reconciled: reconcile.reconciled };
+    const sanitized = await trx.selectFrom('sync_notices').select(['record_kind', 'record_id', 'detail']).where('run_id', '=', runId).where('kind', '=', 'sanitized').orderBy('id').execute();
+    const summary = describeRun({ request, runId, status, duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities, sanitized });
+    const counts = {
+      live,
+      loaded,
+      added,
+      removed,
+      scopes: { complete: scopeRows.filter((s) => s.status === 'complete').length, failed: failures.length, gaps: gaps.length },
+      reconciled: reconcile.reconciled,
+      reconciliation: reconcile,
+    };
     await trx
       .updateTable('sync_runs')
       .set({
@@ -590,7 +645,7 @@ async function finalizeRun(
   });
 }
 
-async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string): Promise<LiveCounts> {
+async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationId: string, runId: string): Promise<LiveCounts> {
   const result = await sql<LiveCounts>`
     select
       (select count(*) from principals where integration_id = ${integrationId} and kind = 'user' and removed_run is null)::int as users,
@@ -601,8 +656,8 @@ async function liveCounts(trx: Parameters<typeof inferRemovals>[0], integrationI
       (select count(*) from grants where integration_id = ${integrationId} and removed_run is null)::int as grants,
       (select count(*) from memberships where integration_id = ${integrationId} and removed_run is null)::int as memberships,
       (select count(*) from effective_access where integration_id = ${integrationId})::int as effective_access_paths,
-      (select count(*) from findings f where f.integration_id = ${integrationId}
-         and f.run_id = (select max(run_id) from findings where integration_id = ${integrationId}))::int as findings`.execute(trx);
+      -- This run's findings: the latest run that had any may be an older one.
+      (select count(*) from findings f where f.integration_id = ${integrationId} and f.run_id = ${runId})::int as findings`.execute(trx);
   const row = result.rows[0];
   if (!row) throw new RosterError('internal', 'count query returned nothing');
   return row;
@@ -627,21 +682,23 @@ function describeRun(args: {
   request: SyncRequest;
   runId: string;
   status: string;
-  seconds: number;
+  /** "in 37.9 s", or a resumed run's whole time with its segments. */
+  duration: string;
   live: LiveCounts;
   added: Record<string, number>;
   removed: RemovalCounts;
   failures: Array<{ label: string; message: string | null; http_status: number | null }>;
   gaps: Array<{ label: string; message: string | null; advice: string | null }>;
-  reconcile: { reconciled: boolean; findings: number };
+  reconcile: ReconcileOutcome;
   runError: RosterError | null;
   stats: { api_requests: number; api_retries: number; rate_limit_waits: number; responses_429: number };
   capabilities: Capabilities | null;
+  sanitized: Array<{ record_kind: string; record_id: string; detail: string }>;
 }): string {
   const { request, live, added, removed, failures, gaps, reconcile, runError, stats } = args;
   const parts: string[] = [];
   parts.push(
-    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} in ${args.seconds.toFixed(1)} s with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
+    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} ${args.duration} with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
   );
   if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message).replace(/([^.!?])$/, '$1.')}`);
   const readAnything = live.users + live.repositories + live.projects > 0 || failures.length > 0;
@@ -658,13 +715,18 @@ function describeRun(args: {
   parts.push(`Changes: ${changes.map(([what, plus, minus]) => `+${plus}/−${minus} ${what}s`).join(', ')}.`);
   if (failures.length > 0) {
     const sample = failures.slice(0, 3).map((f) => `${f.label}${f.http_status ? ` (HTTP ${f.http_status})` : ''}`);
-    parts.push(`${plural(failures.length, 'scope')} could not be read and kept their previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
+    parts.push(`${plural(failures.length, 'scope')} could not be read and kept ${failures.length === 1 ? 'its' : 'their'} previous data: ${sample.join('; ')}${failures.length > 3 ? '; …' : ''}.`);
+  }
+  if (args.sanitized.length > 0) {
+    const n = args.sanitized.length;
+    const sample = args.sanitized.slice(0, 3).map((x) => `${x.record_kind} ${x.record_id} (${x.detail.replace(/:.*$/, '')})`);
+    parts.push(`${plural(n, 'record')} ${n === 1 ? 'was' : 'were'} stored with characters replaced (NUL or unpaired surrogates, which PostgreSQL cannot store): ${sample.join('; ')}${n > 3 ? '; …' : ''}.`);
   }
   if (gaps.length > 0) {
     parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);
   }
   for (const warning of args.capabilities?.warnings ?? []) parts.push(`Warning: ${warning}`);
-  parts.push(reconcile.reconciled ? `Reconciliation with Bitbucket's effective permissions: ${plural(reconcile.findings, 'disagreement')}.` : `Bitbucket's effective permissions were not read in this run, so no reconciliation.`);
+  parts.push(describeReconciliation(reconcile, connectorTitleOf(request.integration.kind), permissionModelOf(request.integration.kind).leaf));
   return parts.join(' ');
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
@@ -10,11 +11,32 @@ export function testDbKind(): TestDbKind {
   return process.env.ROSTER_TEST_DB === 'server' ? 'server' : 'embedded';
 }
 
+/**
+ * Where each test database starts its identity sequences: just below a change in the number of
+ * digits, so that a handful of rows later ids are one digit longer. Anything that sorts, compares or
+ * takes the max of ids as text (run "1000" before run "998") gives a wrong answer in every test.
+ */
+export const TEST_ID_STARTS: Record<string, number> = {
+  sync_runs: 997,
+  principals: 9_990,
+  resources: 99_990,
+  grants: 99_900,
+  memberships: 9_900,
+  reported_access: 999_000,
+};
+
+async function startIdsHigh(handle: RosterDatabase): Promise<void> {
+  for (const [table, start] of Object.entries(TEST_ID_STARTS)) {
+    await sql`alter table ${sql.table(table)} alter column id restart with ${sql.raw(String(start))}`.execute(handle.db);
+  }
+}
+
 /** A fresh, migrated database of its own for one test file; dropped afterwards. */
 export async function createTestDatabase(kind: TestDbKind = testDbKind()): Promise<RosterDatabase & { url: string | null }> {
   if (kind === 'embedded') {
     const handle = await openDatabase({ kind: 'embedded', dataDir: null });
     await migrateToLatest(handle.db);
+    await startIdsHigh(handle);
     return { ...handle, url: null };
   }
   const baseUrl = inject('serverUrl');
@@ -28,6 +50,7 @@ export async function createTestDatabase(kind: TestDbKind = testDbKind()): Promi
   url.pathname = `/${name}`;
   const handle = await openDatabase({ kind: 'server', url: url.toString() });
   await migrateToLatest(handle.db);
+  await startIdsHigh(handle);
   return {
     ...handle,
     url: url.toString(),

@@ -90,13 +90,16 @@ export async function removedIn(handle: RosterDatabase, runId: string): Promise<
 
 /**
  * Rows a run removed although the scope that lists them was not read completely in that run — and
- * that are not cascades of a principal or resource removed in the same run. Must always be empty.
+ * that are not cascades of a principal or resource removed in the same run, nor resources the
+ * source confirmed gone. Must always be empty.
  */
 export async function removalsOutsideCleanScopes(handle: RosterDatabase, runId: string): Promise<string[]> {
   const result = await sql<{ what: string }>`
     with clean as (select scope from sync_scopes where run_id = ${runId} and status = 'complete' and not filtered)
     select 'principal ' || external_id as what from principals where removed_run = ${runId} and scope not in (select scope from clean)
     union all select 'resource ' || external_id from resources where removed_run = ${runId} and scope not in (select scope from clean)
+      -- Confirmed gone by the source (its uuid answered 404) is not an inference from a listing.
+      and not exists (select 1 from sync_notices n where n.run_id = ${runId} and n.kind = 'gone' and n.record_kind = resources.kind and n.record_id = resources.external_id)
     union all select 'membership ' || m.id from memberships m where m.removed_run = ${runId} and m.scope not in (select scope from clean)
       and not exists (select 1 from principals p where p.id in (m.group_id, m.member_id) and p.removed_run = ${runId})
     union all select 'grant ' || g.id from grants g where g.removed_run = ${runId} and g.scope not in (select scope from clean)

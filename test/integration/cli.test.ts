@@ -18,7 +18,7 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     expect(first.stdout).toMatch(new RegExp(`Applied ${count} migration|is up to date`));
     const second = await cli().run(['migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain(`is up to date (${count} migration(s) applied earlier)`);
+    expect(second.stdout).toContain(`is up to date (${count} migrations applied earlier)`);
   });
 
   it('status with nothing configured is unhealthy (exit 1) and says what to do', async () => {
@@ -80,7 +80,7 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
   it('status: never synced is 1, a fresh successful run is 0, stale is 1', async () => {
     const never = await cli().run(['status', '--json']);
     expect(never.code).toBe(1);
-    expect(JSON.parse(never.stdout).integrations[0]).toMatchObject({ integration: 'acme', health: 'never-synced' });
+    expect(JSON.parse(never.stdout)).toMatchObject({ verdict: 'stale', exitCode: 1, integrations: [{ integration: 'acme', verdict: 'stale', lastRun: null }] });
 
     await cli().withDb(async (handle) => {
       const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', 'acme').executeTakeFirstOrThrow();
@@ -125,7 +125,7 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     const rotated = await cli().run(['secrets', 'rotate'], { env: { ROSTER_ENCRYPTION_KEY: otherKey, ROSTER_ENCRYPTION_KEYS_OLD: oldKey } });
     expect(rotated.stderr).toBe('');
     expect(rotated.code).toBe(0);
-    expect(rotated.stdout).toContain(`from key(s) ${before.key_id}`);
+    expect(rotated.stdout).toContain(`from key ${before.key_id} to key`);
     const after = await cli().withDb(async ({ db }) => db.selectFrom('credentials').select('key_id').distinct().execute());
     expect(after.map((r) => r.key_id)).not.toContain(before.key_id);
     const again = await cli().run(['secrets', 'rotate'], { env: { ROSTER_ENCRYPTION_KEY: otherKey } });

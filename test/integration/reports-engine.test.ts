@@ -107,7 +107,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(result).toMatchObject({ report: 'access-review', rows: rows.length, runId: runs[0], warnings: [], coverageGaps: [] });
     expect(brief(rows)).toEqual([
       // The workspace: its member list and roles. Eve holds a grant but is not a member.
-      `acme ${CMD} collaborator [workspace-role=collaborator] collaborator`,
+      `acme ${CMD} collaborator [workspace-role=collaborator] outside-workspace`,
       'acme Alex Kim member [workspace-role=member] ',
       'acme Alex Kim member [workspace-role=member] ',
       'acme Alice Ng member [workspace-role=member] ',
@@ -118,25 +118,25 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
       'CORE Alice Ng write [group:devs=write] ',
       'CORE Olga Owner admin [workspace-owner=owner] admin',
       `CORE ${SMITH} write [group:devs=write] `,
-      `OPS ${CMD} create-repo [direct=create-repo] individual-grant,collaborator`,
+      `OPS ${CMD} create-repo [direct=create-repo] individual-grant,outside-workspace`,
       'OPS Olga Owner admin [workspace-owner=owner] admin',
-      'OPS =old key read [direct=read] ',
+      'OPS =old key read [direct=read] machine-credential',
       // Repositories.
       'api Alice Ng admin [direct=admin project-group:CORE:devs=write] admin,individual-grant',
       'api Olga Owner admin [workspace-owner=owner] admin',
       `api ${SMITH} write [project-group:CORE:devs=write] `,
-      'api jenkins read [direct=read] ',
-      `infra ${CMD} write [project:OPS=create-repo] individual-grant,collaborator`,
+      'api jenkins read [direct=read] machine-credential',
+      `infra ${CMD} write [project:OPS=create-repo] individual-grant,outside-workspace`,
       'infra Alice Ng read [group:devs=read] ',
       'infra Olga Owner admin [workspace-owner=owner] admin',
       `infra ${SMITH} read [group:devs=read] `,
       'infra 李雷 write [group:solo=write] single-use-group',
-      'infra =old key read [project:OPS=read] ',
+      'infra =old key read [project:OPS=read] machine-credential',
       'web Alice Ng write [project-group:CORE:devs=write] ',
-      'web Eve Outsider read [direct=read] individual-grant,not-in-member-list',
+      'web Eve Outsider read [direct=read] individual-grant,outside-workspace',
       'web Olga Owner admin [workspace-owner=owner] admin',
       `web ${SMITH} write [project-group:CORE:devs=write] `,
-      'web stale read [direct=read] ',
+      'web stale read [direct=read] machine-credential',
     ]);
     const alice = rows.find((r) => r.resource === 'api' && r.principal_name === 'Alice Ng');
     expect(alice).toMatchObject({
@@ -156,7 +156,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     });
     expect(alice?.first_seen).toMatch(/^\d{4}-\d\d-\d\dT/);
     const key = rows.find((r) => r.principal_name === 'jenkins');
-    expect(key).toMatchObject({ principal_kind: 'deploy_key', principal_id: '11', workspace_role: null, flags: [] });
+    expect(key).toMatchObject({ principal_kind: 'deploy_key', principal_id: '11', workspace_role: null, flags: ['machine-credential'] });
   });
 
   it('CSV is RFC 4180 with formula neutralisation, and parses back with a CSV parser', async () => {
@@ -220,7 +220,8 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
   });
 
   it('machine-credentials: fingerprints, ages, last use and flags; the key body only when asked', async () => {
-    const { rows } = await json('machine-credentials', { now: NOW });
+    const { rows, result: keysResult } = await json('machine-credentials', { now: NOW });
+    expect(keysResult.notes).toEqual([expect.stringMatching(/workspace-level SSH keys/), expect.stringMatching(/access tokens/)]);
     expect(rows.map((r) => [r.credential_id, r.label, r.resource_kind, r.resource, r.repositories, r.fingerprint, r.key_type, r.age_days, r.days_since_last_used, r.flags, r.public_key])).toEqual([
       ['12', '=old key', 'project', 'OPS', 1, KEY_RSA_FP, 'ssh-rsa', 1065, null, ['never-used'], null],
       ['11', 'jenkins', 'repository', 'api', 1, KEY_ED_FP, 'ssh-ed25519', 699, 11, [], null],
@@ -293,7 +294,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(before.result.runId).toBe(first);
     expect(brief(before.rows).filter((l) => l.startsWith('api Alice') || l.startsWith('web Eve'))).toEqual([
       'api Alice Ng admin [direct=admin project-group:CORE:devs=write] admin,individual-grant',
-      'web Eve Outsider read [direct=read] individual-grant,not-in-member-list',
+      'web Eve Outsider read [direct=read] individual-grant,outside-workspace',
     ]);
     const now = await json('access-review');
     expect(now.result.runId).toBe(second);
@@ -352,7 +353,13 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     // Memberships were not re-read, so they stay as the last clean read left them.
     expect(review.rows.some((r) => r.resource === 'infra' && r.principal_name === '李雷')).toBe(true);
     const coverage = await json('coverage');
-    expect(coverage.rows).toMatchObject([{ integration: 'acme', run_id: outcome.runId, run_status: 'partial', stream: 'groups', kind: 'failure', http_status: 503, error_code: 'server_error', data_from_run: runs[1] }]);
+    expect(coverage.rows).toMatchObject([
+      { integration: 'acme', run_id: outcome.runId, run_status: 'partial', stream: 'groups', kind: 'failure', http_status: 503, error_code: 'server_error', data_from_run: runs[1] },
+      // What no Bitbucket Cloud credential can list, said on every coverage report.
+      { stream: 'workspace-ssh-keys', status: 'not_listable', kind: 'api-limit', message: expect.stringMatching(/cannot list workspace-level SSH keys, which grant read and write access to every repository/) },
+      { stream: 'access-tokens', status: 'not_listable', kind: 'api-limit', message: expect.stringMatching(/cannot list repository, project or workspace access tokens/) },
+    ]);
+    expect(coverage.result.notes).toHaveLength(2);
     const status = await json('sync-status');
     expect(status.rows).toMatchObject([{ integration: 'acme', health: 'failing', last_run_id: outcome.runId, last_run_status: 'partial', scopes_failed: 1, credential_gaps: 0, users: 8 }]);
     expect(status.result.runId).toBeNull();
@@ -370,6 +377,9 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     const out = path.join(dir, 'bundle');
     const manifest = await writeEvidence(get().db, { format: 'csv', outDir: out, maxAgeMs: 1e15 });
     expect(manifest).toMatchObject({ kind: 'roster-evidence', integration: { name: 'acme', workspace: 'acme' }, run: { id: runs[3], status: 'succeeded' }, complete: true, warnings: [], coverageGaps: [], changes: { sinceRun: '0', untilRun: runs[3] } });
+    // Complete, and still honest about what no credential can list.
+    expect(manifest.apiLimits.map((l) => l.id)).toEqual(['workspace-ssh-keys', 'access-tokens']);
+    expect(manifest.apiLimits.every((l) => l.source.startsWith('https://'))).toBe(true);
     expect(manifest.roster.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'effective-access-changes.csv', 'coverage.csv', 'sync-status.csv']);
     for (const file of manifest.files) {
@@ -406,7 +416,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     const status = await json('sync-status');
     expect(status.rows.map((r) => [r.integration, r.health])).toEqual([
       ['acme', 'healthy'],
-      ['second', 'never-synced'],
+      ['second', 'stale'],
     ]);
     expect((await json('groups', { integration: 'acme' })).rows.length).toBeGreaterThan(0);
   });
@@ -419,7 +429,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(result.warnings[0]).toMatch(/^Partial: run \d+ of "no-members"/);
     const users = rows.filter((r) => r.principal_kind === 'user');
     expect(users.length).toBeGreaterThan(5);
-    expect(users.every((r) => r.workspace_role === null && !(r.flags as string[]).includes('not-in-member-list'))).toBe(true);
+    expect(users.every((r) => r.workspace_role === null && !(r.flags as string[]).includes('outside-workspace'))).toBe(true);
   });
 });
 

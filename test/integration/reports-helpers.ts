@@ -16,7 +16,7 @@ export interface TruthConnectorOptions {
   /** Streams whose read fails (HTTP 503), for partial runs. */
   failStreams?: string[];
   /** Users outside the member list that grants may name. */
-  outsiders?: SimUser[];
+  outsiders?: Array<Omit<SimUser, 'member'>>;
 }
 
 export function truthConnector(truth: GroundTruth, options: TruthConnectorOptions = {}): Connector {
@@ -46,10 +46,15 @@ export function truthConnector(truth: GroundTruth, options: TruthConnectorOption
   });
   const streams: StreamDeclaration[] = [
     stream('workspace', [], () => ({ resources: [{ kind: 'workspace', externalId: ws.externalId, name: truth.workspace.name, handle: truth.workspace.slug, parent: null }] })),
-    stream('members', ['workspace'], () => ({
-      principals: truth.users().map((u) => userRecord(u.uuid)),
-      grants: truth.users().map((u): GrantRecord => ({ principal: userRef(u.uuid), resource: ws, permission: u.role })),
-    })),
+    // Like Bitbucket since June 2022: only workspace members are in the member list; users outside the
+    // workspace appear only in the grants they hold.
+    stream('members', ['workspace'], () => {
+      const members = truth.users().filter((u) => u.member !== false);
+      return {
+        principals: members.map((u) => userRecord(u.uuid)),
+        grants: members.map((u): GrantRecord => ({ principal: userRef(u.uuid), resource: ws, permission: u.role })),
+      };
+    }),
     stream('groups', ['members'], () => ({
       principals: truth.groups().map((g) => ({ kind: 'group' as const, externalId: g.slug, displayName: g.name, handle: g.slug })),
       referencedPrincipals: truth.groups().flatMap((g) => g.memberUuids.map(userRecord)),
@@ -59,7 +64,14 @@ export function truthConnector(truth: GroundTruth, options: TruthConnectorOption
       resources: truth.projects().map((p) => ({ kind: 'project' as const, externalId: p.uuid, name: p.name, handle: p.key, parent: ws })),
     })),
     stream('repositories', ['projects'], () => ({
-      resources: truth.repositories().map((r) => ({ kind: 'repository' as const, externalId: r.uuid, name: r.name, handle: r.slug, parent: projectRef(r.projectKey) })),
+      resources: truth.repositories().map((r) => ({
+        kind: 'repository' as const,
+        externalId: r.uuid,
+        name: r.name,
+        handle: r.slug,
+        parent: projectRef(r.projectKey),
+        attributes: { isPrivate: r.isPrivate },
+      })),
     })),
     stream('project-permissions', ['projects', 'members', 'groups'], () => ({
       referencedPrincipals: truth.projectUserGrants().map((g) => userRecord(g.userUuid)),
@@ -106,10 +118,12 @@ export function truthConnector(truth: GroundTruth, options: TruthConnectorOption
 
 /** A hand-written workspace for tests that check reports against hand-computed expectations. */
 export interface HandWorkspace {
-  users: Array<SimUser & { member?: boolean }>;
+  users: Array<Omit<SimUser, 'member'> & { member?: boolean }>;
   groups: SimGroup[];
-  projects: SimProject[];
-  repos: SimRepo[];
+  /** `isPrivate` defaults to true. */
+  projects: Array<Omit<SimProject, 'isPrivate'> & { isPrivate?: boolean }>;
+  /** `isPrivate` defaults to true, `updatedOn` to a fixed date. */
+  repos: Array<Omit<SimRepo, 'isPrivate' | 'updatedOn'> & Partial<Pick<SimRepo, 'isPrivate' | 'updatedOn'>>>;
   deployKeys: SimDeployKey[];
   projectUserGrants: ProjectUserGrant[];
   projectGroupGrants: ProjectGroupGrant[];
@@ -127,10 +141,11 @@ export function handTruth(ws: HandWorkspace): GroundTruth {
   };
   return {
     workspace: { uuid: '{ws-acme}', slug: 'acme', name: 'Acme Corp' },
-    users: () => ws.users.filter((u) => u.member !== false),
+    users: () => ws.users.filter((u) => u.member !== false).map((u) => ({ ...u, member: true })),
     groups: () => ws.groups,
-    projects: () => ws.projects,
-    repositories: () => ws.repos,
+    projects: () => ws.projects.map((p) => ({ ...p, isPrivate: p.isPrivate ?? true })),
+    repositories: () => ws.repos.map(fullRepo),
+    publicRepositories: () => ws.repos.map(fullRepo).filter((r) => !r.isPrivate),
     deployKeys: () => ws.deployKeys,
     projectUserGrants: () => ws.projectUserGrants,
     projectGroupGrants: () => ws.projectGroupGrants,
@@ -138,8 +153,14 @@ export function handTruth(ws: HandWorkspace): GroundTruth {
     repoGroupGrants: () => ws.repoGroupGrants,
     effectiveAccess: unused,
     reportedRepositoryPermissions: unused,
+    reportedPermissionsReading: () => ({ includeOwners: false, includeProjectInherited: true }),
+    plantedReportedPermissions: () => [],
     summary: unused,
   };
+}
+
+function fullRepo(r: HandWorkspace['repos'][number]): SimRepo {
+  return { ...r, isPrivate: r.isPrivate ?? true, updatedOn: r.updatedOn ?? '2026-01-01T00:00:00.000000+00:00' };
 }
 
 export async function addIntegration(db: Kysely<Database>, name: string, workspace = 'acme'): Promise<Integration> {

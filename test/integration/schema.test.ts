@@ -6,6 +6,9 @@ import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
 import { migrations } from '../../migrations/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { describeWithDb, testDbKind } from '../helpers/db.ts';
+import { BITBUCKET_CLOUD_MODEL } from '../../connectors/bitbucket-cloud/model.ts';
+import type { Batch } from '../../src/interfaces.ts';
+import { loadScopes } from '../../src/sync/loader.ts';
 
 describeWithDb('schema: migrations, history columns and constraints', (get) => {
   it('migrations run concurrently apply once; running them again is a no-op', async () => {
@@ -63,19 +66,17 @@ describeWithDb('schema: migrations, history columns and constraints', (get) => {
     expect(rows.rows.map((r) => r.conname)).toEqual(['effective_access_integration_id_fkey']);
   });
 
-  it('constraints reject what the model forbids', async () => {
+  it('constraints keep the shapes: references, one live row per grant, history order, one open run, names, credential rows', async () => {
     const { db } = get();
     const integration = await db.insertInto('integrations').values({ name: 'schema', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'https://api.bitbucket.org', credential_kind: 'api-token', schedule: null, options: '{}' }).returning('id').executeTakeFirstOrThrow();
     const run = await db.insertInto('sync_runs').values({ integration_id: integration.id, trigger: 'test', mode: 'full', status: 'running', counts: '{}' }).returning('id').executeTakeFirstOrThrow();
     const history = { scope: 's', first_seen_run: run.id, last_seen_run: run.id };
     const user = await db.insertInto('principals').values({ integration_id: integration.id, kind: 'user', external_id: '{u}', display_name: 'U', handle: null, account_id: null, attributes: '{}', ...history }).returning('id').executeTakeFirstOrThrow();
     const repo = await db.insertInto('resources').values({ integration_id: integration.id, kind: 'repository', external_id: '{r}', name: 'r', handle: 'r', attributes: '{}', ...history }).returning('id').executeTakeFirstOrThrow();
-    const grant = (permission: string, resourceKind: 'repository' | 'workspace' = 'repository') =>
+    const grant = (permission: string, resourceKind = 'repository') =>
       db.insertInto('grants').values({ integration_id: integration.id, principal_id: user.id, resource_id: repo.id, resource_kind: resourceKind, permission, ...history }).execute();
 
     await grant('write');
-    await expect(grant('owner')).rejects.toThrow(/check constraint/); // not a repository permission
-    await expect(grant('create-repo')).rejects.toThrow(/check constraint/); // project-only
     await expect(grant('member', 'workspace')).rejects.toThrow(/foreign key/); // the resource is not a workspace
     await expect(grant('write')).rejects.toThrow(/unique|duplicate/); // one live row per grant
     await expect(db.insertInto('principals').values({ integration_id: integration.id, kind: 'robot' as 'user', external_id: 'x', display_name: null, handle: null, account_id: null, attributes: '{}', ...history }).execute()).rejects.toThrow(/check constraint/);
@@ -83,5 +84,22 @@ describeWithDb('schema: migrations, history columns and constraints', (get) => {
     await expect(db.insertInto('sync_runs').values({ integration_id: integration.id, trigger: 'test', mode: 'full', status: 'running', counts: '{}' }).execute()).rejects.toThrow(/unique|duplicate/); // one open run
     await expect(db.insertInto('integrations').values({ name: 'Bad Name', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'x', credential_kind: 'api-token', schedule: null, options: '{}' }).execute()).rejects.toThrow(/check constraint/);
     await expect(sql`insert into credentials (integration_id, name, key_id, iv, auth_tag, ciphertext) values (${integration.id}, 'secret', 'k', '\\x00'::bytea, '\\x00'::bytea, '\\x00'::bytea)`.execute(db)).rejects.toThrow(/check constraint/);
+  });
+
+  it("permissions and resource kinds are the connector's: the loader refuses what its model does not declare, naming the record", async () => {
+    const { db } = get();
+    const integration = await db.insertInto('integrations').values({ name: 'vocabulary', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'https://api.bitbucket.org', credential_kind: 'api-token', schedule: null, options: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const run = await db.insertInto('sync_runs').values({ integration_id: integration.id, trigger: 'test', mode: 'full', status: 'running', counts: '{}' }).returning('id').executeTakeFirstOrThrow();
+    const load = (batch: Batch) => loadScopes(db, String(integration.id), String(run.id), [{ scopeId: 's', batches: [batch] }], BITBUCKET_CLOUD_MODEL);
+    const repo = { kind: 'repository', externalId: '{r}', name: 'r', handle: 'r', parent: null };
+    const user = { kind: 'user' as const, externalId: '{u}', displayName: 'U', handle: null };
+    await expect(load({ resources: [repo], principals: [user], grants: [{ principal: user, resource: repo, permission: 'owner' }] })).rejects.toThrow(/owner grant of user \{u\} on repository \{r\} is not on the repository ladder \(read < write < admin\)/);
+    await expect(load({ resources: [repo], principals: [user], grants: [{ principal: user, resource: repo, permission: 'create-repo' }] })).rejects.toThrow(/is not on the repository ladder/);
+    await expect(load({ resources: [{ ...repo, kind: 'snippet' }] })).rejects.toThrow(/resource kind "snippet" is not in the permission model \(workspace, project, repository\)/);
+    await expect(load({ principals: [{ ...user, kind: 'robot' as 'user' }] })).rejects.toThrow(/principal kind "robot"/);
+    // Nothing was written by the refused loads.
+    expect(await db.selectFrom('grants').select('id').where('integration_id', '=', integration.id).execute()).toEqual([]);
+    await load({ resources: [repo], principals: [user], grants: [{ principal: user, resource: repo, permission: 'write' }] });
+    expect(await db.selectFrom('grants').select('permission').where('integration_id', '=', integration.id).execute()).toEqual([{ permission: 'write' }]);
   });
 });

@@ -36,6 +36,66 @@ describeWithDb('sync against the simulator: effective access equals the ground t
   }
 });
 
+describeWithDb("reconciliation with Bitbucket's own effective permissions", (get) => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ profile: 'small', seed: 4, rateLimit: false });
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+  const reconciliation = async (runId: string) => {
+    const run = await get().db.selectFrom('sync_runs').select(['counts', 'summary']).where('id', '=', runId).executeTakeFirstOrThrow();
+    const findings = await sql<{ user: string; repo: string; kind: string; roster: string | null; source: string | null }>`
+      select u.external_id as user, r.handle as repo, f.kind, f.roster_permission as roster, f.source_permission as source
+        from findings f join principals u on u.id = f.user_id join resources r on r.id = f.repository_id
+       where f.run_id = ${runId} order by u.external_id, r.handle`.execute(get().db);
+    return { counts: (run.counts as { reconciliation: { agree: number; compared: number; explained: Record<string, number>; findings: number } }).reconciliation, summary: run.summary ?? '', findings: findings.rows };
+  };
+
+  it('every reading of the undocumented listing is one summary line, never a finding; a planted disagreement is exactly one finding', async () => {
+    const integration = await connectSim(get(), sim, 'reconcile');
+    const owners = sim.truth.users().filter((u) => u.role === 'owner').length;
+    const repositories = sim.truth.repositories().length;
+
+    // The expected reading: owners' implicit admin not listed, project inheritance included.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: true });
+    const plain = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(plain.counts).toMatchObject({ explained: {}, findings: 0 });
+    expect(plain.counts.agree).toBe(plain.counts.compared);
+    expect(plain.summary).toMatch(/Reconciliation with Bitbucket Cloud's own effective permissions: (\d+) of \1 user-repository pairs agree; 0 disagreements nothing explains\./);
+
+    // Bitbucket lists owners' admin on every repository: explained, in one line.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: true, includeProjectInherited: true });
+    const withOwners = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(withOwners.findings).toEqual([]);
+    // Every owner × repository pair where an explicit path gives less than admin (or nothing).
+    const explicitAdmin = sim.truth.effectiveAccess().filter((e) => sim.truth.users().find((u) => u.uuid === e.userUuid)?.role === 'owner' && e.paths.some((p) => p.kind !== 'workspace-owner' && p.permission === 'admin')).length;
+    expect(withOwners.counts.explained).toEqual({ 'root-roles-listed': owners * repositories - explicitAdmin });
+    expect(withOwners.summary).toMatch(/differ only because the source also lists the access root roles give \(Bitbucket: workspace owners' implicit admin\)/);
+
+    // Bitbucket leaves out project-inherited access: explained too.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: false });
+    const noProject = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(noProject.findings).toEqual([]);
+    expect(noProject.counts.explained['inheritance-not-listed']).toBeGreaterThan(0);
+
+    // A disagreement no reading explains is a finding, and the only one.
+    sim.mutate.setReportedPermissionsReading({ includeOwners: false, includeProjectInherited: true });
+    const grace = sim.truth.users().find((u) => u.displayName === 'Grace Hopper');
+    if (!grace) throw new Error('no Grace Hopper');
+    const readOnly = sim.truth.effectiveAccess().find((e) => e.userUuid === grace.uuid && e.permission === 'read');
+    if (!readOnly) throw new Error('Grace Hopper reads nothing');
+    const repo = sim.truth.repositories().find((r) => r.uuid === readOnly.repoUuid);
+    sim.mutate.plantReportedPermission(repo?.slug ?? '', grace.uuid, 'admin');
+    const planted = await reconciliation((await syncSim(get(), integration)).runId);
+    expect(planted.findings).toEqual([{ user: grace.uuid, repo: repo?.slug, kind: 'permission_mismatch', roster: 'read', source: 'admin' }]);
+    expect(planted.counts.findings).toBe(1);
+    expect(planted.summary).toMatch(/1 disagreement nothing explains \(see the findings of this run\)/);
+    sim.mutate.clearPlantedReportedPermissions();
+  });
+});
+
 describeWithDb('sync → change the workspace → sync: history records exactly the changes', (get) => {
   let sim: Simulator;
   beforeAll(async () => {
@@ -115,22 +175,36 @@ describeWithDb('incremental sync and OAuth tokens', (get) => {
     await sim.close();
   });
 
-  it('an incremental sync after a change ends in the same state as a full one, and never removes from the filtered listing', async () => {
+  it('an incremental sync after a change ends in the same state as a full one: a deleted repository is confirmed gone and removed, a renamed or moved one is not', async () => {
     const integration = await connectSim(get(), sim, 'incremental');
     expect((await syncSim(get(), integration, { mode: 'full' })).status).toBe('succeeded');
     const someone = sim.truth.users().find((u) => u.role === 'member');
     if (!someone) throw new Error('no member');
+    const deleted = sim.truth.repositories().find((r) => r.slug === 'ml-models');
+    if (!deleted) throw new Error('no ml-models');
     sim.mutate.addRepository({ name: 'brand-new', projectKey: 'PLAT' });
     sim.mutate.setRepoUserPermission('web-app', someone.uuid, 'admin');
-    const incremental = await syncSim(get(), integration, { mode: 'incremental' });
-    expect(incremental.status).toBe('succeeded');
-    const run = await get().db.selectFrom('sync_runs').select(['mode', 'since']).where('id', '=', incremental.runId).executeTakeFirstOrThrow();
-    expect(run.mode).toBe('incremental');
-    expect(run.since).toBeInstanceOf(Date);
-    const listing = await get().db.selectFrom('sync_scopes').select(['status', 'filtered']).where('run_id', '=', incremental.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
-    expect(listing).toEqual({ status: 'complete', filtered: true });
-    expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(sim));
-    expect((await removedIn(get(), incremental.runId)).resources).toBe(0);
+    sim.mutate.deleteRepository('ml-models');
+    sim.mutate.renameRepository('reports', 'reporting');
+    sim.mutate.moveRepository('billing-service', 'DATA');
+    for (const round of [1, 2]) {
+      const incremental = await syncSim(get(), integration, { mode: 'incremental' });
+      // Not partial: the deleted repository's listings answering 404 is the deletion, not a failure.
+      expect(incremental.status).toBe('succeeded');
+      const run = await get().db.selectFrom('sync_runs').select(['mode', 'since']).where('id', '=', incremental.runId).executeTakeFirstOrThrow();
+      expect(run.mode).toBe('incremental');
+      expect(run.since).toBeInstanceOf(Date);
+      const listing = await get().db.selectFrom('sync_scopes').select(['status', 'filtered']).where('run_id', '=', incremental.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
+      expect(listing).toEqual({ status: 'complete', filtered: true });
+      expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(sim));
+      const live = await get().db.selectFrom('resources').select('handle').where('integration_id', '=', integration.id).where('kind', '=', 'repository').where('removed_run', 'is', null).orderBy('handle').execute();
+      expect(live.map((r) => r.handle)).toEqual(sim.truth.repositories().map((r) => r.slug).sort());
+      // Removed once, in the first incremental run, with the evidence; the second has nothing to remove.
+      expect((await removedIn(get(), incremental.runId)).resources).toBe(round === 1 ? 1 : 0);
+      const gone = await get().db.selectFrom('sync_notices').select(['record_id', 'detail']).where('run_id', '=', incremental.runId).where('kind', '=', 'gone').execute();
+      expect(gone.map((g) => g.record_id)).toEqual(round === 1 ? [deleted.uuid] : []);
+      if (round === 1) expect(gone[0]?.detail).toMatch(/answered 404/);
+    }
   });
 
   it("an OAuth consumer's tokens are stored encrypted as soon as they are issued", async () => {
@@ -206,17 +280,20 @@ describeWithDb('faults: nothing seen before is removed unless its scope was re-r
     expect(await removedIn(get(), broken.runId)).toEqual({ principals: 0, resources: 0, memberships: 0, grants: 0 });
   });
 
-  it('a 5xx that persists fails the listing: no repository is removed and per-repository scopes use the last known list', async () => {
+  it('a 5xx that persists fails the listing: nothing is inferred from it, per-repository scopes use the last known list, and only a repository whose own uuid answers 404 is removed', async () => {
     const victim = medium.truth.repositories()[3];
     if (!victim) throw new Error('no repository');
     const { integration, broken } = await scenario(medium, 'fault-5xx-persistent', '5xx:path=/2.0/repositories/acme:status=502', () => medium.mutate.deleteRepository(victim.slug));
     expect(broken.status).toBe('partial');
-    expect((await removedIn(get(), broken.runId)).resources).toBe(0);
     const scope = await get().db.selectFrom('sync_scopes').select(['status', 'http_status', 'error_code']).where('run_id', '=', broken.runId).where('scope', '=', 'repositories').executeTakeFirstOrThrow();
     expect(scope).toMatchObject({ status: 'failed', http_status: 502, error_code: 'server_error' });
+    // The deleted repository's own listings answered 404 and so did its uuid: confirmed gone, though
+    // the listing failed. No other repository went.
+    const removed = await get().db.selectFrom('resources').select('external_id').where('removed_run', '=', broken.runId).execute();
+    expect(removed.map((r) => r.external_id)).toEqual([victim.uuid]);
     const healed = await syncSim(get(), integration);
     expect(healed.status).toBe('succeeded');
-    expect((await removedIn(get(), healed.runId)).resources).toBe(1);
+    expect((await removedIn(get(), healed.runId)).resources).toBe(0);
     expect(await rosterAccess(get(), String(integration.id))).toEqual(truthAccess(medium));
   });
 
@@ -359,9 +436,10 @@ describeWithDb('rate limits: a budget of 100 requests/hour on an accelerated clo
     }
     expect(limited.responses_429).toBe(0);
     expect(limited.rate_limit_waits).toBeGreaterThan(0);
-    // Several windows: never faster than the budget allows, and not wildly slower.
+    // Several windows, never faster than the budget allows (no 429 says no window was overrun). How
+    // close to the floor it gets is speed, measured by `npm run bench` (rate-limited pacing), not here:
+    // on a 3600x clock a loaded machine stretches simulated time.
     expect(hours).toBeGreaterThanOrEqual(Math.floor(limited.api_requests / 100) - 0.01);
-    expect(hours).toBeLessThan((limited.api_requests / 100) * 1.5 + 1);
 
     const unlimitedSim = await startSimulator({ profile: 'medium', seed: 2, rateLimit: false });
     try {

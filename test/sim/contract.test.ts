@@ -68,12 +68,33 @@ describe('the validator itself', () => {
   const real = (name: string): unknown => JSON.parse(fs.readFileSync(path.join(bitbucketApiDir(), 'real-payloads', name), 'utf8')) as unknown;
 
   it('rejects what the spec forbids in recorded payloads (so passing means something)', () => {
-    // Extra link kinds (`self`, `repositories`) and `description: null` on projects.
-    expect(validator.response('/workspaces/{workspace}/projects', 200, real('cloud-2.0_workspaces_projects.nango-2026.json'))).not.toEqual([]);
-    // Extra repository link kinds (`branches`, `tags`, `source`) and `parent: null`.
-    expect(validator.response('/repositories/{workspace}', 200, real('cloud-2.0_repositories_list.nango-2026.json'))).not.toEqual([]);
+    // Extra link kinds (`self`, `repositories`) on projects.
+    const projects = validator.response('/workspaces/{workspace}/projects', 200, real('cloud-2.0_workspaces_projects.nango-2026.json'));
+    expect(projects.some((p) => p.includes('/links must NOT have additional properties'))).toBe(true);
+    // Extra repository link kinds (`branches`, `tags`, `source`).
+    const repos = validator.response('/repositories/{workspace}', 200, real('cloud-2.0_repositories_list.nango-2026.json'));
+    expect(repos.some((p) => p.includes('/links must NOT have additional properties'))).toBe(true);
     // `error.detail` is an object in the real insufficient-scopes error.
     expect(validator.component('error', real('cloud-error_insufficient_scopes.gildas.json'))).not.toEqual([]);
+  });
+
+  it('accepts the nulls real payloads send where the spec types the property (RECORDED_NULLS), and no others', () => {
+    // Without their extra link kinds (the known, documented deviation), the recordings validate
+    // whole: their nulls (`parent`, project `description`, `has_2fa_enabled`) are accepted…
+    const projects = withoutLinks(real('cloud-2.0_workspaces_projects.nango-2026.json')) as { values: Array<Record<string, unknown>> };
+    expect(projects.values.some((p) => p.description === null)).toBe(true);
+    expect(validator.response('/workspaces/{workspace}/projects', 200, projects)).toEqual([]);
+    const repos = withoutLinks(real('cloud-2.0_repositories_list.nango-2026.json')) as { values: Array<Record<string, unknown>> };
+    expect(repos.values.every((r) => r.parent === null)).toBe(true);
+    expect(validator.response('/repositories/{workspace}', 200, repos)).toEqual([]);
+    // (`GET /user` answers an `account`, which leaves these open; the body is a `user`, which types them.)
+    expect(validator.component('user', real('cloud-2.0_user.nango-2026.json'))).toEqual([]);
+    // …and a null anywhere else is still a problem.
+    expect(validator.component('user', { ...(real('cloud-2.0_user.nango-2026.json') as Record<string, unknown>), is_staff: null })).not.toEqual([]);
+    (repos.values[0] as Record<string, unknown>).description = null;
+    expect(validator.response('/repositories/{workspace}', 200, repos)).toEqual([expect.stringContaining('/values/0/description must be string')]);
+    (projects.values[0] as Record<string, unknown>).name = null;
+    expect(validator.response('/workspaces/{workspace}/projects', 200, projects)).not.toEqual([]);
   });
 
   it('accepts recorded payloads that do follow the spec', () => {
@@ -97,6 +118,13 @@ describe('the validator itself', () => {
   });
 });
 
+/** A copy with every `links` object removed (real payloads carry link kinds the spec forbids). */
+function withoutLinks(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutLinks);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'links').map(([k, v]) => [k, withoutLinks(v)]));
+}
+
 // ─── Bodies ────────────────────────────────────────────────────────────────────────────────
 
 const V1_ACCOUNT = {
@@ -107,12 +135,14 @@ const V1_ACCOUNT = {
     is_team: { type: 'boolean' }, avatar: { type: 'string' }, nickname: { type: 'string' }, resource_uri: { type: 'string' },
   },
 };
+// Atlassian's groups-endpoint page shows `"permission": "admin"` and `"email_forwarding_disabled": false`;
+// real bodies send `null` for both on groups that never set them, so both take `null`.
 const V1_GROUP = {
   type: 'object',
-  required: ['name', 'slug', 'permission', 'auto_add', 'members', 'owner'],
+  required: ['name', 'slug', 'permission', 'auto_add', 'email_forwarding_disabled', 'members', 'owner'],
   properties: {
     name: { type: 'string' }, slug: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' }, permission: { enum: ['read', 'write', 'admin', null] },
-    auto_add: { type: 'boolean' }, email_forwarding_disabled: { type: 'boolean' }, members: { type: 'array', items: V1_ACCOUNT }, owner: V1_ACCOUNT,
+    auto_add: { type: 'boolean' }, email_forwarding_disabled: { type: ['boolean', 'null'] }, members: { type: 'array', items: V1_ACCOUNT }, owner: V1_ACCOUNT,
   },
 };
 const V1_GROUPS = { type: 'array', items: V1_GROUP };
@@ -212,7 +242,7 @@ async function crawl(sim: Simulator & SimulatorInternals, plan: { repos: number;
   const keyed = new Set(sim.truth.deployKeys().flatMap((k) => (k.repositoryUuid ? [k.repositoryUuid] : [])));
   const granted = new Set(sim.truth.repoGroupGrants().map((g) => g.repoUuid));
   const all = sim.truth.repositories();
-  const repos = [...new Set([...all.filter((r) => keyed.has(r.uuid)).slice(0, 3), ...all.filter((r) => granted.has(r.uuid)).slice(0, 3), ...sampleEvenly(all, plan.repos)])];
+  const repos = [...new Set([...all.filter((r) => keyed.has(r.uuid)).slice(0, 3), ...all.filter((r) => granted.has(r.uuid)).slice(0, 3), ...all.filter((r) => !r.isPrivate).slice(0, 2), ...sampleEvenly(all, plan.repos)])];
   for (const r of repos) {
     const base = `/2.0/repositories/${ws}/${r.slug}`;
     await visit('/repositories/{workspace}/{repo_slug}', base, { expect: 200 });
@@ -223,6 +253,17 @@ async function crawl(sim: Simulator & SimulatorInternals, plan: { repos: number;
     await visit('/workspaces/{workspace}/permissions/repositories/{repo_slug}', `/2.0/workspaces/${ws}/permissions/repositories/${r.slug}`, { expect: 200, pages });
     await visit(null, `/1.0/group-privileges/${ws}/${r.slug}`, { expect: 200, v1Schema: V1_PRIVILEGES });
   }
+
+  // Public repositories: anyone reads them, without credentials too; their permissions stay admin-only.
+  const pub = all.find((r) => !r.isPrivate && r.slug === 'reports');
+  expect(pub, 'the planted public repository').toBeDefined();
+  await visit('/repositories/{workspace}', `/2.0/repositories/${ws}`, { as: null, expect: 200, pages });
+  await visit('/repositories/{workspace}/{repo_slug}', `/2.0/repositories/${ws}/reports`, { as: null, expect: 200 });
+  await visit('/repositories/{workspace}/{repo_slug}', `/2.0/repositories/${ws}/${encodeURIComponent(pub?.uuid ?? '')}`, { as: null, expect: 200 });
+  await visit('/repositories/{workspace}/{repo_slug}', `/2.0/repositories/${ws}/reports`, { as: 'memberApiToken', expect: 200 });
+  await visit('/repositories/{workspace}/{repo_slug}/permissions-config/users', `/2.0/repositories/${ws}/reports/permissions-config/users`, { as: 'memberApiToken', expect: 403 });
+  await visit('/repositories/{workspace}/{repo_slug}', `/2.0/repositories/${ws}/sandbox`, { as: null, expect: 401 });
+  await visit('/workspaces/{workspace}/permissions', `/2.0/workspaces/${ws}/permissions?q=${encodeURIComponent('permission="collaborator"')}`, { expect: 400 });
 
   // Error bodies: credential rules, unknown resources, bad parameters, no credentials.
   const r0 = repos[0]?.slug ?? 'api-gateway';

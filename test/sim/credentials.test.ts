@@ -78,11 +78,24 @@ describe('a plain member (member API token)', () => {
       expect((await client.get(path, 'memberApiToken')).status, path).toBe(200);
     }
     const me = sim.truth.users().find((u) => u.accountId === sim.credentials.memberApiToken.accountId);
-    const reachable = new Set(sim.truth.effectiveAccess().filter((a) => a.userUuid === me?.uuid).map((a) => a.repoUuid));
+    // What a grant reaches, and every public repository (readable by anyone, not a grant).
+    const granted = new Set(sim.truth.effectiveAccess().filter((a) => a.userUuid === me?.uuid).map((a) => a.repoUuid));
+    const publicOnly = sim.truth.publicRepositories().filter((r) => !granted.has(r.uuid));
+    const reachable = new Set([...granted, ...publicOnly.map((r) => r.uuid)]);
     const listed = await client.all<{ uuid: string }>(`/2.0/repositories/${ws}`, 'memberApiToken');
     expect(new Set(listed.map((r) => r.uuid))).toEqual(reachable);
-    expect(reachable.size).toBeGreaterThan(0);
+    expect(granted.size).toBeGreaterThan(0);
+    expect(publicOnly.length).toBeGreaterThan(0);
     expect(reachable.size).toBeLessThan(sim.truth.repositories().length);
+    // `role` asks for explicit access: a public repository alone does not qualify.
+    const explicit = await client.all<{ uuid: string }>(`/2.0/repositories/${ws}?role=member`, 'memberApiToken');
+    expect(new Set(explicit.map((r) => r.uuid))).toEqual(granted);
+    for (const r of publicOnly) {
+      expect((await client.get(`/2.0/repositories/${ws}/${r.slug}`, 'memberApiToken')).status).toBe(200);
+      expect((await client.get(`/2.0/repositories/${ws}/${r.slug}/permissions-config/users`, 'memberApiToken')).status).toBe(403);
+      expect((await client.get(`/2.0/repositories/${ws}/${r.slug}/deploy-keys`, 'memberApiToken')).status).toBe(403);
+      expect((await client.get(`/2.0/workspaces/${ws}/permissions/repositories/${r.slug}`, 'memberApiToken')).status).toBe(403);
+    }
     const outside = sim.truth.repositories().find((r) => !reachable.has(r.uuid));
     expect((await client.get(`/2.0/repositories/${ws}/${outside?.slug}`, 'memberApiToken')).status).toBe(403);
     const ws0 = (await client.get('/2.0/user/workspaces', 'memberApiToken')).json as { values: Array<{ administrator: boolean }> };
@@ -199,8 +212,9 @@ describe('API tokens are checked against the granular scopes', () => {
       { authorization: 'Token abc' },
       {},
     ];
+    // A private repository: without credentials (or with bad ones) a 401.
     for (const headers of cases) {
-      const res = await fetch(`${sim.baseUrl}/2.0/repositories/${ws}`, { headers });
+      const res = await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/sandbox`, { headers });
       expect(res.status, JSON.stringify(headers).slice(0, 40)).toBe(401);
       expect(await res.json()).toMatchObject({ type: 'error', error: { message: expect.any(String) } });
     }

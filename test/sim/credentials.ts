@@ -19,7 +19,7 @@ import type {
 import type { UserRec, Workspace } from './workspace.ts';
 import type { GeneratedWorkspace } from './generate.ts';
 
-export type CredentialKind = 'api-token' | 'app-password' | 'oauth-client-credentials' | 'workspace-access-token' | 'project-access-token' | 'repository-access-token';
+export type CredentialKind = 'api-token' | 'app-password' | 'oauth-client-credentials' | 'workspace-access-token' | 'project-access-token' | 'repository-access-token' | 'anonymous';
 
 export type Binding = { type: 'workspace' } | { type: 'project'; projectKey: string } | { type: 'repository'; repoUuid: string };
 
@@ -36,6 +36,17 @@ export interface Principal {
   effectiveScopes: ReadonlySet<string>;
   binding: Binding | null;
 }
+
+/** A request without credentials, on the routes that serve public repositories to anyone. */
+export const ANONYMOUS: Principal = {
+  name: 'anonymous',
+  kind: 'anonymous',
+  user: null,
+  scopeSystem: 'classic',
+  scopes: [],
+  effectiveScopes: new Set(),
+  binding: null,
+};
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; status: 401; message: string; detail?: string };
 

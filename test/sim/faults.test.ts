@@ -79,14 +79,34 @@ describe('fault kinds', () => {
     expect((await client.get('/2.0/user')).status).toBe(200);
   });
 
-  it('slow answers after the delay', async () => {
-    sim.faults.add('slow:ms=300:path=/2.0/user:count=1');
-    const t0 = performance.now();
-    expect((await client.get('/2.0/user')).status).toBe(200);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
-    const t1 = performance.now();
-    await client.get('/2.0/user');
-    expect(performance.now() - t1).toBeLessThan(200);
+  it('slow holds one answer back while later requests are answered; then answers normally', async () => {
+    // Order and counts, not wall-clock thresholds: a request sent after the slowed one is held
+    // back is answered first, and only the first matching request is slowed (count=1).
+    sim.faults.add('slow:ms=1500:path=/2.0/user:count=1');
+    const order: string[] = [];
+    const slowed = client.get('/2.0/user').then((res) => {
+      order.push(`slowed ${res.status}`);
+    });
+    while (sim.faults.list()[0]?.fired !== 1) await new Promise((r) => setTimeout(r, 5));
+    const next = await client.get('/2.0/user');
+    order.push(`next ${next.status}`);
+    await slowed;
+    expect(order).toEqual(['next 200', 'slowed 200']);
+    expect(sim.faults.list()[0]).toMatchObject({ seen: 2, fired: 1 });
+  });
+
+  it('forbid matches the repository however a request addresses it (slug or {uuid}), and takes a {uuid}', async () => {
+    const api = sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
+    sim.faults.add('forbid:repo=api-gateway');
+    for (const ref of [api.uuid, encodeURIComponent(api.uuid)]) {
+      expect((await client.get(`/2.0/repositories/${ws}/${ref}/permissions-config/users`)).status).toBe(403);
+      expect((await client.get(`/2.0/workspaces/${ws}/permissions/repositories/${ref}`)).status).toBe(403);
+    }
+    sim.faults.clear();
+    sim.faults.add(`forbid:repo=${api.uuid}`);
+    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/permissions-config/groups`)).status).toBe(403);
+    expect((await client.get(`/1.0/group-privileges/${ws}/${encodeURIComponent(api.uuid)}`)).status).toBe(403);
+    expect((await client.get(`/2.0/repositories/${ws}/web-app/permissions-config/groups`)).status).toBe(200);
   });
 
   it('malformed sends a 200 whose body is not JSON', async () => {

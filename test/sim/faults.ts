@@ -53,7 +53,7 @@ export function parseFaults(spec: string): FaultSpec[] {
 
 function validateFault(f: FaultSpec): FaultSpec {
   if (!(FAULT_KINDS as readonly string[]).includes(f.kind)) throw new FaultSpecError(`unknown fault kind ${JSON.stringify(f.kind)}`);
-  if (f.kind === 'forbid' && !f.repo) throw new FaultSpecError('forbid needs repo=SLUG');
+  if (f.kind === 'forbid' && !f.repo) throw new FaultSpecError('forbid needs repo=SLUG (or repo={UUID})');
   if (f.kind === 'slow' && f.ms === undefined) throw new FaultSpecError('slow needs ms=N');
   if (f.status !== undefined && (f.status < 400 || f.status > 599)) throw new FaultSpecError(`status must be 400–599, got ${f.status}`);
   if (f.nth !== undefined && f.nth < 1) throw new FaultSpecError('nth counts from 1');
@@ -77,8 +77,10 @@ export interface FaultRequest {
   /** Raw request path without the query, e.g. `/2.0/repositories/acme/api/permissions-config/users`. */
   path: string;
   credential: string | null;
-  /** Set on repository permission routes: the slug the request is about. */
+  /** Set on repository permission routes: the slug of the repository the request is about (by slug or `{uuid}`). */
   permissionRepoSlug: string | null;
+  /** Its uuid, when the repository exists. */
+  permissionRepoUuid?: string | null;
   /** The `page` asked for (1 when absent): `repeat` only concerns pages after the first. */
   page: number;
 }
@@ -113,7 +115,7 @@ export class FaultEngine implements SimFaults {
     for (const f of this.faults) {
       if (f.regex && !f.regex.test(req.path) && !f.regex.test(shortPath)) continue;
       if (f.credential && f.credential !== req.credential) continue;
-      if (f.kind === 'forbid' && req.permissionRepoSlug !== f.repo) continue;
+      if (f.kind === 'forbid' && req.permissionRepoSlug !== f.repo && (req.permissionRepoUuid ?? null) !== (f.repo ?? '').toLowerCase()) continue;
       if (f.kind === 'repeat' && req.page < 2) continue;
       f.seen++;
       if (f.after !== undefined && f.seen <= f.after) continue;

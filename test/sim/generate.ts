@@ -150,6 +150,9 @@ export function generateWorkspace(profile: SimProfile, seed: number, now: () => 
   const developers = makeGroup('Developers');
   const finance = makeGroup(DANGEROUS_GROUP_NAMES[0] as string);
   const emptyGroup = makeGroup('Équipe Qualité');
+  // A group that never set the legacy 1.0 fields: real bodies send `null` for both.
+  emptyGroup.defaultPermission = null;
+  emptyGroup.emailForwardingDisabled = null;
   for (const u of [groupOnly, member, bobby, alex1, onCall]) developers.members.add(u.uuid);
   for (const u of [owner2, alex2]) finance.members.add(u.uuid);
 
@@ -213,7 +216,7 @@ export function generateWorkspace(profile: SimProfile, seed: number, now: () => 
       name,
       projectKey,
       description,
-      // All private: public repositories would make read access implicit for everyone.
+      // Private here; a few are made public below, from their own random stream.
       isPrivate: true,
       createdOn,
       updatedOn: isoMicro(updatedMs, rng),
@@ -256,6 +259,30 @@ export function generateWorkspace(profile: SimProfile, seed: number, now: () => 
     const name = rng.chance(0.15) ? `${a[0]?.toUpperCase()}${a.slice(1)} ${b[0]?.toUpperCase()}${b.slice(1)}` : `${a}-${b}`;
     makeRepo(name, project.key, rng.chance(0.3) ? `${a} ${b}` : '');
   }
+
+  // ─── Public repositories ─────────────────────────────────────────────────────────────
+  // Their own random stream, so making some public moves nothing else in the workspace. A public
+  // repository lives in a public project ("private projects can only contain private repositories")
+  // and allows forks. Planted: `reports` (a group grant, yet readable by anyone); larger profiles
+  // add 2–4 % of their repositories, a share of a few public projects' repositories each.
+  const pubRng = new Random(seed * 4_256_249 + 29 + SIMPLE_HASH[profile]);
+  const makePublic = (r: RepoRec): void => {
+    (ws.projectByKey.get(r.projectKey) as ProjectRec).isPrivate = false;
+    r.isPrivate = false;
+    r.forkPolicy = 'allow_forks';
+  };
+  makePublic(reports);
+  let publicLeft = Math.round((0.02 + pubRng.float() * 0.02) * ws.repos.length) - 1;
+  for (const project of pubRng.shuffle([...ws.projects.slice(2)])) {
+    if (publicLeft <= 0) break;
+    const repos = ws.repos.filter((r) => r.projectKey === project.key);
+    for (const r of pubRng.sample(repos, Math.min(publicLeft, Math.max(1, Math.ceil(repos.length * 0.4))))) {
+      makePublic(r);
+      publicLeft--;
+    }
+  }
+  // Real 1.0 group bodies: groups that never set the legacy fields send `null` for them.
+  for (const g of ws.groups.slice(3)) if (pubRng.chance(0.3)) g.emailForwardingDisabled = null;
 
   // ─── Grants: planted ─────────────────────────────────────────────────────────────────
   ws.setProjectGroup(plat.key, developers.slug, 'write');

@@ -104,12 +104,63 @@ describe('repositories and deploy keys', () => {
     expect((await client.get(`/2.0/repositories/${ws}`, 'repositoryAccessToken')).status).toBe(401);
   });
 
-  it('renaming keeps the uuid and changes the slug', async () => {
-    const before = sim.truth.repositories().find((r) => r.slug === 'web-app') as { uuid: string };
+  it('renaming keeps the uuid, changes the slug and bumps updated_on', async () => {
+    const before = sim.truth.repositories().find((r) => r.slug === 'web-app') as { uuid: string; updatedOn: string };
     const renamed = sim.mutate.renameRepository('web-app', 'Web Application');
     expect(renamed).toMatchObject({ uuid: before.uuid, slug: 'web-application', name: 'Web Application' });
+    expect(renamed.updatedOn).not.toBe(before.updatedOn);
     expect((await client.get(`/2.0/repositories/${ws}/web-app`)).status).toBe(404);
-    expect(((await client.get(`/2.0/repositories/${ws}/web-application`)).json as { uuid: string }).uuid).toBe(before.uuid);
+    const body = (await client.get(`/2.0/repositories/${ws}/web-application`)).json as { uuid: string; updated_on: string };
+    expect(body).toMatchObject({ uuid: before.uuid, updated_on: renamed.updatedOn });
+    // By uuid it is the same repository under either name.
+    expect(((await client.get(`/2.0/repositories/${ws}/${encodeURIComponent(before.uuid)}`)).json as { slug: string }).slug).toBe('web-application');
+  });
+
+  it('deleting a repository: its old slug and its {uuid} (raw or URL-encoded) answer 404 on every per-repository path', async () => {
+    const victim = sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
+    const refs = ['api-gateway', victim.uuid, encodeURIComponent(victim.uuid), victim.uuid.toUpperCase()];
+    for (const ref of refs) expect((await client.get(`/2.0/repositories/${ws}/${ref}`)).status, ref).toBe(200);
+    sim.mutate.deleteRepository(victim.uuid);
+    for (const ref of refs) {
+      for (const path of perRepositoryPaths(ref)) {
+        const res = await client.get(path);
+        expect(res.status, path).toBe(404);
+        expect(res.json, path).toMatchObject({ type: 'error', error: { message: `Repository ${ws}/${ref.startsWith('%') ? decodeURIComponent(ref) : ref} not found` } });
+      }
+    }
+  });
+
+  it('a repository created under a deleted one’s slug is a different repository (new uuid); the old uuid stays 404', async () => {
+    const old = sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
+    sim.mutate.deleteRepository('api-gateway');
+    const again = sim.mutate.addRepository({ name: 'api-gateway', projectKey: 'PLAT' });
+    expect(again.slug).toBe('api-gateway');
+    expect(again.uuid).not.toBe(old.uuid);
+    expect(((await client.get(`/2.0/repositories/${ws}/api-gateway`)).json as { uuid: string }).uuid).toBe(again.uuid);
+    expect((await client.get(`/2.0/repositories/${ws}/${encodeURIComponent(old.uuid)}`)).status).toBe(404);
+    expect((await client.get(`/2.0/repositories/${ws}/${encodeURIComponent(again.uuid)}`)).status).toBe(200);
+    // Nothing of the old one carried over: no grants, no deploy keys; its token stays dead.
+    expect(await repoUserGrants('api-gateway')).toEqual([]);
+    expect(await client.all(`/2.0/repositories/${ws}/api-gateway/deploy-keys`)).toEqual([]);
+    expect((await client.get(`/2.0/repositories/${ws}`, 'repositoryAccessToken')).status).toBe(401);
+    // With an explicit slug too.
+    sim.mutate.deleteRepository('api-gateway');
+    const third = sim.mutate.addRepository({ name: 'API Gateway (v3)', slug: 'api-gateway', projectKey: 'DATA', isPrivate: false });
+    expect(third).toMatchObject({ slug: 'api-gateway', name: 'API Gateway (v3)', isPrivate: false });
+    expect([old.uuid, again.uuid]).not.toContain(third.uuid);
+  });
+
+  it('per-repository paths take the {uuid} (raw, URL-encoded, any case) in place of the slug everywhere', async () => {
+    const repo = sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
+    for (const path of perRepositoryPaths('api-gateway')) {
+      const bySlug = await client.get(path);
+      expect(bySlug.status, path).toBe(200);
+      for (const ref of [repo.uuid, encodeURIComponent(repo.uuid), encodeURIComponent(repo.uuid.toUpperCase())]) {
+        const byUuid = await client.get(path.replace('/api-gateway', `/${ref}`));
+        expect(byUuid.status, `${path} by ${ref}`).toBe(200);
+        expect(byUuid.text, `${path} by ${ref}`).toBe(bySlug.text);
+      }
+    }
   });
 
   it('adding a repository and a deploy key shows on the next read', async () => {
@@ -122,10 +173,70 @@ describe('repositories and deploy keys', () => {
     const pkey = sim.mutate.addDeployKey({ projectKey: 'PLAT', label: 'project key' });
     const pkeys = await client.all<{ id: number }>(`/2.0/workspaces/${ws}/projects/PLAT/deploy-keys`);
     expect(pkeys.map((k) => k.id)).toContain(pkey.id);
+    expect(sim.mutate.useDeployKey(key.id, '2026-11-30T08:00:00.000000+00:00').lastUsed).toBe('2026-11-30T08:00:00.000000+00:00');
+    expect((await client.all<{ id: number; last_used?: string }>(`/2.0/repositories/${ws}/new-service/deploy-keys`))[0]?.last_used).toBe('2026-11-30T08:00:00.000000+00:00');
+    expect(() => sim.mutate.useDeployKey(key.id, 'yesterday')).toThrow(/invalid date/);
     sim.mutate.removeDeployKey(key.id);
+    expect(() => sim.mutate.useDeployKey(key.id)).toThrow(/no deploy key/);
     expect(await client.all(`/2.0/repositories/${ws}/new-service/deploy-keys`)).toEqual([]);
     // Owners reach the new repository; nobody else does until granted.
     expect(sim.truth.effectiveAccess().filter((a) => a.repoUuid === repo.uuid).every((a) => a.paths.every((p) => p.kind === 'workspace-owner'))).toBe(true);
+  });
+
+  it('setRepositoryPrivate switches a repository public or private (only in a public project) and bumps updated_on', async () => {
+    const before = sim.truth.repositories().find((r) => r.slug === 'ml-models') as { uuid: string; updatedOn: string; isPrivate: boolean };
+    expect(before.isPrivate).toBe(true);
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/ml-models`)).status).toBe(401);
+    const grants = sim.truth.effectiveAccess();
+    const made = sim.mutate.setRepositoryPrivate('ml-models', false);
+    expect(made).toMatchObject({ uuid: before.uuid, isPrivate: false });
+    expect(made.updatedOn).not.toBe(before.updatedOn);
+    const body = (await client.get(`/2.0/repositories/${ws}/ml-models`)).json as { is_private: boolean; fork_policy: string; updated_on: string };
+    expect(body).toEqual(expect.objectContaining({ is_private: false, fork_policy: 'allow_forks', updated_on: made.updatedOn }));
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/ml-models`)).status).toBe(200);
+    expect(sim.truth.publicRepositories().map((r) => r.slug).sort()).toEqual(['ml-models', 'reports']);
+    // Public readability is not a grant.
+    expect(sim.truth.effectiveAccess()).toEqual(grants);
+    // "Private projects can only contain private repositories."
+    expect(() => sim.mutate.setRepositoryPrivate('web-app', false)).toThrow(/project PLAT is private/);
+    expect(() => sim.mutate.moveRepository('ml-models', 'PLAT')).toThrow(/project PLAT is private/);
+    expect(() => sim.mutate.setProjectPrivate('DATA', true)).toThrow(/holds public repositories/);
+    const back = sim.mutate.setRepositoryPrivate(before.uuid, true);
+    expect(back.isPrivate).toBe(true);
+    expect((await fetch(`${sim.baseUrl}/2.0/repositories/${ws}/ml-models`)).status).toBe(401);
+    // A public project first, then a public repository in it.
+    const projBefore = (await client.get(`/2.0/workspaces/${ws}/projects/PLAT`)).json as { updated_on: string; is_private: boolean };
+    expect(sim.mutate.setProjectPrivate('PLAT', false)).toMatchObject({ key: 'PLAT', isPrivate: false });
+    const projAfter = (await client.get(`/2.0/workspaces/${ws}/projects/PLAT`)).json as { updated_on: string; is_private: boolean; has_publicly_visible_repos: boolean };
+    expect(projAfter).toMatchObject({ is_private: false, has_publicly_visible_repos: false });
+    expect(projAfter.updated_on).not.toBe(projBefore.updated_on);
+    sim.mutate.setRepositoryPrivate('web-app', false);
+    expect(((await client.get(`/2.0/workspaces/${ws}/projects/PLAT`)).json as { has_publicly_visible_repos: boolean }).has_publicly_visible_repos).toBe(true);
+  });
+
+  it('moving bumps updated_on; permission changes do not', async () => {
+    const before = sim.truth.repositories().find((r) => r.slug === 'sandbox') as { updatedOn: string };
+    sim.mutate.setRepoUserPermission('sandbox', sim.truth.users()[2]?.uuid as string, 'write');
+    sim.mutate.setRepoGroupPermission('sandbox', 'developers', 'read');
+    sim.mutate.plantReportedPermission('sandbox', sim.truth.users()[3]?.uuid as string, 'read');
+    expect(sim.truth.repositories().find((r) => r.slug === 'sandbox')?.updatedOn).toBe(before.updatedOn);
+    sim.mutate.moveRepository('sandbox', 'PLAT');
+    const moved = sim.truth.repositories().find((r) => r.slug === 'sandbox') as { updatedOn: string };
+    expect(moved.updatedOn).not.toBe(before.updatedOn);
+    expect(((await client.get(`/2.0/repositories/${ws}/sandbox`)).json as { updated_on: string }).updated_on).toBe(moved.updatedOn);
+  });
+
+  it('addProject and renameGroup', async () => {
+    const p = sim.mutate.addProject({ key: 'OPS', name: '=Ops' });
+    expect(p).toMatchObject({ key: 'OPS', name: '=Ops', isPrivate: true });
+    expect((await client.all<{ key: string }>(`/2.0/workspaces/${ws}/projects`)).map((x) => x.key)).toEqual(['PLAT', 'DATA', 'OPS']);
+    sim.mutate.moveRepository('web-app', 'OPS');
+    expect(((await client.get(`/2.0/repositories/${ws}/web-app`)).json as { project: { key: string } }).project.key).toBe('OPS');
+    expect(() => sim.mutate.addProject({ key: 'OPS', name: 'again' })).toThrow(/duplicate project OPS/);
+    expect(() => sim.mutate.addProject({ key: '1x', name: 'bad' })).toThrow(/invalid project key/);
+    expect(sim.mutate.renameGroup('developers', 'Engineering')).toMatchObject({ slug: 'developers', name: 'Engineering' });
+    const groups = (await client.get(`/1.0/groups/${ws}/`)).json as Array<{ slug: string; name: string }>;
+    expect(groups.find((g) => g.slug === 'developers')?.name).toBe('Engineering');
   });
 
   it('moving a repository to another project changes who reaches it through project grants', async () => {
@@ -145,6 +256,18 @@ describe('repositories and deploy keys', () => {
   });
 });
 
+/** Every per-repository path the simulator serves, for one repository reference. */
+function perRepositoryPaths(ref: string): string[] {
+  return [
+    `/2.0/repositories/${ws}/${ref}`,
+    `/2.0/repositories/${ws}/${ref}/permissions-config/users`,
+    `/2.0/repositories/${ws}/${ref}/permissions-config/groups`,
+    `/2.0/repositories/${ws}/${ref}/deploy-keys`,
+    `/2.0/workspaces/${ws}/permissions/repositories/${ref}`,
+    `/1.0/group-privileges/${ws}/${ref}`,
+  ];
+}
+
 describe('over HTTP (/__sim/…)', () => {
   it('mutates, reports truth and stats, and refuses unknown operations', async () => {
     const res = await fetch(`${sim.baseUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ op: 'addMember', args: [{ displayName: 'Via HTTP' }] }) });
@@ -162,5 +285,21 @@ describe('over HTTP (/__sim/…)', () => {
     const failing = await fetch(`${sim.baseUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ op: 'deleteRepository', args: ['nope'] }) });
     expect(failing.status).toBe(400);
     expect(((await failing.json()) as { error: { message: string } }).error.message).toMatch(/no repository nope/);
+  });
+
+  it('offers every new op over HTTP, with the same results', async () => {
+    const post = async (op: string, ...args: unknown[]): Promise<{ status: number; body: { ok?: boolean; result?: unknown; error?: { message: string } } }> => {
+      const res = await fetch(`${sim.baseUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ op, args }) });
+      return { status: res.status, body: (await res.json()) as { ok?: boolean; result?: unknown } };
+    };
+    const ops = ((await post('nope')).body.error?.message ?? '').replace(/^.*ops: /, '').split(', ');
+    for (const op of ['setRepositoryPrivate', 'setProjectPrivate', 'addProject', 'rejoinMember', 'setDisplayName', 'renameGroup', 'plantReportedPermission', 'clearPlantedReportedPermissions', 'setReportedPermissionsReading']) expect(ops).toContain(op);
+    expect((await post('setRepositoryPrivate', 'reports', true)).body.result).toMatchObject({ slug: 'reports', isPrivate: true });
+    const grace = sim.truth.users().find((u) => u.displayName === 'Grace Hopper') as { uuid: string };
+    expect((await post('removeMember', grace.uuid)).status).toBe(200);
+    expect((await post('rejoinMember', grace.uuid)).body.result).toMatchObject({ uuid: grace.uuid, member: true });
+    expect((await post('setDisplayName', grace.uuid, 'Amazing\u0000Grace')).body.result).toMatchObject({ displayName: 'Amazing\u0000Grace' });
+    expect((await post('setReportedPermissionsReading', { includeOwners: true })).body.result).toEqual({ includeOwners: true, includeProjectInherited: true });
+    expect((await post('setReportedPermissionsReading', { includeOwners: 'yes' })).status).toBe(400);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Bitbucket's request limits: a budget per credential over a rolling hour. API tokens and app
  * passwords count against their user, OAuth against the consumer, access tokens each on their own
- * ("API request limits" on support.atlassian.com). Unauthenticated requests are not limited here
- * (they all answer 401 anyway).
+ * ("API request limits" on support.atlassian.com). Unauthenticated requests (public repositories
+ * only) share one budget, 60 an hour by default ("Anonymous requests are subject to a strict rate
+ * limit of 60 requests per hour across all API resources").
  */
 import type { SimClock } from './types.ts';
 
@@ -34,6 +35,8 @@ export interface RateDecision {
   allowed: boolean;
   limit: number;
   remaining: number;
+  /** Requests counted in the window, this one included when allowed (the `X-Request-Count` value). */
+  used: number;
   /** Seconds until a slot frees up (only when refused). */
   retryAfterSeconds: number;
 }
@@ -51,10 +54,10 @@ export class RateLimiter {
     const used = w.count(now);
     if (used >= limit) {
       const oldest = w.oldest() ?? now;
-      return { allowed: false, limit, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil((oldest + HOUR_MS - now) / 1000)) };
+      return { allowed: false, limit, remaining: 0, used, retryAfterSeconds: Math.max(1, Math.ceil((oldest + HOUR_MS - now) / 1000)) };
     }
     w.push(now);
-    return { allowed: true, limit, remaining: limit - used - 1, retryAfterSeconds: 0 };
+    return { allowed: true, limit, remaining: limit - used - 1, used: used + 1, retryAfterSeconds: 0 };
   }
 
   reset(): void {

@@ -1,7 +1,10 @@
 /**
  * JSON shapes, as Bitbucket sends them and as `swagger.v3.json` allows them. Where a recorded
- * payload carries something the spec forbids (extra link kinds on projects and repositories, `null`
- * where the schema says string), the simulator follows the spec: see README "Deliberate choices".
+ * payload carries extra link kinds the spec forbids (projects and repositories), the simulator
+ * follows the spec; where a recording sends `null` for a property the spec types (repository
+ * `parent`, project `description`, `has_2fa_enabled` on `/user`, the 1.0 group fields), it sends
+ * `null` as recorded and the contract schema accepts exactly those (`RECORDED_NULLS` in `spec.ts`).
+ * See README "Deliberate choices".
  *
  * Rendered entities are cached as objects and as JSON text until the workspace changes.
  */
@@ -81,6 +84,8 @@ export class Renderer {
       username: u.username,
       is_staff: false,
       account_status: 'active',
+      // Recorded (2026): `has_2fa_enabled: null`, `location: null`.
+      has_2fa_enabled: null,
       location: null,
     };
   }
@@ -199,11 +204,12 @@ export class Renderer {
       uuid: p.uuid,
       is_private: p.isPrivate,
       name: p.name,
-      description: p.description,
+      // Recorded (2026): a project created without a description sends `null`, not "".
+      description: p.description === '' ? null : p.description,
       links: this.projectLinks(p),
       created_on: p.createdOn,
       updated_on: p.updatedOn,
-      has_publicly_visible_repos: false,
+      has_publicly_visible_repos: this.ws.reposInProject(p.key).some((r) => !r.isPrivate),
     }));
   }
 
@@ -255,6 +261,8 @@ export class Renderer {
       is_private: r.isPrivate,
       ...(project ? { project: this.projectEmbedded(project) } : {}),
       fork_policy: r.forkPolicy,
+      // Recorded (2026): every repository that is not a fork sends `parent: null`.
+      parent: null,
       created_on: r.createdOn,
       updated_on: r.updatedOn,
       size: r.size,

@@ -20,11 +20,19 @@
  *   403), `…/projects` (private projects are "visible to team members"), and the repositories the
  *   caller can read.
  * A workspace owner is admin of every project and repository.
+ *
+ * Public repositories: "If your repository is public, anyone can access and fork it." Anyone may
+ * GET one and see it in `/repositories/{ws}` — members without a grant, users outside the
+ * workspace, and requests without credentials (the only two routes that take those:
+ * `anonymous: true`). Their permission listings and deploy keys stay admin-only.
+ *
+ * Users outside the workspace (internal role `collaborator`): Bitbucket removed the collaborator
+ * role from the API on 1 June 2022, so `/members` and `/permissions` list workspace members only.
  */
 import { type FieldAccessor, compileQuery, dt, enm, num, sortBy, str } from './bbql.ts';
 import type { Principal } from './credentials.ts';
 import type { Json, JsonObject, Renderer } from './render.ts';
-import type { ProjectRec, RepoRec, UserRec, Workspace } from './workspace.ts';
+import { type ProjectRec, type RepoRec, type UserRec, type Workspace, isMember } from './workspace.ts';
 import type { RepoPermission } from './types.ts';
 
 export interface Cachedish {
@@ -69,6 +77,8 @@ export interface Route {
   permissionRepoParam?: string;
   /** Whether this route belongs to the `/2.0/repositories/*` group (scaled limits and X-RateLimit headers). */
   repositoriesGroup: boolean;
+  /** Requests without credentials are served (public repositories only); elsewhere they answer 401. */
+  anonymous?: boolean;
   handle(ctx: RouteContext): Outcome;
   /** Compiled matcher (filled by `compileRoutes`). */
   regex?: RegExp;
@@ -78,7 +88,8 @@ export interface Route {
 const err = (status: number, message: string, detail?: Json): Outcome => ({ kind: 'error', status, message, ...(detail !== undefined ? { detail } : {}) });
 
 const REPO_ORDER = ['read', 'write', 'admin'] as const;
-const ROLE_ORDER = ['member', 'collaborator', 'owner'] as const;
+// `collaborator` is no longer a value of the API (removed 1 June 2022): querying it is a 400.
+const ROLE_ORDER = ['member', 'owner'] as const;
 
 // ─── Reach: what a principal can see ───────────────────────────────────────────────────────
 
@@ -94,6 +105,7 @@ function reposInReach(ctx: RouteContext): readonly RepoRec[] {
     const repo = ws.repoByUuid.get(p.binding.repoUuid);
     return repo ? [repo] : [];
   }
+  if (p.kind === 'anonymous') return ws.publicRepos();
   if (!p.user) return [];
   return ws.readableRepos(p.user.uuid);
 }
@@ -105,6 +117,8 @@ function canReachRepo(ctx: RouteContext, repo: RepoRec): boolean {
     if (p.binding.type === 'project') return repo.projectKey === p.binding.projectKey;
     return repo.uuid === p.binding.repoUuid;
   }
+  // A public repository is readable by anyone.
+  if (!repo.isPrivate) return true;
   return !!p.user && ws.repoRank(p.user.uuid, repo) > 0;
 }
 
@@ -240,28 +254,29 @@ export const ROUTES: Route[] = [
   {
     method: 'GET', template: '/2.0/workspaces/{workspace}/members', specPath: '/workspaces/{workspace}/members', query: [], pagination: { default: 50, max: 100 },
     classicScopes: R_ACCOUNT, granularScopes: ['read:workspace:bitbucket'], accessTokens: true, repositoriesGroup: false,
-    handle: (ctx) => page(ctx.ws.users, (u) => ctx.render.membership(u, false)),
+    handle: (ctx) => page(ctx.ws.members(), (u) => ctx.render.membership(u, false)),
   },
   {
     method: 'GET', template: '/2.0/workspaces/{workspace}/members/{member}', specPath: '/workspaces/{workspace}/members/{member}', query: [], pagination: null,
     classicScopes: R_ACCOUNT, granularScopes: ['read:workspace:bitbucket'], accessTokens: true, repositoriesGroup: false,
     handle: (ctx) => {
       const ref = ctx.params.member ?? '';
-      const u = ctx.ws.userByUuid.get(ref) ?? ctx.ws.userByAccountId.get(ref);
+      const found = ctx.ws.userByUuid.get(ref) ?? ctx.ws.userByAccountId.get(ref);
+      const u = found && isMember(found) ? found : undefined;
       return u ? { kind: 'object', value: ctx.render.membership(u, false).obj } : err(404, `${ref} is not a member of this workspace`);
     },
   },
   {
     method: 'GET', template: '/2.0/workspaces/{workspace}/permissions', specPath: '/workspaces/{workspace}/permissions', query: ['q'], pagination: { default: 50, max: 100 },
     classicScopes: R_ACCOUNT, granularScopes: ['read:workspace:bitbucket'], accessTokens: false, repositoriesGroup: false,
-    handle: (ctx) => page(querySort(ctx, 'wsperm', () => ctx.ws.users, memberFields), (u) => ctx.render.membership(u, true)),
+    handle: (ctx) => page(querySort(ctx, 'wsperm', () => ctx.ws.members(), memberFields), (u) => ctx.render.membership(u, true)),
   },
   {
     method: 'GET', template: '/2.0/workspaces/{workspace}/permissions/repositories', specPath: '/workspaces/{workspace}/permissions/repositories', query: ['q', 'sort'], pagination: { default: 10, max: 100 },
     classicScopes: R_ACCOUNT, granularScopes: ['read:repository:bitbucket'], accessTokens: false, repositoriesGroup: false,
     handle: (ctx) => {
       if (!isWorkspaceAdmin(ctx.principal)) return err(403, 'Only workspace admins can list the repository permissions of a workspace.');
-      // Explicit privileges only: owners' implicit admin is not listed (see Workspace.reportedPermissions).
+      // By default explicit privileges only: owners' implicit admin is not listed (see Workspace.reportedPermissions).
       const rows = querySort(ctx, 'rperm', () => ctx.ws.reportedPermissions(), permRowFields(ctx.ws));
       return page(rows, (r) => ctx.render.repositoryPermission(r.user, r.repo, r.permission));
     },
@@ -337,13 +352,15 @@ export const ROUTES: Route[] = [
   },
   {
     method: 'GET', template: '/2.0/repositories/{workspace}', specPath: '/repositories/{workspace}', query: ['role', 'q', 'sort'], pagination: { default: 10, max: 100 },
-    classicScopes: ['repository'], granularScopes: ['read:repository:bitbucket'], accessTokens: true, repositoriesGroup: true,
+    classicScopes: ['repository'], granularScopes: ['read:repository:bitbucket'], accessTokens: true, repositoriesGroup: true, anonymous: true,
     handle: (ctx) => {
       const role = ctx.query.get('role');
       if (role !== null && !['member', 'contributor', 'admin', 'owner'].includes(role)) return err(400, `Invalid role: ${role}`);
       const repos = querySort(ctx, `repos|${role ?? ''}`, () => {
         const reach = reposInReach(ctx);
         const user = ctx.principal.user;
+        // `role` is about explicit access: a public repository alone does not qualify.
+        if (role !== null && ctx.principal.kind === 'anonymous') return [];
         if (role === null || !user) return reach;
         if (role === 'owner') return user.role === 'owner' ? reach : [];
         const min = role === 'admin' ? 3 : role === 'contributor' ? 2 : 1;
@@ -354,7 +371,7 @@ export const ROUTES: Route[] = [
   },
   {
     method: 'GET', template: '/2.0/repositories/{workspace}/{repo_slug}', specPath: '/repositories/{workspace}/{repo_slug}', query: [], pagination: null,
-    classicScopes: ['repository'], granularScopes: ['read:repository:bitbucket'], accessTokens: true, repositoriesGroup: true,
+    classicScopes: ['repository'], granularScopes: ['read:repository:bitbucket'], accessTokens: true, repositoriesGroup: true, anonymous: true,
     handle: (ctx) => {
       const repo = resolveRepo(ctx);
       if (isOutcome(repo)) return repo;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { QueryError } from './bbql.ts';
 import { createClock } from './clock.ts';
-import { CredentialStore, MESSAGES, type Principal, missingScopes } from './credentials.ts';
+import { ANONYMOUS, CredentialStore, MESSAGES, missingScopes } from './credentials.ts';
 import { FaultEngine } from './faults.ts';
 import { parseFields } from './fields.ts';
 import { generateWorkspace } from './generate.ts';
@@ -27,7 +27,7 @@ import type {
   SimulatorOptions,
   WorkspaceRole,
 } from './types.ts';
-import { SimError, Workspace, slugify, toSimDeployKey, toSimRepo, toSimUser } from './workspace.ts';
+import { SimError, Workspace, slugify, toSimDeployKey, toSimProject, toSimRepo, toSimUser } from './workspace.ts';
 
 const COMPILED = compileRoutes(ROUTES);
 const TOKEN_PATH = '/site/oauth2/access_token';
@@ -53,6 +53,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   if (rateLimit && !(rateLimit.perHour > 0)) throw new Error(`rateLimit.perHour must be positive, got ${rateLimit.perHour}`);
 
   const { workspace: ws, anchors } = generateWorkspace(profile, seed, () => clock.now());
+  if (opts.reportedPermissions) ws.setReportedReading(opts.reportedPermissions);
+  const anonymousPerHour = rateLimit ? (rateLimit.anonymousPerHour ?? 60) : 0;
+  if (rateLimit && !(anonymousPerHour > 0)) throw new Error(`rateLimit.anonymousPerHour must be positive, got ${anonymousPerHour}`);
   const store = new CredentialStore(ws, anchors, seed, clock, {
     appPasswords: opts.appPasswords ?? 'disabled',
     oauthTtlSeconds: opts.oauthAccessTokenTtlSeconds ?? 7200,
@@ -153,10 +156,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (principal && principal.scopeSystem === 'classic') headers['X-OAuth-Scopes'] = principal.scopes.join(', ');
 
     // ─── Faults that act before anything else ─────────────────────────────────────
+    // `forbid` names a repository by slug or uuid; the request may address it either way.
+    const permissionRepoRef = route?.permissionRepoParam ? (params[route.permissionRepoParam] ?? null) : null;
+    const permissionRepo = permissionRepoRef === null ? undefined : ws.findRepo(permissionRepoRef);
     const fired = faults.evaluate({
       path: pathname,
       credential: principal?.name ?? null,
-      permissionRepoSlug: route?.permissionRepoParam ? (params[route.permissionRepoParam] ?? null) : null,
+      permissionRepoSlug: permissionRepo?.slug ?? permissionRepoRef,
+      permissionRepoUuid: permissionRepo?.uuid ?? null,
       page: Number(query.get('page') ?? 1) || 1,
     });
     const has = (kind: ActiveFault['kind']): ActiveFault | undefined => fired.find((f) => f.kind === kind);
@@ -181,32 +188,40 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     // ─── Method, route, authentication ────────────────────────────────────────────
     if (!route) return finish(res, 404, headers, errorBody('Resource not found', 'There is no API hosted at this URL'));
     if (method !== 'GET' && method !== 'HEAD') return finish(res, 405, { ...headers, Allow: 'GET' }, errorBody(`Method ${method} is not allowed here; the simulator serves reads only.`));
-    if (!auth) return finish(res, 401, { ...headers, 'WWW-Authenticate': 'Basic realm="Bitbucket.org HTTP"' }, errorBody(MESSAGES.unauthorized, 'This endpoint needs credentials.'));
-    if (!auth.ok) return finish(res, 401, auth.message === MESSAGES.invalidBasic ? { ...headers, 'WWW-Authenticate': 'Basic realm="Bitbucket.org HTTP"' } : headers, errorBody(auth.message, auth.detail));
-    const p = principal as Principal;
+    const unauthorized = (): void => finish(res, 401, { ...headers, 'WWW-Authenticate': 'Basic realm="Bitbucket.org HTTP"' }, errorBody(MESSAGES.unauthorized, 'This endpoint needs credentials.'));
+    // Without credentials only public repositories are served (the `anonymous` routes).
+    if (!auth && !route.anonymous) return unauthorized();
+    if (auth && !auth.ok) return finish(res, 401, auth.message === MESSAGES.invalidBasic ? { ...headers, 'WWW-Authenticate': 'Basic realm="Bitbucket.org HTTP"' } : headers, errorBody(auth.message, auth.detail));
+    const p = principal ?? ANONYMOUS;
+    const anonymous = p === ANONYMOUS;
 
     // ─── Rate limit ───────────────────────────────────────────────────────────────
+    // Every counted request carries `X-Request-Count` (what Bitbucket sends; Atlassian calls it an
+    // internal metric): here, the requests counted against the credential's budget in the rolling
+    // hour, this one included. Counted even with rate limiting off.
     const isAccessToken = p.binding !== null;
-    if (rateLimit) {
-      const scaledHere = isAccessToken && route.repositoriesGroup && rateLimit.scaled === true;
-      const limit = scaledHere ? Math.max(rateLimit.perHour, scaledLimit(ws.users.length)) : rateLimit.perHour;
-      const key = `${p.user && p.kind !== 'oauth-client-credentials' ? `user:${p.user.uuid}` : `${p.kind}:${p.name}`}${scaledHere ? '|api' : ''}`;
+    {
+      const scaledHere = rateLimit !== false && isAccessToken && route.repositoriesGroup && rateLimit.scaled === true;
+      const limit = !rateLimit ? Number.POSITIVE_INFINITY : anonymous ? anonymousPerHour : scaledHere ? Math.max(rateLimit.perHour, scaledLimit(ws.users.length)) : rateLimit.perHour;
+      // Unauthenticated calls share one budget (Bitbucket: per IP address; here every caller is 127.0.0.1).
+      const key = anonymous ? 'anonymous' : `${p.user && p.kind !== 'oauth-client-credentials' ? `user:${p.user.uuid}` : `${p.kind}:${p.name}`}${scaledHere ? '|api' : ''}`;
       const decision = limiter.take(key, limit);
+      headers['X-Request-Count'] = String(decision.used);
       // Bitbucket sends these to access tokens on the /2.0/repositories/* resource group only.
-      if (isAccessToken && route.repositoriesGroup) {
+      if (rateLimit && isAccessToken && route.repositoriesGroup) {
         headers['X-RateLimit-Limit'] = String(limit);
         headers['X-RateLimit-Resource'] = 'api';
         headers['X-RateLimit-NearLimit'] = String(decision.remaining < limit * 0.2);
       }
       if (!decision.allowed) {
         stats.responses429++;
-        if (rateLimit.retryAfter) headers['Retry-After'] = String(decision.retryAfterSeconds);
+        if (rateLimit && rateLimit.retryAfter) headers['Retry-After'] = String(decision.retryAfterSeconds);
         return finishText(res, 429, headers, RATE_LIMIT_BODY);
       }
     }
 
     // ─── Scopes and credential rules ──────────────────────────────────────────────
-    const missing = missingScopes(p, route.classicScopes, route.granularScopes);
+    const missing = anonymous ? [] : missingScopes(p, route.classicScopes, route.granularScopes);
     if (missing.length > 0 || (isAccessToken && !route.accessTokens)) {
       const required = p.scopeSystem === 'granular' ? route.granularScopes : route.classicScopes;
       return finish(res, 403, headers, errorBody(MESSAGES.insufficientScopes, { required: [...required], granted: [...p.scopes] }));
@@ -216,6 +231,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const wsRef = params.workspace;
     if (wsRef !== undefined) {
       const ok = route.specPath === null ? wsRef === ws.info.slug : wsRef.toLowerCase() === ws.info.slug || wsRef.toLowerCase() === ws.info.uuid.toLowerCase();
+      if (!ok && anonymous) return unauthorized();
       if (!ok) return finish(res, 404, headers, route.specPath === null ? errorBody('Resource not found') : errorBody(`No workspace with identifier '${wsRef}'.`));
     }
 
@@ -238,6 +254,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         stats.ignoredParams[k] = (stats.ignoredParams[k] ?? 0) + 1;
       }
     }
+    // Without credentials, anything that is not public answers as before: 401, revealing nothing.
+    if (outcome.kind === 'error' && anonymous && (outcome.status === 403 || outcome.status === 404)) return unauthorized();
     if (outcome.kind === 'error') return finish(res, outcome.status, headers, errorBody(outcome.message, outcome.detail));
 
     let body: Buffer;
@@ -382,6 +400,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         const result = (fn as (...a: unknown[]) => unknown).apply(sim.mutate, parsed?.args ?? []);
         return finishRaw(res, 200, {}, JSON.stringify({ ok: true, result: result ?? null }), false);
       }
+      if (pathname === '/__sim/reported-permissions') {
+        // The reading of /workspaces/{ws}/permissions/repositories (see ReportedPermissionsReading).
+        if (method === 'GET') return finish(res, 200, {}, { ...ws.reportedReading });
+        if (method === 'POST') {
+          const parsed = safeJson(await readBody(req));
+          if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return finish(res, 400, {}, errorBody('send a JSON object: {"includeOwners":true|false,"includeProjectInherited":true|false}'));
+          return finish(res, 200, {}, { ...ws.setReportedReading(parsed as Record<string, boolean>) });
+        }
+      }
       if (pathname === '/__sim/clock/advance' && method === 'POST') {
         const parsed = safeJson(await readBody(req)) as { ms?: number } | null;
         const c = clock as Partial<ControllableClock>;
@@ -462,22 +489,32 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       );
     },
     removeMember: (uuid) => ws.removeUser(uuid),
+    rejoinMember: (uuid, role = 'member') => toSimUser(ws.rejoinUser(uuid, role, new Date(clock.now()).toISOString())),
     setRole: (uuid, role) => ws.setRole(uuid, role),
+    setDisplayName: (uuid, name, nickname) => toSimUser(ws.setDisplayName(uuid, name, nickname)),
     addGroup(input) {
-      const g = ws.addGroup({ slug: input.slug ?? slugify(input.name), name: input.name, members: new Set(), defaultPermission: null, autoAdd: false, emailForwardingDisabled: false });
+      // Groups created today never set the legacy 1.0 fields: their bodies send `null` for both.
+      const g = ws.addGroup({ slug: input.slug ?? slugify(input.name), name: input.name, members: new Set(), defaultPermission: null, autoAdd: false, emailForwardingDisabled: null });
       return { slug: g.slug, name: g.name, memberUuids: [] };
     },
     removeGroup: (slug) => ws.removeGroup(slug),
+    renameGroup(slug, name) {
+      const g = ws.renameGroup(slug, name);
+      return { slug: g.slug, name: g.name, memberUuids: [...g.members] };
+    },
     addGroupMember: (slug, uuid) => ws.addGroupMember(slug, uuid),
     removeGroupMember: (slug, uuid) => ws.removeGroupMember(slug, uuid),
     setRepoUserPermission: (repo, uuid, p) => ws.setRepoUser(repo, uuid, p),
     setRepoGroupPermission: (repo, slug, p) => ws.setRepoGroup(repo, slug, p),
     setProjectUserPermission: (key, uuid, p) => ws.setProjectUser(key, uuid, p),
     setProjectGroupPermission: (key, slug, p) => ws.setProjectGroup(key, slug, p),
+    addProject: (input) => toSimProject(ws.createProject(input)),
+    setProjectPrivate: (key, isPrivate) => toSimProject(ws.setProjectPrivate(key, isPrivate)),
     addRepository: (input) => toSimRepo(ws.createRepo(input)),
     deleteRepository: (repo) => ws.deleteRepo(repo),
     renameRepository: (repo, name) => toSimRepo(ws.renameRepo(repo, name)),
     moveRepository: (repo, key) => ws.moveRepo(repo, key),
+    setRepositoryPrivate: (repo, isPrivate) => toSimRepo(ws.setRepoPrivate(repo, isPrivate)),
     touchRepository: (repo) => ws.touchRepo(repo),
     addDeployKey(input) {
       const repo = input.repository !== undefined ? ws.findRepo(input.repository) : undefined;
@@ -497,7 +534,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       );
     },
     removeDeployKey: (id) => ws.removeDeployKey(id),
+    useDeployKey: (id, at) => toSimDeployKey(ws.useDeployKey(id, at ?? new Date(clock.now()).toISOString())),
     revokeCredential: (name) => store.revoke(name),
+    plantReportedPermission: (repo, uuid, permission) => ws.plantReported(repo, uuid, permission),
+    clearPlantedReportedPermissions: () => ws.clearPlantedReported(),
+    setReportedPermissionsReading: (reading) => ws.setReportedReading(reading),
   };
 
   await new Promise<void>((resolve, reject) => {

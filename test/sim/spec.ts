@@ -43,6 +43,29 @@ export function loadSpec(): OpenApiSpec {
   return JSON.parse(fs.readFileSync(path.join(bitbucketApiDir(), 'swagger.v3.json'), 'utf8')) as OpenApiSpec;
 }
 
+/**
+ * Properties that real, recorded Bitbucket bodies send as `null` although the spec types them
+ * (an object, a string, a boolean). Where the spec and a real payload disagree the payload wins,
+ * so the simulator sends these nulls and the validator accepts `null` there — and nowhere else.
+ */
+export const RECORDED_NULLS: ReadonlyArray<{ schema: string; property: string; recording: string }> = [
+  { schema: 'repository', property: 'parent', recording: 'real-payloads/cloud-2.0_repositories_list.nango-2026.json (every value)' },
+  { schema: 'project', property: 'description', recording: 'real-payloads/cloud-2.0_workspaces_projects.nango-2026.json (values[0])' },
+  { schema: 'user', property: 'has_2fa_enabled', recording: 'real-payloads/cloud-2.0_user.nango-2026.json' },
+];
+
+function withRecordedNulls(schemas: Record<string, AnyJson>): Record<string, AnyJson> {
+  const out = structuredClone(schemas);
+  for (const { schema, property } of RECORDED_NULLS) {
+    const root = out[schema] as JsonMap | undefined;
+    const parts = [root, ...((root?.allOf as JsonMap[] | undefined) ?? [])];
+    const props = parts.map((p) => p?.properties as JsonMap | undefined).find((p) => p && property in p);
+    if (!props) throw new Error(`RECORDED_NULLS: the spec has no ${schema}.${property}`);
+    props[property] = { ...(props[property] as JsonMap), nullable: true };
+  }
+  return out;
+}
+
 function convert(node: AnyJson, partial = false): AnyJson {
   if (Array.isArray(node)) return node.map((n) => convert(n, partial));
   if (node === null || typeof node !== 'object') return node;
@@ -84,8 +107,9 @@ export function createSpecValidator(spec: OpenApiSpec = loadSpec()): SpecValidat
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
   const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
   addFormats(ajv);
-  ajv.addSchema({ $id: 'bitbucket', definitions: Object.fromEntries(Object.entries(spec.components.schemas).map(([k, v]) => [k, convert(v)])) });
-  ajv.addSchema({ $id: 'bitbucket-partial', definitions: Object.fromEntries(Object.entries(spec.components.schemas).map(([k, v]) => [k, convert(v, true)])) });
+  const schemas = withRecordedNulls(spec.components.schemas);
+  ajv.addSchema({ $id: 'bitbucket', definitions: Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, convert(v)])) });
+  ajv.addSchema({ $id: 'bitbucket-partial', definitions: Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, convert(v, true)])) });
   const compiled = new Map<string, ValidateFunction>();
   const run = (key: string, schema: () => object, data: unknown): string[] => {
     let fn = compiled.get(key);

@@ -36,6 +36,12 @@ describe.each(['small', 'medium', 'large'] as SimProfile[])('the %s workspace', 
     const shape = PROFILES[profile];
     const s = sim.truth.summary();
     expect([s.users, s.owners, s.collaborators, s.groups, s.projects, s.repositories]).toEqual([shape.users, shape.owners, shape.collaborators, shape.groups, shape.projects, shape.repos]);
+    // Collaborators are the users outside the workspace: everyone else is a member.
+    expect(s.members).toBe(shape.users - shape.collaborators);
+    expect(sim.truth.users().filter((u) => u.member).length).toBe(s.members);
+    expect(s.publicRepositories).toBe(sim.truth.publicRepositories().length);
+    if (profile === 'small') expect(s.publicRepositories).toBe(1);
+    else expect(s.publicRepositories / s.repositories).toBeGreaterThanOrEqual(0.02);
     expect(s.deployKeys).toBeGreaterThanOrEqual(3);
     expect(s.effectiveAccessRows).toBe(access.length);
   });
@@ -79,8 +85,13 @@ describe.each(['small', 'medium', 'large'] as SimProfile[])('the %s workspace', 
     const sandboxRows = access.filter((a) => a.repoUuid === sandbox?.uuid);
     expect(sandboxRows.length).toBe(users.filter((u) => u.role === 'owner').length);
     expect(sandboxRows.every((a) => a.paths.length === 1 && a.paths[0]?.kind === 'workspace-owner')).toBe(true);
-    // Collaborators, a redundant lower grant, duplicate display names.
-    expect(users.some((u) => u.role === 'collaborator')).toBe(true);
+    // Users outside the workspace, a redundant lower grant, duplicate display names.
+    expect(users.some((u) => u.role === 'collaborator' && !u.member)).toBe(true);
+    // A public repository that also carries an explicit grant (readable by anyone is not a grant).
+    const pub = sim.truth.publicRepositories();
+    expect(pub.some((r) => access.some((a) => a.repoUuid === r.uuid && a.paths.some((p) => p.kind !== 'workspace-owner')))).toBe(true);
+    // The legacy 1.0 group fields are null on some groups, as real bodies send them.
+    expect(sim.workspaceModel.groups.some((g) => g.emailForwardingDisabled === null && g.defaultPermission === null)).toBe(true);
     expect(access.some((a) => a.paths.some((p) => RANK[p.permission] < RANK[a.permission] && p.kind !== 'workspace-owner'))).toBe(true);
     const names = users.map((u) => u.displayName);
     expect(new Set(names).size).toBeLessThan(names.length);

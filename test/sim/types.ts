@@ -6,6 +6,13 @@
 export const SIM_PROFILES = ['small', 'medium', 'large', 'enterprise'] as const;
 export type SimProfile = (typeof SIM_PROFILES)[number];
 
+/**
+ * A user's standing in the workspace. `owner` and `member` are workspace members. `collaborator` is
+ * the internal name (kept for scripts that call `setRole`) of a user **outside the workspace** who
+ * holds access to some repositories: Bitbucket removed the collaborator role from its API on
+ * 1 June 2022, so such users appear only in the grants (repository and project user permissions,
+ * reported effective permissions), never in `/members` or `/permissions`. See `SimUser.member`.
+ */
 export type WorkspaceRole = 'owner' | 'collaborator' | 'member';
 export type RepoPermission = 'read' | 'write' | 'admin';
 export type ProjectPermission = 'read' | 'write' | 'create-repo' | 'admin';
@@ -38,15 +45,34 @@ export interface SimulatorOptions {
    * Per-credential budget over a rolling hour. Default `{ perHour: 1000 }`. `false` disables limiting.
    * `scaled: true` applies Bitbucket's scaled limits to access tokens on `/2.0/repositories/*`
    * (1,000 + 10 per paid seat above 100, at most 10,000). `retryAfter: true` adds a `Retry-After`
-   * header to 429s, which the real API does not send (default false).
+   * header to 429s, which the real API does not send (default false). `anonymousPerHour`: the
+   * budget of requests without credentials (all anonymous callers share it; Bitbucket counts them
+   * per IP address and documents 60 an hour). Default 60.
    */
-  rateLimit?: { perHour: number; scaled?: boolean; retryAfter?: boolean } | false;
+  rateLimit?: { perHour: number; scaled?: boolean; retryAfter?: boolean; anonymousPerHour?: number } | false;
   /** Time source for token expiry and rate-limit windows. Default: real time. */
   clock?: SimClock;
   /** Atlassian switched app passwords off in July 2026: `disabled` (default) answers 401 saying so. */
   appPasswords?: 'disabled' | 'enabled';
   /** Lifetime of OAuth access tokens issued by the token endpoint. Default 7200 (what Bitbucket sends). */
   oauthAccessTokenTtlSeconds?: number;
+  /**
+   * How `/workspaces/{ws}/permissions/repositories` reads (Bitbucket does not document it in detail).
+   * Default `{ includeOwners: false, includeProjectInherited: true }`. Changeable at run time with
+   * `setReportedPermissionsReading` or `POST /__sim/reported-permissions`.
+   */
+  reportedPermissions?: Partial<ReportedPermissionsReading>;
+}
+
+/**
+ * A reading of Bitbucket's own effective permissions listing. Its documentation says "effective
+ * permissions: the highest level of permission the user has" without saying which paths count.
+ */
+export interface ReportedPermissionsReading {
+  /** Workspace owners' implicit admin is listed on every repository. Default false. */
+  includeOwners: boolean;
+  /** Access inherited from project permissions (project user and project group grants) counts. Default true. */
+  includeProjectInherited: boolean;
 }
 
 // ─── Credentials ───────────────────────────────────────────────────────────────────────────
@@ -104,6 +130,11 @@ export interface SimUser {
   displayName: string;
   nickname: string;
   role: WorkspaceRole;
+  /**
+   * A workspace member (`owner` or `member`): listed by `/members` and `/permissions`. False for a
+   * user outside the workspace (role `collaborator`), who appears only in the grants.
+   */
+  member: boolean;
 }
 export interface SimGroup {
   slug: string;
@@ -114,12 +145,25 @@ export interface SimProject {
   uuid: string;
   key: string;
   name: string;
+  /** Private projects can only contain private repositories (Bitbucket's rule). */
+  isPrivate: boolean;
 }
 export interface SimRepo {
   uuid: string;
   slug: string;
   name: string;
   projectKey: string;
+  /** False: a public repository, readable by anyone (anonymous requests included); not a grant. */
+  isPrivate: boolean;
+  /** `updated_on` as served. */
+  updatedOn: string;
+}
+/** A planted override of one row of the reported effective permissions (a test lever, not Bitbucket). */
+export interface PlantedReportedPermission {
+  repoUuid: string;
+  userUuid: string;
+  /** What the listing reports for the pair; `null`: the pair is left out. */
+  permission: RepoPermission | null;
 }
 export interface SimDeployKey {
   id: number;
@@ -163,25 +207,40 @@ export interface GroundTruth {
   projectGroupGrants(): ProjectGroupGrant[];
   repoUserGrants(): RepoUserGrant[];
   repoGroupGrants(): RepoGroupGrant[];
-  /** Every user × repository with any access, with every path that gives it (owners included). */
-  effectiveAccess(): EffectiveAccess[];
   /**
-   * What `/workspaces/{ws}/permissions/repositories` lists: the highest permission from explicit
-   * paths only (direct, group, project, project-group), never the implicit workspace-owner path.
+   * Every user × repository with any explicit or owner access, with every path that gives it
+   * (owners included). Public readability is not a path here: see `publicRepositories()`.
+   */
+  effectiveAccess(): EffectiveAccess[];
+  /** The public repositories: readable by anyone, members, outsiders and anonymous requests alike. */
+  publicRepositories(): SimRepo[];
+  /**
+   * What `/workspaces/{ws}/permissions/repositories` lists under the current reading (by default
+   * the highest permission over direct, group, project and project-group paths, owners' implicit
+   * admin not listed), with the planted overrides applied.
    */
   reportedRepositoryPermissions(): Array<{ userUuid: string; repoUuid: string; permission: RepoPermission }>;
+  /** The reading `reportedRepositoryPermissions()` follows. */
+  reportedPermissionsReading(): ReportedPermissionsReading;
+  /** Overrides planted with `plantReportedPermission` (not Bitbucket behaviour). */
+  plantedReportedPermissions(): PlantedReportedPermission[];
   /** Counts, for logs and the bench. */
   summary(): TruthSummary;
 }
 
 export interface TruthSummary {
+  /** Everyone: workspace members and users outside the workspace. */
   users: number;
+  /** Workspace members (owners included): what `/members` lists. */
+  members: number;
   owners: number;
+  /** Users outside the workspace (internal role `collaborator`). */
   collaborators: number;
   groups: number;
   emptyGroups: number;
   projects: number;
   repositories: number;
+  publicRepositories: number;
   deployKeys: number;
   projectUserGrants: number;
   projectGroupGrants: number;
@@ -193,12 +252,30 @@ export interface TruthSummary {
 // ─── Mutations (test-only; also over HTTP under /__sim/mutate) ────────────────────────────
 
 export interface SimMutations {
+  /**
+   * Adds a user. `role: 'collaborator'` adds a user outside the workspace (no group, not listed as
+   * a member) who can then be given repository or project grants.
+   */
   addMember(input?: { displayName?: string; nickname?: string; role?: WorkspaceRole }): SimUser;
-  /** Removes the user from the workspace, every group and every explicit grant. */
+  /** Removes the user (member or outsider) from the workspace, every group and every explicit grant. */
   removeMember(userUuid: string): void;
+  /**
+   * The same account (same uuid and account id, same names) back after `removeMember`, with no
+   * group and no grant; `role` defaults to `member`.
+   */
+  rejoinMember(userUuid: string, role?: WorkspaceRole): SimUser;
+  /**
+   * `collaborator` moves the user outside the workspace: they leave every group (a group member
+   * is a workspace member) and keep their direct grants.
+   */
   setRole(userUuid: string, role: WorkspaceRole): void;
+  /** Changes the display name (and the nickname when given). Any string, NUL characters included. */
+  setDisplayName(userUuid: string, displayName: string, nickname?: string): SimUser;
   addGroup(input: { name: string; slug?: string }): SimGroup;
   removeGroup(slug: string): void;
+  /** Changes a group's name; its slug (the group's key) stays. */
+  renameGroup(slug: string, name: string): SimGroup;
+  /** Adding a user outside the workspace to a group makes them a workspace member (role `member`). */
   addGroupMember(groupSlug: string, userUuid: string): void;
   removeGroupMember(groupSlug: string, userUuid: string): void;
   /** `null` removes the grant. Repositories by slug or `{uuid}`. */
@@ -206,17 +283,44 @@ export interface SimMutations {
   setRepoGroupPermission(repo: string, groupSlug: string, permission: RepoPermission | null): void;
   setProjectUserPermission(projectKey: string, userUuid: string, permission: ProjectPermission | null): void;
   setProjectGroupPermission(projectKey: string, groupSlug: string, permission: ProjectPermission | null): void;
-  addRepository(input: { name: string; slug?: string; projectKey: string }): SimRepo;
+  /** A private project (default) or a public one (`isPrivate: false`). */
+  addProject(input: { key: string; name: string; isPrivate?: boolean }): SimProject;
+  /** Refuses to make a project private while it holds public repositories. Bumps the project's `updated_on`. */
+  setProjectPrivate(projectKey: string, isPrivate: boolean): SimProject;
+  /**
+   * A new repository (new uuid), private unless `isPrivate: false`. `slug` may be a deleted
+   * repository's slug: the new one is a different repository.
+   */
+  addRepository(input: { name: string; slug?: string; projectKey: string; isPrivate?: boolean }): SimRepo;
+  /** Afterwards its old slug and its `{uuid}` answer 404. */
   deleteRepository(repo: string): void;
-  /** Renames (new slug from the name): the uuid stays, the slug and name change. */
+  /** Renames (new slug from the name): the uuid stays, the slug and name change; bumps `updated_on`. */
   renameRepository(repo: string, newName: string): SimRepo;
+  /** Bumps `updated_on`. A public repository cannot move into a private project. */
   moveRepository(repo: string, projectKey: string): void;
+  /**
+   * Makes a repository private or public (public only inside a public project); bumps `updated_on`.
+   * A public repository allows forks (`fork_policy: allow_forks`).
+   */
+  setRepositoryPrivate(repo: string, isPrivate: boolean): SimRepo;
   /** Bumps `updated_on` (permission changes do not, as on Bitbucket). */
   touchRepository(repo: string): void;
   addDeployKey(input: { repository?: string; projectKey?: string; label: string; key?: string; comment?: string }): SimDeployKey;
   removeDeployKey(id: number): void;
+  /** Records a use of a deploy key: its `last_used` becomes `at` (default: now, on the simulator's clock). */
+  useDeployKey(id: number, at?: string): SimDeployKey;
   /** Revokes one credential: API requests with it answer 401 from now on (OAuth: the consumer). */
   revokeCredential(name: SimCredentialName): void;
+  /**
+   * Test lever, not Bitbucket behaviour: the reported effective permissions listing reports
+   * `permission` for this repository and user (a row is added or changed), or leaves the pair out
+   * (`null`), whatever the grants say — so a test can expect exactly that reconciliation finding.
+   */
+  plantReportedPermission(repo: string, userUuid: string, permission: RepoPermission | null): void;
+  /** Removes every planted override. */
+  clearPlantedReportedPermissions(): void;
+  /** Changes the reading of the reported effective permissions (see `ReportedPermissionsReading`). */
+  setReportedPermissionsReading(reading: Partial<ReportedPermissionsReading>): ReportedPermissionsReading;
 }
 
 // ─── Faults ────────────────────────────────────────────────────────────────────────────────
@@ -240,7 +344,7 @@ export interface FaultSpec {
   status?: number;
   /** `slow`: real milliseconds to wait before answering (not scaled by the clock). */
   ms?: number;
-  /** `forbid`: repository slug whose permission listings answer 403. */
+  /** `forbid`: the repository (slug or `{uuid}`) whose permission listings answer 403, however a request addresses it. */
   repo?: string;
 }
 

@@ -7,12 +7,14 @@ import type {
   AccessPath,
   EffectiveAccess,
   GroundTruth,
+  PlantedReportedPermission,
   ProjectGroupGrant,
   ProjectPermission,
   ProjectUserGrant,
   RepoGroupGrant,
   RepoPermission,
   RepoUserGrant,
+  ReportedPermissionsReading,
   SimDeployKey,
   SimGroup,
   SimProject,
@@ -30,10 +32,14 @@ export interface UserRec {
   /** Bitbucket username (app passwords authenticate with it). */
   username: string;
   email: string;
+  /** `collaborator`: outside the workspace (see `WorkspaceRole`). */
   role: WorkspaceRole;
   createdOn: string;
   addedOn: string;
 }
+
+/** A workspace member (owner or member), as opposed to a user outside the workspace. */
+export const isMember = (u: UserRec): boolean => u.role !== 'collaborator';
 
 export interface GroupRec {
   slug: string;
@@ -43,7 +49,8 @@ export interface GroupRec {
   /** 1.0 `permission`: the default privilege new repositories give this group — not an access path. */
   defaultPermission: RepoPermission | null;
   autoAdd: boolean;
-  emailForwardingDisabled: boolean;
+  /** Real 1.0 bodies send `null` here (and in `permission`) for groups that never set it. */
+  emailForwardingDisabled: boolean | null;
 }
 
 export interface ProjectRec {
@@ -140,6 +147,12 @@ export class Workspace {
   readonly repoUser = new Map<string, Map<string, RepoPermission>>();
   readonly repoGroup = new Map<string, Map<string, RepoPermission>>();
 
+  /** Users removed from the workspace, by uuid, so the same account can rejoin. */
+  readonly removedUsers = new Map<string, UserRec>();
+  /** How the reported effective permissions read, and the planted overrides (repo uuid → user uuid → permission). */
+  reportedReading: ReportedPermissionsReading = { includeOwners: false, includeProjectInherited: true };
+  readonly plantedReported = new Map<string, Map<string, RepoPermission | null>>();
+
   private nextDeployKeyId = 1;
   private derivedVersion = -1;
   private derived: Derived | null = null;
@@ -155,7 +168,8 @@ export class Workspace {
 
   /** A repository by slug or `{uuid}` (as Bitbucket URLs accept both). */
   findRepo(ref: string): RepoRec | undefined {
-    return ref.startsWith('{') ? this.repoByUuid.get(ref) : this.repoBySlug.get(ref.toLowerCase());
+    const key = ref.toLowerCase();
+    return key.startsWith('{') ? this.repoByUuid.get(key) : this.repoBySlug.get(key);
   }
 
   private requireRepo(ref: string): RepoRec {
@@ -205,12 +219,36 @@ export class Workspace {
     for (const g of this.groups) g.members.delete(user.uuid);
     for (const m of this.projectUser.values()) m.delete(user.uuid);
     for (const m of this.repoUser.values()) m.delete(user.uuid);
+    for (const m of this.plantedReported.values()) m.delete(user.uuid);
+    this.removedUsers.set(user.uuid, user);
     this.touch();
   }
 
+  /** The same account back (same uuid, account id and names), with no group and no grant. */
+  rejoinUser(uuid: string, role: WorkspaceRole, addedOn: string): UserRec {
+    if (this.userByUuid.has(uuid) || this.userByAccountId.has(uuid)) throw new SimError(`user ${uuid} has not left the workspace`);
+    const user = this.removedUsers.get(uuid) ?? [...this.removedUsers.values()].find((u) => u.accountId === uuid);
+    if (!user) throw new SimError(`no removed user ${uuid}`);
+    this.removedUsers.delete(user.uuid);
+    user.role = role;
+    user.addedOn = addedOn;
+    return this.addUser(user);
+  }
+
   setRole(uuid: string, role: WorkspaceRole): void {
-    this.requireUser(uuid).role = role;
+    const user = this.requireUser(uuid);
+    user.role = role;
+    // A group member is a workspace member: a user moved outside the workspace leaves every group.
+    if (!isMember(user)) for (const g of this.groups) g.members.delete(user.uuid);
     this.touch();
+  }
+
+  setDisplayName(uuid: string, displayName: string, nickname?: string): UserRec {
+    const user = this.requireUser(uuid);
+    user.displayName = displayName;
+    if (nickname !== undefined) user.nickname = nickname;
+    this.touch();
+    return user;
   }
 
   addGroup(group: GroupRec): GroupRec {
@@ -231,9 +269,19 @@ export class Workspace {
     this.touch();
   }
 
+  renameGroup(slug: string, name: string): GroupRec {
+    const group = this.requireGroup(slug);
+    group.name = name;
+    this.touch();
+    return group;
+  }
+
   addGroupMember(slug: string, uuid: string): void {
     const user = this.requireUser(uuid);
-    this.requireGroup(slug).members.add(user.uuid);
+    const group = this.requireGroup(slug);
+    // "If you add a user to a User group, that user becomes a member of your workspace."
+    if (!isMember(user)) user.role = 'member';
+    group.members.add(user.uuid);
     this.touch();
   }
 
@@ -263,24 +311,61 @@ export class Workspace {
     return repo;
   }
 
-  createRepo(input: { name: string; slug?: string; projectKey: string }): RepoRec {
+  createProject(input: { key: string; name: string; isPrivate?: boolean }): ProjectRec {
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(input.key)) throw new SimError(`invalid project key ${JSON.stringify(input.key)}`);
     const at = new Date(this.now()).toISOString();
+    return this.addProject({ uuid: `{${this.newUuid()}}`, key: input.key, name: input.name, description: '', isPrivate: input.isPrivate ?? true, createdOn: at, updatedOn: at });
+  }
+
+  setProjectPrivate(key: string, isPrivate: boolean): ProjectRec {
+    const project = this.requireProject(key);
+    if (isPrivate && this.reposInProject(key).some((r) => !r.isPrivate)) {
+      throw new SimError(`project ${key} holds public repositories; private projects can only contain private repositories (make them private first)`);
+    }
+    if (project.isPrivate !== isPrivate) {
+      project.isPrivate = isPrivate;
+      project.updatedOn = new Date(this.now()).toISOString();
+    }
+    this.touch();
+    return project;
+  }
+
+  createRepo(input: { name: string; slug?: string; projectKey: string; isPrivate?: boolean }): RepoRec {
+    const at = new Date(this.now()).toISOString();
+    const isPrivate = input.isPrivate ?? true;
+    if (!isPrivate) this.requirePublicProject(input.projectKey);
     return this.addRepo({
       uuid: `{${this.newUuid()}}`,
       slug: input.slug ?? slugify(input.name),
       name: input.name,
       projectKey: input.projectKey,
       description: '',
-      isPrivate: true,
+      isPrivate,
       createdOn: at,
       updatedOn: at,
       language: '',
       size: 0,
       mainBranch: 'main',
-      forkPolicy: 'no_public_forks',
+      forkPolicy: isPrivate ? 'no_public_forks' : 'allow_forks',
       hasIssues: false,
       hasWiki: false,
     });
+  }
+
+  /** "Private projects can only contain private repositories." */
+  private requirePublicProject(key: string): void {
+    if (this.requireProject(key).isPrivate) throw new SimError(`project ${key} is private; private projects can only contain private repositories (setProjectPrivate first)`);
+  }
+
+  setRepoPrivate(ref: string, isPrivate: boolean): RepoRec {
+    const repo = this.requireRepo(ref);
+    if (!isPrivate) this.requirePublicProject(repo.projectKey);
+    repo.isPrivate = isPrivate;
+    // "Because public repositories allow public forks, you must make your repository private to restrict forking."
+    if (!isPrivate) repo.forkPolicy = 'allow_forks';
+    repo.updatedOn = new Date(this.now()).toISOString();
+    this.touch();
+    return repo;
   }
 
   deleteRepo(ref: string): void {
@@ -290,6 +375,7 @@ export class Workspace {
     this.repoByUuid.delete(repo.uuid);
     this.repoUser.delete(repo.uuid);
     this.repoGroup.delete(repo.uuid);
+    this.plantedReported.delete(repo.uuid);
     for (let i = this.deployKeys.length - 1; i >= 0; i--) {
       if (this.deployKeys[i]?.repositoryUuid === repo.uuid) this.deployKeys.splice(i, 1);
     }
@@ -313,6 +399,7 @@ export class Workspace {
   moveRepo(ref: string, projectKey: string): void {
     this.requireProject(projectKey);
     const repo = this.requireRepo(ref);
+    if (!repo.isPrivate) this.requirePublicProject(projectKey);
     repo.projectKey = projectKey;
     repo.updatedOn = new Date(this.now()).toISOString();
     this.touch();
@@ -370,6 +457,42 @@ export class Workspace {
     this.touch();
   }
 
+  useDeployKey(id: number, at: string): DeployKeyRec {
+    const key = this.deployKeys.find((k) => k.id === id);
+    if (!key) throw new SimError(`no deploy key ${id}`);
+    if (Number.isNaN(Date.parse(at))) throw new SimError(`invalid date ${JSON.stringify(at)}`);
+    key.lastUsed = at;
+    this.touch();
+    return key;
+  }
+
+  // ─── The reported effective permissions (a reading, and planted overrides) ────────────
+
+  setReportedReading(reading: Partial<ReportedPermissionsReading>): ReportedPermissionsReading {
+    for (const [k, v] of Object.entries(reading)) {
+      if (k !== 'includeOwners' && k !== 'includeProjectInherited') throw new SimError(`unknown reading ${JSON.stringify(k)}; use includeOwners, includeProjectInherited`);
+      if (typeof v !== 'boolean') throw new SimError(`${k} must be true or false, got ${JSON.stringify(v)}`);
+    }
+    this.reportedReading = { ...this.reportedReading, ...reading };
+    this.touch();
+    return { ...this.reportedReading };
+  }
+
+  plantReported(ref: string, uuid: string, permission: RepoPermission | null): void {
+    const repo = this.requireRepo(ref);
+    const user = this.requireUser(uuid);
+    if (permission !== null && !Object.hasOwn(REPO_RANK, permission)) throw new SimError(`invalid permission ${JSON.stringify(permission)}; use read, write, admin or null`);
+    let inner = this.plantedReported.get(repo.uuid);
+    if (!inner) this.plantedReported.set(repo.uuid, (inner = new Map()));
+    inner.set(user.uuid, permission);
+    this.touch();
+  }
+
+  clearPlantedReported(): void {
+    this.plantedReported.clear();
+    this.touch();
+  }
+
   // ─── Derived indexes ──────────────────────────────────────────────────────────────────
 
   /** Indexes rebuilt lazily after any change. */
@@ -400,7 +523,9 @@ export class Workspace {
       list.push(k);
     }
     const owners = this.users.filter((u) => u.role === 'owner');
-    this.derived = { groupsOfUser, reposByProject, repoIndex, keysByRepo, keysByProject, owners, reported: null, reportedByRepo: null, readable: new Map() };
+    const members = this.users.filter(isMember);
+    const publicRepos = this.repos.filter((r) => !r.isPrivate);
+    this.derived = { groupsOfUser, reposByProject, repoIndex, keysByRepo, keysByProject, owners, members, publicRepos, reported: null, reportedByRepo: null, readable: new Map() };
     this.derivedVersion = this.version;
     return this.derived;
   }
@@ -427,6 +552,16 @@ export class Workspace {
 
   owners(): readonly UserRec[] {
     return this.d.owners;
+  }
+
+  /** Workspace members (owners included), in workspace order: what `/members` and `/permissions` list. */
+  members(): readonly UserRec[] {
+    return this.d.members;
+  }
+
+  /** Public repositories, in listing order. */
+  publicRepos(): readonly RepoRec[] {
+    return this.d.publicRepos;
   }
 
   // ─── Access decisions ─────────────────────────────────────────────────────────────────
@@ -473,13 +608,13 @@ export class Workspace {
     return rank;
   }
 
-  /** Repositories a user can read, in listing order (cached per version). */
+  /** Repositories a user can read, in listing order (cached per version): public ones included. */
   readableRepos(uuid: string): readonly RepoRec[] {
     const d = this.d;
     let list = d.readable.get(uuid);
     if (!list) {
       const user = this.userByUuid.get(uuid);
-      list = !user ? [] : user.role === 'owner' ? this.repos : this.repos.filter((r) => this.repoRank(uuid, r) > 0);
+      list = !user ? [] : user.role === 'owner' ? this.repos : this.repos.filter((r) => !r.isPrivate || this.repoRank(uuid, r) > 0);
       d.readable.set(uuid, list);
     }
     return list;
@@ -519,18 +654,22 @@ export class Workspace {
 
   /**
    * The rows `/workspaces/{ws}/permissions/repositories` lists, in its order (repository, then
-   * user in workspace order). Bitbucket lists *explicit* privileges: a workspace owner with no
-   * explicit path to a repository is not listed for it, although the owner is admin there.
+   * user in workspace order), under the current reading: by default the highest permission over
+   * the explicit paths (direct, group, project, project-group) — a workspace owner with no explicit
+   * path to a repository is not listed for it, although the owner is admin there. Planted
+   * overrides (a test lever) replace or remove single rows last.
    */
   reportedPermissions(): ReadonlyArray<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> {
     const d = this.d;
     if (d.reported) return d.reported;
+    const { includeOwners, includeProjectInherited } = this.reportedReading;
     // Ranks per user index in a reused typed array: hundreds of thousands of rows on large.
     const index = new Map<string, number>();
     this.users.forEach((u, i) => index.set(u.uuid, i));
     const rank = new Uint8Array(this.users.length);
     const touched: number[] = [];
     const rows: Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> = [];
+    const memberIdx = new Map<string, number[]>();
     const groupMembers = (slug: string): number[] => {
       let list = memberIdx.get(slug);
       if (!list) {
@@ -542,20 +681,30 @@ export class Workspace {
       }
       return list;
     };
-    const memberIdx = new Map<string, number[]>();
+    const ownerIdx = includeOwners ? this.owners().map((o) => index.get(o.uuid) as number) : [];
     const raise = (i: number | undefined, r: number): void => {
       if (i === undefined) return;
       if (rank[i] === 0) touched.push(i);
       if (r > (rank[i] as number)) rank[i] = r;
     };
     for (const repo of this.repos) {
+      for (const i of ownerIdx) raise(i, 3);
       for (const [uuid, p] of this.repoUser.get(repo.uuid) ?? []) raise(index.get(uuid), REPO_RANK[p]);
       for (const [slug, p] of this.repoGroup.get(repo.uuid) ?? []) for (const i of groupMembers(slug)) raise(i, REPO_RANK[p]);
-      for (const [uuid, p] of this.projectUser.get(repo.projectKey) ?? []) raise(index.get(uuid), REPO_RANK[PROJECT_TO_REPO[p]]);
-      for (const [slug, p] of this.projectGroup.get(repo.projectKey) ?? []) for (const i of groupMembers(slug)) raise(i, REPO_RANK[PROJECT_TO_REPO[p]]);
+      if (includeProjectInherited) {
+        for (const [uuid, p] of this.projectUser.get(repo.projectKey) ?? []) raise(index.get(uuid), REPO_RANK[PROJECT_TO_REPO[p]]);
+        for (const [slug, p] of this.projectGroup.get(repo.projectKey) ?? []) for (const i of groupMembers(slug)) raise(i, REPO_RANK[PROJECT_TO_REPO[p]]);
+      }
+      for (const [uuid, p] of this.plantedReported.get(repo.uuid) ?? []) {
+        const i = index.get(uuid);
+        if (i === undefined) continue;
+        if (rank[i] === 0) touched.push(i);
+        rank[i] = p === null ? 0 : REPO_RANK[p];
+      }
       touched.sort((a, b) => a - b);
       for (const i of touched) {
-        rows.push({ user: this.users[i] as UserRec, repo, permission: RANK_REPO[rank[i] as number] as RepoPermission });
+        const r = rank[i] as number;
+        if (r > 0) rows.push({ user: this.users[i] as UserRec, repo, permission: RANK_REPO[r] as RepoPermission });
         rank[i] = 0;
       }
       touched.length = 0;
@@ -587,8 +736,9 @@ export class Workspace {
       workspace: { uuid: ws.uuid, slug: ws.slug, name: ws.name },
       users: (): SimUser[] => this.users.map(toSimUser),
       groups: (): SimGroup[] => this.groups.map((g) => ({ slug: g.slug, name: g.name, memberUuids: [...g.members] })),
-      projects: (): SimProject[] => this.projects.map((p) => ({ uuid: p.uuid, key: p.key, name: p.name })),
+      projects: (): SimProject[] => this.projects.map(toSimProject),
       repositories: (): SimRepo[] => this.repos.map(toSimRepo),
+      publicRepositories: (): SimRepo[] => this.publicRepos().map(toSimRepo),
       deployKeys: (): SimDeployKey[] => this.deployKeys.map(toSimDeployKey),
       projectUserGrants: (): ProjectUserGrant[] => flatten(this.projectUser, (projectKey, userUuid, permission) => ({ projectKey, userUuid, permission })),
       projectGroupGrants: (): ProjectGroupGrant[] => flatten(this.projectGroup, (projectKey, groupSlug, permission) => ({ projectKey, groupSlug, permission })),
@@ -596,6 +746,8 @@ export class Workspace {
       repoGroupGrants: (): RepoGroupGrant[] => flatten(this.repoGroup, (repoUuid, groupSlug, permission) => ({ repoUuid, groupSlug, permission })),
       effectiveAccess: () => this.computeEffectiveAccess(),
       reportedRepositoryPermissions: () => this.reportedPermissions().map((r) => ({ userUuid: r.user.uuid, repoUuid: r.repo.uuid, permission: r.permission })),
+      reportedPermissionsReading: () => ({ ...this.reportedReading }),
+      plantedReportedPermissions: (): PlantedReportedPermission[] => flatten(this.plantedReported, (repoUuid, userUuid, permission) => ({ repoUuid, userUuid, permission })),
       summary: (): TruthSummary => this.summary(),
     };
   }
@@ -622,12 +774,14 @@ export class Workspace {
     const count = (m: Map<string, Map<string, unknown>>): number => [...m.values()].reduce((n, inner) => n + inner.size, 0);
     return {
       users: this.users.length,
+      members: this.members().length,
       owners: this.users.filter((u) => u.role === 'owner').length,
       collaborators: this.users.filter((u) => u.role === 'collaborator').length,
       groups: this.groups.length,
       emptyGroups: this.groups.filter((g) => g.members.size === 0).length,
       projects: this.projects.length,
       repositories: this.repos.length,
+      publicRepositories: this.publicRepos().length,
       deployKeys: this.deployKeys.length,
       projectUserGrants: count(this.projectUser),
       projectGroupGrants: count(this.projectGroup),
@@ -645,6 +799,8 @@ interface Derived {
   keysByRepo: Map<string, DeployKeyRec[]>;
   keysByProject: Map<string, DeployKeyRec[]>;
   owners: UserRec[];
+  members: UserRec[];
+  publicRepos: RepoRec[];
   reported: Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }> | null;
   reportedByRepo: Map<string, Array<{ user: UserRec; repo: RepoRec; permission: RepoPermission }>> | null;
   readable: Map<string, readonly RepoRec[]>;
@@ -667,11 +823,15 @@ function flatten<P, T>(map: Map<string, Map<string, P>>, make: (resource: string
 }
 
 export function toSimUser(u: UserRec): SimUser {
-  return { uuid: u.uuid, accountId: u.accountId, displayName: u.displayName, nickname: u.nickname, role: u.role };
+  return { uuid: u.uuid, accountId: u.accountId, displayName: u.displayName, nickname: u.nickname, role: u.role, member: isMember(u) };
+}
+
+export function toSimProject(p: ProjectRec): SimProject {
+  return { uuid: p.uuid, key: p.key, name: p.name, isPrivate: p.isPrivate };
 }
 
 export function toSimRepo(r: RepoRec): SimRepo {
-  return { uuid: r.uuid, slug: r.slug, name: r.name, projectKey: r.projectKey };
+  return { uuid: r.uuid, slug: r.slug, name: r.name, projectKey: r.projectKey, isPrivate: r.isPrivate, updatedOn: r.updatedOn };
 }
 
 export function toSimDeployKey(k: DeployKeyRec): SimDeployKey {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type AccessDbRow, accessFlags, pathLabel, toAccessRow } from '../../reports/access.ts';
+import { BITBUCKET_CLOUD_MODEL } from '../../connectors/bitbucket-cloud/model.ts';
+import { type AccessDbRow, accessFlags, accessRules, pathLabel, toAccessRow } from '../../reports/access.ts';
 import { chooseRun, formatDuration, resolveBound, stateWarnings } from '../../reports/context.ts';
 import { REPORTS, listReports } from '../../reports/index.ts';
 import { sshFingerprint } from '../../reports/machine-credentials.ts';
@@ -15,6 +16,7 @@ const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | '
   resource_external_id: '{r}',
   resource_handle: 'api',
   resource_name: 'api',
+  resource_implicit: [],
   project_handle: 'CORE',
   principal_id: '20',
   principal_kind: 'user',
@@ -36,6 +38,8 @@ const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | '
   ...extra,
 });
 
+const RULES = accessRules(BITBUCKET_CLOUD_MODEL);
+
 describe('access rows', () => {
   it('takes the highest permission, the earliest first-seen run (numerically), and sorts paths', () => {
     const row = toAccessRow(
@@ -44,6 +48,7 @@ describe('access rows', () => {
         { kind: 'project-group', permission: 'write', granted: 'create-repo', group: 'devs', project: 'CORE', firstSeen: '10', singleUse: false },
         { kind: 'direct', permission: 'read', firstSeen: '100' },
       ]),
+      RULES,
     );
     expect(row.permission).toBe('admin');
     expect(row.first_seen_run).toBe('9');
@@ -52,22 +57,28 @@ describe('access rows', () => {
   });
 
   it('flags access held only through groups with no other member and no other grant, and users outside the member list', () => {
-    const single = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }]));
+    const single = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }]), RULES);
     expect(accessFlags(single)).toEqual(['single-use-group']);
-    const mixed = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }, { kind: 'group', permission: 'read', group: 'all', singleUse: false }]));
+    const mixed = toAccessRow(dbRow([{ kind: 'group', permission: 'write', group: 'solo', singleUse: true }, { kind: 'group', permission: 'read', group: 'all', singleUse: false }]), RULES);
     expect(accessFlags(mixed)).toEqual([]);
-    const outsider = toAccessRow(dbRow([{ kind: 'project', permission: 'write', granted: 'create-repo', project: 'OPS' }], { workspace_role: null }));
-    expect(accessFlags(outsider)).toEqual(['individual-grant', 'not-in-member-list']);
+    const outsider = toAccessRow(dbRow([{ kind: 'project', permission: 'write', granted: 'create-repo', project: 'OPS' }], { workspace_role: null }), RULES);
+    expect(accessFlags(outsider)).toEqual(['individual-grant', 'outside-workspace']);
     // Without a member list (the credential could not read it), nobody is said to be outside it.
     expect(accessFlags(outsider, { memberListKnown: false })).toEqual(['individual-grant']);
-    const guest = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { workspace_role: 'collaborator' }));
-    expect(accessFlags(guest)).toEqual(['individual-grant', 'collaborator']);
-    const key = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { principal_kind: 'deploy_key', workspace_role: null }));
-    expect(accessFlags(key)).toEqual([]);
+    // Bitbucket's former collaborator role (gone from its API since June 2022), in data synced before.
+    const guest = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { workspace_role: 'collaborator' }), RULES);
+    expect(accessFlags(guest)).toEqual(['individual-grant', 'outside-workspace']);
+    const key = toAccessRow(dbRow([{ kind: 'direct', permission: 'read' }], { principal_kind: 'deploy_key', workspace_role: null }), RULES);
+    expect(accessFlags(key)).toEqual(['machine-credential']);
+    const onPublic = toAccessRow(dbRow([{ kind: 'group', permission: 'admin', group: 'all' }], { resource_implicit: ['public'] }), RULES);
+    expect(accessFlags(onPublic)).toEqual(['admin', 'public']);
+    const anyone = toAccessRow(dbRow([{ kind: 'public', permission: 'read' }], { resource_implicit: ['public'], principal_id: null, principal_kind: 'anyone', principal_external_id: null, workspace_role: null }), RULES);
+    expect(accessFlags(anyone)).toEqual(['public']);
+    expect(anyone.paths.map(pathLabel)).toEqual(['public (read)']);
   });
 
   it('says what to remove for each path (offboarding)', () => {
-    const row = toAccessRow(dbRow([{ kind: 'direct', permission: 'admin' }, { kind: 'project-group', permission: 'write', group: 'devs', project: 'CORE' }, { kind: 'workspace-owner', permission: 'admin', granted: 'owner' }]));
+    const row = toAccessRow(dbRow([{ kind: 'direct', permission: 'admin' }, { kind: 'project-group', permission: 'write', group: 'devs', project: 'CORE' }, { kind: 'workspace-owner', permission: 'admin', granted: 'owner' }]), RULES);
     const rendered = { ...row, firstSeen: null, flags: [], runs: new Map<string, RunInfo>() };
     expect(row.paths.map((p) => removalFor(rendered, p))).toEqual(['revoke repository permission on api (admin)', 'remove from group devs', 'remove workspace owner role']);
   });

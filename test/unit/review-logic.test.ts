@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { PathJson } from '../../reports/access.ts';
+import { type PathJson, accessRules } from '../../reports/access.ts';
+import { BITBUCKET_CLOUD_MODEL } from '../../connectors/bitbucket-cloud/model.ts';
 import { type AccessState, type WindowFacts, changeCauses, compareStates } from '../../reports/effective-access-changes.ts';
 import { type Candidate, chooseReviewer } from '../../src/review/assign.ts';
 import type { ItemView } from '../../src/review/columns.ts';
@@ -13,16 +14,19 @@ import type { ReviewerInfo } from '../../src/review/types.ts';
 
 describe('decision words', () => {
   it('keep, revoke, and reduce only to a lower permission of the resource kind', () => {
-    expect(lowerPermissions('repository', 'admin')).toEqual(['read', 'write']);
-    expect(lowerPermissions('project', 'admin')).toEqual(['read', 'write', 'create-repo']);
-    expect(lowerPermissions('repository', 'read')).toEqual([]);
-    expect(lowerPermissions('repository', 'something-new')).toEqual([]);
-    expect(decisionWords('repository', 'write')).toEqual(['keep', 'revoke', 'reduce:read']);
-    expect(parseDecision(' Keep ', 'repository', 'read')).toEqual({ ok: true, value: { decision: 'keep', reduceTo: null } });
-    expect(parseDecision('REDUCE : read', 'repository', 'admin')).toEqual({ ok: true, value: { decision: 'reduce', reduceTo: 'read' } });
-    expect(parseDecision('reduce:write', 'repository', 'write')).toMatchObject({ ok: false, message: 'reduce:write is not lower than write (the access held on this repository)', fix: 'write reduce:read, or revoke' });
-    expect(parseDecision('reduce:', 'repository', 'write')).toMatchObject({ ok: false, message: '"reduce:" names no permission to reduce to' });
-    expect(parseDecision('approve', 'workspace', 'owner')).toMatchObject({ ok: false, fix: 'write one of keep, revoke, reduce:member, reduce:collaborator' });
+    const repository = BITBUCKET_CLOUD_MODEL.resources.repository?.ladder ?? [];
+    const project = BITBUCKET_CLOUD_MODEL.resources.project?.ladder ?? [];
+    const workspace = BITBUCKET_CLOUD_MODEL.resources.workspace?.ladder ?? [];
+    expect(lowerPermissions(repository, 'admin')).toEqual(['read', 'write']);
+    expect(lowerPermissions(project, 'admin')).toEqual(['read', 'write', 'create-repo']);
+    expect(lowerPermissions(repository, 'read')).toEqual([]);
+    expect(lowerPermissions(repository, 'something-new')).toEqual([]);
+    expect(decisionWords(repository, 'write')).toEqual(['keep', 'revoke', 'reduce:read']);
+    expect(parseDecision(' Keep ', 'repository', repository, 'read')).toEqual({ ok: true, value: { decision: 'keep', reduceTo: null } });
+    expect(parseDecision('REDUCE : read', 'repository', repository, 'admin')).toEqual({ ok: true, value: { decision: 'reduce', reduceTo: 'read' } });
+    expect(parseDecision('reduce:write', 'repository', repository, 'write')).toMatchObject({ ok: false, message: 'reduce:write is not lower than write (the access held on this repository)', fix: 'write reduce:read, or revoke' });
+    expect(parseDecision('reduce:', 'repository', repository, 'write')).toMatchObject({ ok: false, message: '"reduce:" names no permission to reduce to' });
+    expect(parseDecision('approve', 'workspace', workspace, 'owner')).toMatchObject({ ok: false, fix: 'write one of keep, revoke, reduce:member, reduce:collaborator' });
   });
 });
 
@@ -133,10 +137,11 @@ describe('effective-access comparison and causes', () => {
     resource_name: 'r',
     project_handle: 'P',
     permission: 'write',
-    paths: [{ kind: 'project-group', group: 'dev', project: 'P', granted: 'write', label: 'project:P group:dev (write)' }],
+    paths: [{ kind: 'project-group', category: 'inherited-group', group: 'dev', project: 'P', granted: 'write', label: 'project:P group:dev (write)' }],
     flags: [],
     ...over,
   });
+  const rank = accessRules(BITBUCKET_CLOUD_MODEL).rank;
   const facts = (over: Partial<WindowFacts> = {}): WindowFacts => ({
     grants: new Set(),
     memberships: new Set(),
@@ -151,33 +156,33 @@ describe('effective-access comparison and causes', () => {
   });
 
   it('gained, lost, raised, lowered, paths-changed, or the same', () => {
-    expect(compareStates(undefined, state())).toBe('gained');
-    expect(compareStates(state(), undefined)).toBe('lost');
-    expect(compareStates(state(), state({ permission: 'admin' }))).toBe('raised');
-    expect(compareStates(state(), state({ permission: 'read' }))).toBe('lowered');
-    expect(compareStates(state(), state({ paths: [{ kind: 'direct', group: null, project: null, granted: 'write', label: 'direct (write)' }] }))).toBe('paths-changed');
-    expect(compareStates(state(), state({ principal_name: 'Renamed' }))).toBeNull();
+    expect(compareStates(undefined, state(), rank)).toBe('gained');
+    expect(compareStates(state(), undefined, rank)).toBe('lost');
+    expect(compareStates(state(), state({ permission: 'admin' }), rank)).toBe('raised');
+    expect(compareStates(state(), state({ permission: 'read' }), rank)).toBe('lowered');
+    expect(compareStates(state(), state({ paths: [{ kind: 'direct', category: 'direct', group: null, project: null, granted: 'write', label: 'direct (write)' }] }), rank)).toBe('paths-changed');
+    expect(compareStates(state(), state({ principal_name: 'Renamed' }), rank)).toBeNull();
   });
 
   it('names the cause from the window: membership, grant, a move, a role, a new or removed resource, public', () => {
     expect(changeCauses(undefined, state(), facts({ memberships: new Set(['5 1']) }))).toEqual(['group-membership']);
     expect(changeCauses(undefined, state(), facts({ grants: new Set(['5 20']) }))).toEqual(['grant']);
-    const moved = state({ project_handle: 'Q', paths: [{ kind: 'project-group', group: 'dev', project: 'Q', granted: 'write', label: 'project:Q group:dev (write)' }] });
+    const moved = state({ project_handle: 'Q', paths: [{ kind: 'project-group', category: 'inherited-group', group: 'dev', project: 'Q', granted: 'write', label: 'project:Q group:dev (write)' }] });
     expect(changeCauses(state(), moved, facts())).toEqual(['repository-moved']);
     // Only gained: the repository's project at the earlier end comes from the other states.
     expect(changeCauses(undefined, moved, facts({ projectBefore: new Map([['10', 'P']]) }))).toEqual(['repository-moved']);
-    const owner = state({ paths: [{ kind: 'workspace-owner', group: null, project: null, granted: 'owner', label: 'workspace-owner (owner)' }], permission: 'admin' });
+    const owner = state({ paths: [{ kind: 'workspace-owner', category: 'root-role', group: null, project: null, granted: 'owner', label: 'workspace-owner (owner)' }], permission: 'admin' });
     expect(changeCauses(state(), owner, facts({ grants: new Set(['1 30']) }))).toEqual(['role-change']);
     expect(changeCauses(undefined, owner, facts({ resourcesCreated: new Set(['10']) }))).toEqual(['resource-created']);
     expect(changeCauses(owner, undefined, facts({ resourcesRemoved: new Set(['10']), principalsRemoved: new Set(['1']) }))).toEqual(['resource-removed', 'principal-removed']);
     expect(changeCauses(state(), state({ flags: ['public'] }), facts())).toEqual(['public-private']);
-    expect(changeCauses(undefined, state({ paths: [{ kind: 'public', group: null, project: null, granted: 'read', label: 'public (read)' }] }), facts())).toEqual(['public-private']);
+    expect(changeCauses(undefined, state({ principal_id: null, principal_kind: 'anyone', principal_external_id: null, permission: 'read', paths: [{ kind: 'public', category: 'implicit', group: null, project: null, granted: 'read', label: 'public (read)' }] }), facts())).toEqual(['public-private']);
     expect(changeCauses(undefined, state(), facts())).toEqual(['other']);
   });
 });
 
 describe('remediation tasks', () => {
-  const path = (over: Partial<PathJson>): PathJson => ({ kind: 'direct', permission: 'write', granted: 'write', group: null, groupName: null, project: null, projectName: null, firstSeenRun: '1', singleUseGroup: null, ...over });
+  const path = (over: Partial<PathJson>): PathJson => ({ kind: 'direct', permission: 'write', granted: 'write', group: null, groupName: null, project: null, projectName: null, firstSeenRun: '1', singleUseGroup: null, category: 'direct', privilegedGrant: false, ...over });
   const reviewer: ReviewerInfo = { id: '1', kind: 'email', key: 'email:a@x', principalId: null, externalId: null, accountId: null, displayName: null, handle: null, email: 'a@x' };
   const item = (over: Partial<ItemView>): ItemView =>
     ({
@@ -219,28 +224,31 @@ describe('remediation tasks', () => {
       decided_via: 'reviewer',
       ...over,
     }) as ItemView;
-  const ctx = { workspace: 'acme', apiBase: 'https://api.bitbucket.org/', groups: new Map([['dev', { members: [{ externalId: '{u-1}', name: 'Lei' }, { externalId: '{u-2}', name: 'Bo' }], grants: 3 }]]) };
+  const ctx = { rank: accessRules(BITBUCKET_CLOUD_MODEL).rank, workspace: 'acme', apiBase: 'https://api.bitbucket.org/', groups: new Map([['dev', { members: [{ externalId: '{u-1}', name: 'Lei' }, { externalId: '{u-2}', name: 'Bo' }], grants: 3 }]]) };
 
   it('names the grant or membership, the UI page and the API call; group grants warn about the other members', () => {
     const direct = remediationChanges(item({ paths: [path({ permission: 'admin', granted: 'admin' })] }), null, ctx);
     expect(direct).toEqual([{ path: 'direct (admin)', change: 'remove the admin permission of Lei on repository api', ui: 'Repository settings → Repository permissions (https://bitbucket.org/acme/api/admin/permissions)', api: 'DELETE https://api.bitbucket.org/2.0/repositories/acme/api/permissions-config/users/%7Bu-1%7D', alsoAffects: null, alternative: null }]);
-    const [group] = remediationChanges(item({ paths: [path({ kind: 'project-group', group: 'dev', project: 'PLAT', permission: 'write', granted: 'write' })] }), 'read', ctx);
+    const [group] = remediationChanges(item({ paths: [path({ kind: 'project-group', category: 'inherited-group', group: 'dev', project: 'PLAT', permission: 'write', granted: 'write' })] }), 'read', ctx);
     expect(group?.change).toBe('lower the write permission of group dev on project PLAT to read');
     expect(group?.api).toBe('PUT https://api.bitbucket.org/2.0/workspaces/acme/projects/PLAT/permissions-config/groups/dev {"permission":"read"}');
     expect(group?.alsoAffects).toBe('changing the grant of group dev also changes it for its 1 other member(s): Bo; it applies to every repository in project PLAT');
     expect(group?.alternative).toContain('DELETE https://api.bitbucket.org/1.0/groups/acme/dev/members/%7Bu-1%7D/');
     // A reduce leaves alone the paths that give no more than the target.
-    expect(remediationChanges(item({ paths: [path({ permission: 'read', granted: 'read' }), path({ kind: 'workspace-owner', permission: 'admin', granted: 'owner' })] }), 'read', ctx).map((c) => c.path)).toEqual(['workspace-owner (owner)']);
+    expect(remediationChanges(item({ paths: [path({ permission: 'read', granted: 'read' }), path({ kind: 'workspace-owner', category: 'root-role', permission: 'admin', granted: 'owner' })] }), 'read', ctx).map((c) => c.path)).toEqual(['workspace-owner (owner)']);
     expect(remediationChanges(item({ principal_kind: 'deploy_key', principal_external_id: '41', principal_name: 'ci', paths: [path({ permission: 'read', granted: 'read' })] }), null, ctx)[0]?.api).toBe('DELETE https://api.bitbucket.org/2.0/repositories/acme/api/deploy-keys/41');
-    expect(remediationChanges(item({ resource_kind: 'workspace', resource_handle: 'acme', paths: [path({ kind: 'workspace-role', permission: 'member', granted: 'member' })] }), null, ctx)[0]).toMatchObject({ change: 'remove Lei from workspace acme', api: null });
-    expect(remediationChanges(item({ paths: [path({ kind: 'public', permission: 'read', granted: 'read' } as unknown as Partial<PathJson>)] }), null, ctx)[0]?.change).toBe('remove the public access (public (read))');
+    expect(remediationChanges(item({ resource_kind: 'workspace', resource_handle: 'acme', paths: [path({ kind: 'workspace-role', category: 'root-direct', permission: 'member', granted: 'member' })] }), null, ctx)[0]).toMatchObject({ change: 'remove Lei from workspace acme', api: null });
+    const pub = remediationChanges(item({ principal_id: null, principal_kind: 'anyone', principal_external_id: null, principal_name: null, permission: 'read', paths: [path({ kind: 'public', category: 'implicit', permission: 'read', granted: 'read', undo: 'make api private' })] }), null, ctx)[0];
+    expect([pub?.change, pub?.api]).toEqual(['make api private', 'PUT https://api.bitbucket.org/2.0/repositories/acme/api {"is_private":true}']);
+    expect(remediationChanges(item({ paths: [path({ kind: 'something-new', category: 'direct', permission: 'read', granted: 'read' })] }), null, ctx)[0]?.change).toBe('remove the something-new access (something-new (read))');
   });
 
   it('a decision is satisfied when the access is gone, or lowered at least to the target', () => {
-    expect(satisfied('revoke', null, null)).toBe(true);
-    expect(satisfied('revoke', null, 'read')).toBe(false);
-    expect(satisfied('reduce', 'read', 'read')).toBe(true);
-    expect(satisfied('reduce', 'read', 'write')).toBe(false);
-    expect(satisfied('reduce', 'write', 'read')).toBe(true);
+    const rank = (p: string) => accessRules(BITBUCKET_CLOUD_MODEL).rank('repository', p);
+    expect(satisfied('revoke', null, null, rank)).toBe(true);
+    expect(satisfied('revoke', null, 'read', rank)).toBe(false);
+    expect(satisfied('reduce', 'read', 'read', rank)).toBe(true);
+    expect(satisfied('reduce', 'read', 'write', rank)).toBe(false);
+    expect(satisfied('reduce', 'write', 'read', rank)).toBe(true);
   });
 });

@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { sql } from 'kysely';
+import { parseIntegerOption } from '../../config/index.ts';
 import { saveIntegration } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
 import { Secret } from '../../secrets/index.ts';
@@ -20,7 +24,8 @@ export function registerDemo(program: Command, host: CliHost): void {
         if (!['small', 'medium'].includes(options.profile)) throw new RosterError('input_invalid', `--profile must be small or medium for the demo (got "${options.profile}"); use \`roster sim\` for larger workspaces.`);
         const { startSimulator } = await import('../../../test/sim/index.ts');
         const handle = await ctx.database();
-        const sim = await startSimulator({ profile: options.profile as 'small' | 'medium', seed: Number(options.seed), rateLimit: false });
+        const seed = parseIntegerOption('--seed', options.seed, 0, 2 ** 31 - 1);
+        const sim = await startSimulator({ profile: options.profile as 'small' | 'medium', seed, rateLimit: false });
         try {
           const credential = sim.credentials.adminApiToken;
           ctx.out(`Started a simulated Bitbucket Cloud workspace "${sim.workspace}" (${options.profile} profile) at ${sim.baseUrl}; data goes to ${handle.description}.`);
@@ -42,15 +47,21 @@ export function registerDemo(program: Command, host: CliHost): void {
           const code = await syncOne(ctx, integration, { full: true, wait: false, trigger: 'demo' });
           await printHighlights(ctx, handle.db, String(integration.id));
           ctx.out('');
+          // Commands that work as printed: `roster` only when it is on PATH (npm link), else through npm.
+          const roster = rosterCommand(ctx.env, ctx.dataDir);
+          const next: Array<[string, string]> = [
+            ['status', 'did the last sync work? (exit 0/1/2 for monitoring)'],
+            ['report access-review | head', 'who can reach each repository, and why'],
+            ['report privileged-access', 'owners and admins'],
+            ['report user-access --user "<name>"', 'everything one person can reach (offboarding)'],
+            ['report machine-credentials', 'deploy keys'],
+            ['report evidence --out evidence/', 'every report + a manifest with SHA-256 hashes'],
+            ['report --list', 'all reports and their columns'],
+          ];
+          const width = Math.max(...next.map(([command]) => `${roster} ${command}`.length)) + 2;
           ctx.out('Try next:');
-          ctx.out(`  roster status                                   # did the last sync work? (exit 0/1/2 for monitoring)`);
-          ctx.out(`  roster report access-review | head              # who can reach each repository, and why`);
-          ctx.out(`  roster report privileged-access                 # owners and admins`);
-          ctx.out(`  roster report user-access --user "<name>"       # everything one person can reach (offboarding)`);
-          ctx.out(`  roster report machine-credentials               # deploy keys`);
-          ctx.out(`  roster report evidence --out evidence/          # every report + a manifest with SHA-256 hashes`);
-          ctx.out(`  roster report --list                            # all reports and their columns`);
-          ctx.out(`The simulator stops with this command; run \`roster demo\` again to sync it again (history is kept).`);
+          for (const [command, what] of next) ctx.out(`  ${`${roster} ${command}`.padEnd(width)}# ${what}`);
+          ctx.out(`The simulator stops with this command; run \`${roster} demo\` again to sync it again (history is kept).`);
           return code;
         } finally {
           await sim.close();
@@ -77,4 +88,32 @@ async function printHighlights(ctx: Parameters<Parameters<CliHost['run']>[0]>[0]
   ctx.out(`Workspace owners (admin on every repository): ${owners.rows.map((o) => o.name).join(', ') || 'none'}`);
   ctx.out('People with the widest access:');
   ctx.out(formatTable(['USER', 'REPOSITORIES', 'AS ADMIN', 'ONLY VIA GROUPS'], top.rows.map((r) => [r.name, String(r.repositories), String(r.admin), String(r.via_group_only)])));
+}
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/roster.js');
+
+/** Whether `roster` on PATH is this very Roster (after `npm link` or a global install). */
+function rosterOnPath(env: NodeJS.ProcessEnv): boolean {
+  const mine = fs.realpathSync(BIN);
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    try {
+      if (fs.realpathSync(path.join(dir, 'roster')) === mine) return true;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return false;
+}
+
+/**
+ * The command line that runs Roster as the user has it: `roster`, or `npm run roster --` from the
+ * project directory after `npm ci`; with `--data-dir` when the demo did not use the default.
+ */
+function rosterCommand(env: NodeJS.ProcessEnv, dataDir: string): string {
+  const base = rosterOnPath(env) ? 'roster' : 'npm run roster --';
+  const defaultDir = path.resolve(env.ROSTER_DATA_DIR ?? '.roster');
+  if (dataDir === defaultDir) return base;
+  const relative = path.relative(process.cwd(), dataDir) || '.';
+  const shown = relative.startsWith('..') ? dataDir : relative;
+  return `${base} --data-dir ${/^[\w./-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, "'\\''")}'`}`;
 }

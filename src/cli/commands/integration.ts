@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { BITBUCKET_CLOUD_API, DEFAULT_SCHEDULE, integrationConfigSchema } from '../../config/index.ts';
+import { BITBUCKET_CLOUD_API, BITBUCKET_TOKEN_URL, DEFAULT_SCHEDULE, integrationConfigSchema, tokenUrlFor } from '../../config/index.ts';
 import { CREDENTIAL_USERNAME, listIntegrations, removeIntegration, saveIntegration } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
 import { CREDENTIAL_KINDS, type CredentialKind } from '../../interfaces.ts';
@@ -24,6 +24,25 @@ interface AddOptions {
   replace?: boolean;
 }
 
+/** The option each field of the integration schema comes from, for messages. */
+const OPTION_OF: Record<string, string> = {
+  name: 'NAME',
+  workspace: '--workspace',
+  credentialKind: '--credential-kind',
+  baseUrl: '--base-url',
+  tokenUrl: '--token-url',
+  schedule: '--schedule',
+  timezone: '--timezone',
+  concurrency: '--concurrency',
+  budgetPerHour: '--budget',
+  username: '--username',
+};
+
+/** A number option as the schema should see it: a number when it reads as one, else the text (named in the message). */
+function numberOption(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  return /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+}
 
 export function registerIntegration(program: Command, host: CliHost): void {
   const integration = program.command('integration').description('connect, list and remove Bitbucket workspaces');
@@ -38,7 +57,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
     .option('--secret-env <VAR>', 'read the secret from this environment variable')
     .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
     .option('--base-url <url>', 'API base URL', BITBUCKET_CLOUD_API)
-    .option('--token-url <url>', 'OAuth token endpoint (default: https://bitbucket.org/site/oauth2/access_token)')
+    .option('--token-url <url>', `OAuth token endpoint (default: ${BITBUCKET_TOKEN_URL} for Bitbucket's API, else <base-url>/site/oauth2/access_token)`)
     .option('--schedule <cron>', 'when `roster serve` syncs it', DEFAULT_SCHEDULE)
     .option('--timezone <tz>', 'timezone of the schedule', 'UTC')
     .option('--concurrency <n>', 'parallel API requests (default 4)')
@@ -55,15 +74,17 @@ export function registerIntegration(program: Command, host: CliHost): void {
           tokenUrl: options.tokenUrl,
           schedule: options.schedule,
           timezone: options.timezone,
-          concurrency: options.concurrency === undefined ? undefined : Number(options.concurrency),
-          budgetPerHour: options.budget === undefined ? undefined : Number(options.budget),
+          concurrency: numberOption(options.concurrency),
+          budgetPerHour: numberOption(options.budget),
           username: options.username,
         });
         if (!parsed.success) {
-          for (const issue of parsed.error.issues) problems.push(`  - ${issue.path.join('.') || 'name'}: ${issue.message}`);
+          for (const issue of parsed.error.issues) problems.push(`  - ${OPTION_OF[String(issue.path[0])] ?? (issue.path.join('.') || 'NAME')}: ${issue.message}`);
           throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.join('\n')}`);
         }
         const config = parsed.data;
+        // Stored explicitly, so a base URL that is not Bitbucket's never sends OAuth to bitbucket.org.
+        const tokenUrl = tokenUrlFor(config.baseUrl, config.tokenUrl);
         const needsUsername = CREDENTIAL_USERNAME[config.credentialKind];
         if (needsUsername && !options.username) throw new RosterError('input_invalid', `--credential-kind ${config.credentialKind} needs --username: ${needsUsername}.`);
         const secret = await readSecret(ctx, host.io, options);
@@ -78,12 +99,15 @@ export function registerIntegration(program: Command, host: CliHost): void {
             credentialKind: config.credentialKind,
             schedule: config.schedule,
             timezone: config.timezone,
-            options: { tokenUrl: config.tokenUrl, concurrency: config.concurrency, budgetPerHour: config.budgetPerHour },
+            options: { tokenUrl, concurrency: config.concurrency, budgetPerHour: config.budgetPerHour },
             credential: { secret, username: options.username ?? null },
           },
           options.replace === true,
         );
         ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for workspace ${saved.workspace} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
+        if (config.credentialKind === 'oauth-client-credentials' && !config.tokenUrl && tokenUrl !== BITBUCKET_TOKEN_URL) {
+          ctx.out(`OAuth tokens will be requested from ${tokenUrl} (derived from --base-url; give --token-url to use another endpoint).`);
+        }
         const eol = CREDENTIAL_WARNINGS[saved.credential_kind];
         if (eol) ctx.err(`roster: warning: ${eol}`);
         ctx.out(`Next: roster sync --integration ${saved.name}`);
@@ -131,7 +155,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace, v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {

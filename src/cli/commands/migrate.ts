@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { migrateToLatest } from '../../db/migrate.ts';
 import type { CliHost } from '../main.ts';
+import { plural } from '../table.ts';
 
 export function registerMigrate(program: Command, host: CliHost): void {
   program
@@ -12,8 +13,8 @@ export function registerMigrate(program: Command, host: CliHost): void {
         const outcome = await migrateToLatest(handle.db);
         ctx.out(
           outcome.applied.length > 0
-            ? `Applied ${outcome.applied.length} migration(s) to ${handle.description}: ${outcome.applied.join(', ')}`
-            : `${handle.description} is up to date (${outcome.alreadyApplied} migration(s) applied earlier).`,
+            ? `Applied ${plural(outcome.applied.length, 'migration')} to ${handle.description}: ${outcome.applied.join(', ')}`
+            : `${handle.description} is up to date (${plural(outcome.alreadyApplied, 'migration')} applied earlier).`,
         );
         return 0;
       }),

@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { parseDuration } from '../../config/index.ts';
 import { RosterError } from '../../errors.ts';
 import type { CliHost } from '../main.ts';
+import { plural } from '../table.ts';
 
 interface ReportCliOptions {
   list?: boolean;
@@ -25,7 +26,8 @@ interface ReportCliOptions {
 function parsePoint(value: string, flag: string, allowRun: boolean): Date | string {
   if (allowRun && /^\d+$/.test(value)) return value;
   const day = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const date = new Date(day ? `${value}T23:59:59.999Z` : value);
+  // Only ISO 8601 dates: \`new Date("1")\` would read a run number given to --as-of as the year 2001.
+  const date = /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(day ? `${value}T23:59:59.999Z` : value) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     throw new RosterError('input_invalid', `${flag} "${value}" is not a date${allowRun ? ' or a run id' : ''}: use e.g. 2026-11-01, 2026-11-01T12:00:00Z${allowRun ? ' or a run number from `roster status`' : ''}.`);
   }
@@ -78,6 +80,7 @@ export function registerReport(program: Command, host: CliHost): void {
           const manifest = await reports.writeEvidence(handle.db, { ...reportOptions, outDir: path.resolve(options.out) });
           ctx.out(`Wrote evidence bundle to ${path.resolve(options.out)}: ${manifest.files.length} files and manifest.json (verify with sha256sum).`);
           for (const warning of manifest.warnings) ctx.err(`roster: warning: ${warning}`);
+          for (const limit of manifest.apiLimits) ctx.err(`roster: note: ${limit.statement}`);
           return 0;
         }
         const out = options.out ? fs.createWriteStream(options.out) : ctx.stdout;
@@ -85,9 +88,10 @@ export function registerReport(program: Command, host: CliHost): void {
         if (options.out) {
           (out as fs.WriteStream).end();
           await finished(out as fs.WriteStream);
-          ctx.err(`roster: wrote ${result.rows} row(s) to ${options.out}`);
+          ctx.err(`roster: wrote ${plural(result.rows, 'row')} to ${options.out}`);
         }
         for (const warning of result.warnings) ctx.err(`roster: warning: ${warning}`);
+        for (const note of result.notes) ctx.err(`roster: note: ${note}`);
         return 0;
       }),
     );

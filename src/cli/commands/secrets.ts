@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { generateKeyText, SecretStore } from '../../secrets/index.ts';
 import type { CliHost } from '../main.ts';
+import { plural } from '../table.ts';
 
 export function registerSecrets(program: Command, host: CliHost): void {
   const secrets = program.command('secrets').description('manage the key that encrypts stored credentials');
@@ -26,7 +27,7 @@ export function registerSecrets(program: Command, host: CliHost): void {
         ctx.out(
           rotated === 0
             ? `Every stored credential is already encrypted with key ${keyring.current.id}.`
-            : `Re-encrypted ${rotated} credential value(s) from key(s) ${fromKeys.join(', ')} to key ${keyring.current.id}. The old key(s) are no longer needed.`,
+            : `Re-encrypted ${plural(rotated, 'credential value')} from ${fromKeys.length === 1 ? 'key' : 'keys'} ${fromKeys.join(', ')} to key ${keyring.current.id}. The old ${fromKeys.length === 1 ? 'key is' : 'keys are'} no longer needed.`,
         );
         return 0;
       }),

@@ -1,38 +1,87 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/index.ts';
+import { parseDuration, parseIntegerOption } from '../../config/index.ts';
 import { logger, useServiceLogLevel } from '../../log.ts';
 import { Scheduler } from '../../scheduler/index.ts';
 import { startStatusServer } from '../../server/index.ts';
+import { RosterMetrics } from '../../server/metrics.ts';
 import { connectIntegration } from '../../sync/connect.ts';
+import { activeSeconds } from '../../sync/segments.ts';
 import type { CliHost } from '../main.ts';
 import { applyConfiguredIntegrations } from './configured.ts';
+
+/** How often `serve` on the embedded database re-reads the facts into its status file when idle. */
+const STATUS_FILE_REFRESH_MS = 60_000;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
 
 export function registerServe(program: Command, host: CliHost): void {
   program
     .command('serve')
-    .description('sync every integration on its cron schedule and serve GET /healthz and GET /status')
-    .option('--port <n>', 'HTTP port (default from config, ROSTER_PORT, else 8080)')
-    .option('--host <addr>', 'HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)')
+    .description('sync every integration on its cron schedule and serve GET /healthz, GET /status and GET /metrics')
+    .option('--port <n>', 'HTTP port (default: server.port from the config file, ROSTER_PORT, else 8080)')
+    .option('--host <addr>', 'HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers, with ROSTER_STATUS_TOKEN set)')
+    .option('--allow-partial-coverage', 'GET /status answers 200 also when degraded (default: 503, or allowPartialCoverage from the config file)')
     .action(
-      host.run(async (ctx, options: { port?: string; host?: string }) => {
+      host.run(async (ctx, options: { port?: string; host?: string; allowPartialCoverage?: boolean }) => {
         useServiceLogLevel();
+        const port = options.port !== undefined ? parseIntegerOption('--port', options.port, 0, 65535) : (ctx.config.env.ROSTER_PORT ?? ctx.config.file.server.port);
+        const bind = options.host ?? ctx.config.file.server.host;
         const handle = await ctx.database();
         await applyConfiguredIntegrations(ctx, handle);
         const keyring = ctx.keyring();
-        const scheduler = new Scheduler({ handle, logger, connect: (integration, hooks) => connectIntegration(handle, keyring, integration, hooks) });
+        const metrics = new RosterMetrics();
+        const statusFile = ctx.statusFile;
+        await statusFile?.refresh();
+        const scheduler = new Scheduler({
+          handle,
+          logger,
+          connect: (integration, hooks) => connectIntegration(handle, keyring, integration, hooks),
+          observe: (integration) => {
+            const count = metrics.track(integration.name);
+            const track = statusFile?.track();
+            let runId: string | null = null;
+            return {
+              onEvent: (event) => {
+                if (event.type === 'run-start') runId = event.runId;
+                count(event);
+                track?.(event);
+              },
+              onEnd: async (outcome) => {
+                if (runId) await statusFile?.runEnded(runId);
+                if (!outcome || outcome.status === 'paused' || outcome.status === 'running') return;
+                const run = await handle.db.selectFrom('sync_runs').select(['segments', 'started_at', 'finished_at']).where('id', '=', outcome.runId).executeTakeFirst();
+                if (!run) return;
+                const seconds = Array.isArray(run.segments) && run.segments.length > 0 ? activeSeconds(run.segments) : ((run.finished_at ?? new Date()).getTime() - run.started_at.getTime()) / 1000;
+                metrics.runFinished(integration.name, outcome.status, seconds);
+              },
+            };
+          },
+        });
+        const token = ctx.config.env.ROSTER_STATUS_TOKEN;
         const server = await startStatusServer({
           handle,
-          host: options.host ?? ctx.config.file.server.host,
-          port: Number(options.port ?? ctx.env.ROSTER_PORT ?? ctx.config.file.server.port),
+          host: bind,
+          port,
           maxAgeMs: parseDuration(ctx.config.file.maxAge),
+          allowPartialCoverage: options.allowPartialCoverage === true || ctx.config.file.allowPartialCoverage,
+          token,
+          metrics,
         });
+        if (!token && !isLoopback(bind)) {
+          ctx.err(`roster serve: warning: /status and /metrics are open to anyone who can reach ${bind}:${port}, and they name integrations, workspaces, error texts and hosts. Set ROSTER_STATUS_TOKEN to require a bearer token.`);
+        }
         await scheduler.start();
-        ctx.out(`roster serve: status at ${server.url}/status, health at ${server.url}/healthz; syncing on schedule (Ctrl-C to stop).`);
+        const refresher = statusFile ? setInterval(() => void statusFile.refresh(), STATUS_FILE_REFRESH_MS) : null;
+        refresher?.unref();
+        ctx.out(`roster serve: status at ${server.url}/status, metrics at ${server.url}/metrics, health at ${server.url}/healthz${token ? ' (status and metrics need the bearer token)' : ''}; syncing on schedule (Ctrl-C to stop).`);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
         ctx.err('roster serve: stopping — running syncs keep their checkpoints.');
+        if (refresher) clearInterval(refresher);
         await scheduler.stop();
         await server.close();
         return 0;

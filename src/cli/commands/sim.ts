@@ -5,13 +5,18 @@ import type { CliHost } from '../main.ts';
 export function registerSim(program: Command, host: CliHost): void {
   program
     .command('sim')
-    .description('run the built-in Bitbucket Cloud simulator; prints one JSON line {baseUrl, workspace, credentials}, then serves until stopped')
+    .description('run the built-in Bitbucket Cloud simulator; prints one JSON line {baseUrl, workspace, tokenUrl, credentials}, then serves until stopped')
     .option('--port <n>', 'port on 127.0.0.1 (default: a free one)')
     .option('--profile <name>', 'workspace size: small, medium, large or enterprise', 'small')
     .option('--seed <n>', 'seed of the generated workspace', '1')
     .option('--faults <spec>', 'faults to inject (see test/sim/README.md)')
+    .option('--rate-limit <n|off>', 'requests per credential per rolling hour, or off (default: 1000)')
+    .option(
+      '--reported-permissions <reading>',
+      'how Bitbucket\'s own effective permissions read: includeOwners=true|false,includeProjectInherited=true|false (default: includeOwners=false,includeProjectInherited=true)',
+    )
     .action(
-      host.run(async (_ctx, options: { port?: string; profile: string; seed: string; faults?: string }) => {
+      host.run(async (_ctx, options: { port?: string; profile: string; seed: string; faults?: string; rateLimit?: string; reportedPermissions?: string }) => {
         if (!['small', 'medium', 'large', 'enterprise'].includes(options.profile)) {
           throw new RosterError('input_invalid', `Unknown profile "${options.profile}": use small, medium, large or enterprise.`);
         }
@@ -20,8 +25,24 @@ export function registerSim(program: Command, host: CliHost): void {
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RosterError('input_invalid', `--port must be 0-65535 (got ${options.port}).`);
         if (!Number.isInteger(seed)) throw new RosterError('input_invalid', `--seed must be an integer (got ${options.seed}).`);
         // The simulator is test tooling: loaded only when asked for.
-        const { runSimCommand } = await import('../../../test/sim/index.ts');
-        await runSimCommand({ port, profile: options.profile, seed, faults: options.faults });
+        const { SimFlagError, parseRateLimitFlag, parseReportedPermissionsFlag, runSimCommand } = await import('../../../test/sim/index.ts');
+        let rateLimit: number | false | undefined;
+        let reportedPermissions: ReturnType<typeof parseReportedPermissionsFlag> | undefined;
+        try {
+          if (options.rateLimit !== undefined) rateLimit = parseRateLimitFlag(options.rateLimit);
+          if (options.reportedPermissions !== undefined) reportedPermissions = parseReportedPermissionsFlag(options.reportedPermissions);
+        } catch (error) {
+          if (error instanceof SimFlagError) throw new RosterError('input_invalid', `${error.message}.`);
+          throw error;
+        }
+        await runSimCommand({
+          port,
+          profile: options.profile,
+          seed,
+          faults: options.faults,
+          ...(rateLimit !== undefined ? { rateLimit } : {}),
+          ...(reportedPermissions ? { reportedPermissions } : {}),
+        });
         return 0;
       }),
     );

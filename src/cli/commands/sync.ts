@@ -52,7 +52,10 @@ export function registerSync(program: Command, host: CliHost): void {
 export async function syncOne(ctx: CliContext, integration: Integration, options: { full: boolean; wait: boolean; signal?: AbortSignal; trigger?: 'manual' | 'demo' }): Promise<number> {
   const handle = await ctx.database();
   const keyring = ctx.keyring();
-  const progress = new ProgressLine(ctx.stderr, `syncing ${integration.name}`);
+  const progress = new ProgressLine(ctx.stderr, `syncing ${integration.name}`, { intervalSeconds: ctx.config.env.ROSTER_PROGRESS_INTERVAL });
+  // On the embedded database, `roster status` reads this process's status file while it syncs.
+  const track = ctx.statusFile?.track();
+  let runId: string | null = null;
   try {
     const outcome = await runSync(handle, {
       integration,
@@ -60,7 +63,11 @@ export async function syncOne(ctx: CliContext, integration: Integration, options
       trigger: options.trigger ?? 'manual',
       wait: options.wait,
       signal: options.signal,
-      onProgress: progress.onEvent,
+      onProgress: (event) => {
+        if (event.type === 'run-start') runId = event.runId;
+        progress.onEvent(event);
+        track?.(event);
+      },
       logger,
       connect: (hooks) => connectIntegration(handle, keyring, integration, hooks),
     });
@@ -70,5 +77,7 @@ export async function syncOne(ctx: CliContext, integration: Integration, options
   } catch (error) {
     progress.done();
     throw error;
+  } finally {
+    if (runId) await ctx.statusFile?.runEnded(runId);
   }
 }

@@ -9,9 +9,10 @@ type Db = Kysely<Database>;
 export interface NewItem {
   integrationId: string;
   runId: string;
-  principal_id: string;
+  /** Null on a resource's implicit-access item (a public repository: anyone). */
+  principal_id: string | null;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
@@ -102,10 +103,11 @@ interface ViewRow {
   id: string;
   campaign_id: string;
   integration: string;
+  integration_kind: string;
   run_id: string;
-  principal_id: string;
+  principal_id: string | null;
   principal_kind: string;
-  principal_external_id: string;
+  principal_external_id: string | null;
   principal_name: string | null;
   principal_handle: string | null;
   account_id: string | null;
@@ -150,7 +152,7 @@ export interface ItemFilter {
 /** Items of a campaign with their state and reviewers, in item order (the order of the access review). */
 export async function loadItemViews(db: Db, campaignId: string, reviewers: ReadonlyMap<string, ReviewerInfo>, filter: ItemFilter = {}): Promise<ItemView[]> {
   const rows = await sql<ViewRow>`
-    select i.id::text as id, i.campaign_id::text as campaign_id, ig.name as integration, i.run_id::text as run_id, i.principal_id::text as principal_id,
+    select i.id::text as id, i.campaign_id::text as campaign_id, ig.name as integration, ig.kind as integration_kind, i.run_id::text as run_id, i.principal_id::text as principal_id,
            i.principal_kind, i.principal_external_id, i.principal_name, i.principal_handle, i.account_id, i.workspace_role, i.resource_id::text as resource_id,
            i.resource_kind, i.resource_external_id, i.resource_handle, i.resource_name, i.project_handle, i.permission, i.paths, i.first_seen_run::text as first_seen_run,
            i.first_seen_at, i.flags, i.reviewer_rule, i.reviewer_note, i.change, i.change_causes, i.base_item_id::text as base_item_id, i.carried_forward,
@@ -172,6 +174,7 @@ export async function loadItemViews(db: Db, campaignId: string, reviewers: Reado
     id: r.id,
     campaign_id: r.campaign_id,
     integration: r.integration,
+    integration_kind: r.integration_kind,
     run_id: r.run_id,
     principal_id: r.principal_id,
     principal_kind: r.principal_kind,
