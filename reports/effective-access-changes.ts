@@ -340,7 +340,7 @@ const columns: Column<EffectiveChangeRow>[] = [
     description: 'Why, from the history of the window: grant, group-membership, repository-moved, role-change, public-private, resource-created, resource-removed, principal-added, principal-removed; other when nothing recorded explains it',
     value: (r) => r.causes,
   },
-  { name: 'principal_kind', description: 'user, deploy_key or access_token', value: (r) => r.current.principal_kind },
+  { name: 'principal_kind', description: 'user, deploy_key, access_token, or anyone (a public repository)', value: (r) => r.current.principal_kind },
   { name: 'principal_id', description: "Bitbucket's uuid (deploy keys: the key id)", value: (r) => r.current.principal_external_id },
   { name: 'principal_name', description: 'Display name', value: (r) => r.current.principal_name },
   { name: 'principal_handle', description: 'Nickname', value: (r) => r.current.principal_handle },
