@@ -262,6 +262,9 @@ export interface EffectiveChangeRow {
   after: AccessState | undefined;
   /** `after ?? before`: the names to show. */
   current: AccessState;
+  /** Repositories: the project at each end, also for access that only began or ended (from the other rows). */
+  projectBefore: string | null;
+  projectAfter: string | null;
 }
 
 /**
@@ -308,6 +311,8 @@ export async function effectiveChanges(ctx: ReportContext, sinceRun: string, unt
     before: b,
     after: a,
     current: (a ?? b) as AccessState,
+    projectBefore: b ? b.project_handle : (projectBefore.get((a as AccessState).resource_id) ?? null),
+    projectAfter: a ? a.project_handle : (projectAfter.get((b as AccessState).resource_id) ?? null),
   }));
   return rows.sort(compareChangeRows);
 }
@@ -349,8 +354,8 @@ const columns: Column<EffectiveChangeRow>[] = [
   { name: 'resource', description: 'Workspace slug, project key or repository slug', value: (r) => r.current.resource_handle },
   { name: 'resource_name', description: 'Name as Bitbucket shows it', value: (r) => r.current.resource_name },
   { name: 'resource_id', description: "Bitbucket's uuid of the resource", value: (r) => r.current.resource_external_id },
-  { name: 'project_before', description: "Repositories: the repository's project before", value: (r) => r.before?.project_handle ?? null },
-  { name: 'project_after', description: 'and after', value: (r) => r.after?.project_handle ?? null },
+  { name: 'project_before', description: "Repositories: the repository's project before", value: (r) => r.projectBefore },
+  { name: 'project_after', description: 'and after', value: (r) => r.projectAfter },
   { name: 'permission_before', description: 'Effective permission before (empty: none)', value: (r) => r.before?.permission ?? null },
   { name: 'permission_after', description: 'Effective permission after (empty: none)', value: (r) => r.after?.permission ?? null },
   { name: 'paths_before', description: 'Every path that gave the access before', value: (r) => r.before?.paths.map((p) => p.label) ?? [] },
