@@ -137,6 +137,21 @@ describeWithDb('access review campaigns end to end', (get) => {
     expect(typeof f === 'string' ? JSON.parse(f) : f).toContain('machine-credential');
   });
 
+  it('scope: --privileged-only keeps admin access only; --project and --repository narrow to those resources', async () => {
+    const privileged = await createCampaign(get().db, { name: 'Admins', reviewer: 'security-lead@acme.example', privilegedOnly: true, now: NOW });
+    const admins = review.filter((r) => (r.flags as string[]).includes('admin'));
+    expect(privileged.items).toBe(admins.length);
+    expect((await items(privileged.id)).every((i) => ['admin', 'owner'].includes(i.permission))).toBe(true);
+    // The snapshot hash covers the whole run, whatever the scope.
+    expect(privileged.runs[0]?.snapshotSha256).toBe((await listCampaigns(get().db)).find((c) => c.id === campaignA)?.runs[0]?.snapshotSha256);
+    const data = await createCampaign(get().db, { name: 'DATA only', reviewer: 'security-lead@acme.example', projects: ['DATA'], repositories: ['api-gateway'], now: NOW });
+    const dataRepos = new Set(sim.truth.repositories().filter((r) => r.projectKey === 'DATA').map((r) => r.uuid));
+    const expected = review.filter((r) => (r.resource_kind === 'project' && r.resource === 'DATA') || (r.resource_kind === 'repository' && (dataRepos.has(String(r.resource_id)) || r.resource === 'api-gateway')));
+    expect(data.items).toBe(expected.length);
+    expect(new Set((await items(data.id)).map((i) => i.resource_handle))).toEqual(new Set(expected.map((r) => r.resource)));
+    await expect(createCampaign(get().db, { name: 'nope', reviewer: 'x@acme.example', projects: ['NOPE'] })).rejects.toThrow('Not in the reviewed run: project NOPE.');
+  });
+
   it('one reviewer: named by e-mail (outside Bitbucket); an ambiguous name is refused with the candidates; own access without a fallback is refused, listing it', async () => {
     const email = await createCampaign(get().db, { name: 'Security lead', reviewer: 'security-lead@acme.example', now: NOW });
     expect(new Set((await items(email.id)).map((i) => `${i.reviewer_key} ${i.reviewer_rule}`))).toEqual(new Set(['email:security-lead@acme.example reviewer']));
