@@ -58,7 +58,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       external_id text not null,
       name text not null,
       handle text,
-      parent_id bigint references resources(id),
+      -- Cascade: a parent goes only with its integration, and then every version goes too.
+      parent_id bigint references resources(id) on delete cascade,
       attributes jsonb not null default '{}'::jsonb,
       ${history}
     )`.execute(db);

@@ -2,6 +2,7 @@ import { beforeAll, expect, it } from 'vitest';
 import type { ReportOptions } from '../../reports/index.ts';
 import type { Integration } from '../../src/db/types.ts';
 import type { Batch, Connector } from '../../src/interfaces.ts';
+import { removeIntegration } from '../../src/db/integrations.ts';
 import { runSync } from '../../src/sync/runner.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { type HandWorkspace, type ReportRow, addIntegration, captureReport, handTruth, reportRows, syncTruth, truthConnector } from './reports-helpers.ts';
@@ -174,5 +175,26 @@ describeWithDb('one record the database cannot store as given', (get) => {
       { scope: 'repository-permissions', status: 'failed', message: expect.stringMatching(/admin grant of user \{u-ghost\} on repository \{r-api\} in scope repository-permissions \(no user \{u-ghost\} was listed or referenced\)/) },
     ]);
     expect(scopes.filter((s) => s.status === 'complete').map((s) => s.scope)).toEqual(['deploy-keys', 'groups', 'members', 'project-permissions', 'projects', 'repositories', 'workspace']);
+  });
+});
+
+describeWithDb('removing an integration after syncs with history', (get) => {
+  it('takes every row of it along, versions and notices included, and leaves other integrations alone', async () => {
+    const ws = world();
+    const truth = handTruth(ws);
+    const gone = await addIntegration(get().db, 'to-remove');
+    const kept = await addIntegration(get().db, 'to-keep');
+    expect((await syncTruth(get(), gone, truth)).status).toBe('succeeded');
+    expect((await syncTruth(get(), kept, truth)).status).toBe('succeeded');
+    ws.repos[0]!.projectKey = 'OPS'; // a new version with another parent
+    ws.users[1]!.displayName = 'Alice\u0000Renamed'; // a notice
+    expect((await syncTruth(get(), gone, truth)).status).toBe('succeeded');
+    await removeIntegration(get().db, 'to-remove');
+    for (const table of ['principals', 'resources', 'principal_versions', 'resource_versions', 'grants', 'memberships', 'sync_runs'] as const) {
+      const left = await get().db.selectFrom(table).select('integration_id').where('integration_id', '=', gone.id).execute();
+      expect({ table, left: left.length }).toEqual({ table, left: 0 });
+    }
+    const stillThere = (await reportRows(get().db, 'access-review', { integration: 'to-keep' })).rows;
+    expect(stillThere.length).toBeGreaterThan(0);
   });
 });
