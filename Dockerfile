@@ -6,11 +6,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
+# connectors/ holds each source's connector and its simulator (product code: `roster demo`, `roster sim`).
 COPY connectors ./connectors
 COPY migrations ./migrations
 COPY reports ./reports
-# The simulator backs `roster demo` and `roster sim`.
-COPY test/sim ./test/sim
 USER node
 ENTRYPOINT ["node", "bin/roster.js"]
 CMD ["serve", "--host", "0.0.0.0"]

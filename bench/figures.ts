@@ -10,7 +10,7 @@ export const SECTIONS = {
   throughput: '4. Sync throughput without a rate limit',
   ingest: '5. Ingest',
   reports: '6. Reports',
-  simulator: '7. Simulator (test/sim) on its own',
+  simulator: '7. Simulator (connectors/bitbucket-cloud/simulator) on its own',
 } as const;
 export type SectionId = keyof typeof SECTIONS;
 

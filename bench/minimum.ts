@@ -9,7 +9,7 @@
  * admin decides what can be read), and the workspace itself (`/user/workspaces` gives only a
  * `workspace_base`, without the name). A client that already knew both could save those 2 requests.
  */
-import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimProject, SimRepo } from '../test/sim/types.ts';
+import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimProject, SimRepo } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
 /** The workspace's shape, as far as request counts depend on it. */
 export interface MinimumInput {

@@ -16,8 +16,8 @@ import { REPORTS, type ReportFormat, runReport } from '../reports/index.ts';
 import { type RosterDatabase, openDatabase } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { addIntegration, syncTruth } from '../test/integration/reports-helpers.ts';
-import { generateWorkspace } from '../test/sim/generate.ts';
-import type { SimProfile } from '../test/sim/types.ts';
+import { generateWorkspace } from '../connectors/bitbucket-cloud/simulator/generate.ts';
+import type { SimProfile } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
 export interface ReportBench {
   report: string;

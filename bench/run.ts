@@ -21,9 +21,9 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { benchSimulator } from '../test/sim/bench.ts';
-import { SIM_PROFILES, type SimDeployKey, type SimGroup, type SimProfile, type SimProject, type SimRepo, type SimStats } from '../test/sim/types.ts';
-import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant } from '../test/sim/types.ts';
+import { benchSimulator } from '../connectors/bitbucket-cloud/simulator/bench.ts';
+import { SIM_PROFILES, type SimDeployKey, type SimGroup, type SimProfile, type SimProject, type SimRepo, type SimStats } from '../connectors/bitbucket-cloud/simulator/types.ts';
+import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant } from '../connectors/bitbucket-cloud/simulator/types.ts';
 import { createScratchDatabase, serverProblem, serverUrl } from './databases.ts';
 import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type SectionId, fmt, machineLine, markdownTable, textTable } from './figures.ts';
 import { ROUTES, type RequestBreakdown, minimumRequests } from './minimum.ts';
@@ -174,7 +174,7 @@ function excess(made: Record<string, number>, minimum: Record<string, number>): 
 type AddFigure = (section: SectionId, label: string, value: string, target: string, status: Figure['status']) => void;
 
 /**
- * Section 7, the simulator on its own (`test/sim/bench.ts`): start-up per profile, then a cold
+ * Section 7, the simulator on its own (`connectors/bitbucket-cloud/simulator/bench.ts`): start-up per profile, then a cold
  * sync-shaped walk and a timed warm mix against a server in a child process. Exported so a figure
  * set from an earlier run can be completed with it.
  */

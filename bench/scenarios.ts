@@ -14,7 +14,7 @@ import { type ConnectorOverrides, connectIntegration } from '../src/sync/connect
 import { type LoadCounts, type StagedScope, loadScopes } from '../src/sync/loader.ts';
 import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
 import { type EngineEvent, runSync } from '../src/sync/runner.ts';
-import { createClock, startSimulator } from '../test/sim/index.ts';
+import { createClock, startSimulator } from '../connectors/bitbucket-cloud/simulator/index.ts';
 import type { BenchDbTarget, IngestResult, RateLimitedResult, ReportRunResult, Scenario, ScenarioResult, SimEndpoint, SyncResult } from './types.ts';
 
 /** A fixed, throwaway key: the bench's databases are scratch databases. */

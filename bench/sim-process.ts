@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { SimCredentials, SimMutations, SimProfile, SimStats, TruthSummary } from '../test/sim/types.ts';
+import type { SimCredentials, SimMutations, SimProfile, SimStats, TruthSummary } from '../connectors/bitbucket-cloud/simulator/types.ts';
 import type { SimEndpoint } from './types.ts';
 
 const SIM_MAIN = fileURLToPath(new URL('./sim-main.ts', import.meta.url));

@@ -3,7 +3,7 @@
  * scenario is asked to do, and what it reports back. Every measured scenario runs in a child process
  * of its own, so its peak RSS is its own (the simulator runs in yet another process).
  */
-import type { SimProfile } from '../test/sim/types.ts';
+import type { SimProfile } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
 export type DbKind = 'embedded' | 'server';
 

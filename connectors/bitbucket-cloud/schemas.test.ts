@@ -22,7 +22,7 @@ import {
   workspaceMembershipSchema,
   workspaceSchema,
 } from './schemas.ts';
-import { bitbucketApiDir } from '../../test/sim/spec.ts';
+import { bitbucketApiDir } from './simulator/spec.ts';
 
 const PAYLOADS = join(bitbucketApiDir(), 'real-payloads');
 

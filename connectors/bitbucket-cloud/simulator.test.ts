@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../../src/errors.ts';
 import type { GrantRecord } from '../../src/interfaces.ts';
-import { createClock, startSimulator, type Simulator, type SimulatorInternals } from '../../test/sim/index.ts';
+import { createClock, startSimulator, type Simulator, type SimulatorInternals } from './simulator/index.ts';
 import { createBitbucketCloudConnector, type BitbucketCloudOptions, type OAuthTokens } from './index.ts';
 import { runConnector, type HarnessResult } from './test-harness.ts';
 

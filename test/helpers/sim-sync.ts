@@ -5,7 +5,7 @@ import type { Integration } from '../../src/db/types.ts';
 import { Secret, loadKeyring } from '../../src/secrets/index.ts';
 import { type ConnectorOverrides, connectIntegration } from '../../src/sync/connect.ts';
 import { type EngineEvent, type SyncOutcome, runSync } from '../../src/sync/runner.ts';
-import type { SimCredentialName, Simulator } from '../sim/index.ts';
+import type { SimCredentialName, Simulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 
 export const TEST_KEY = 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
 export const keyring = loadKeyring({ ROSTER_ENCRYPTION_KEY: TEST_KEY }, null);

@@ -12,7 +12,7 @@ import { type BenchReport, SECTIONS, type SectionId } from '../../bench/figures.
 import type { RequestBreakdown } from '../../bench/minimum.ts';
 import type { IngestResult, RateLimitedResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
 import { testDbKind } from '../helpers/db.ts';
-import type { BenchResult as SimBenchResult } from '../sim/bench.ts';
+import type { BenchResult as SimBenchResult } from '../../connectors/bitbucket-cloud/simulator/bench.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const kind = testDbKind();

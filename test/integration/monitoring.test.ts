@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.ts';
+import { type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { CliHarness, ROSTER_BIN, describeCli } from '../helpers/cli.ts';
 import { testDbKind } from '../helpers/db.ts';
 

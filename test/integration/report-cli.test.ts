@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.ts';
+import { type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { describeCli } from '../helpers/cli.ts';
 
 // `roster report … --as-of DATE --since RUN|DATE --until RUN|DATE` through the real binary: the

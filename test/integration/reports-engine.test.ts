@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REPORTS, type ReportOptions, listReports, writeEvidence } from '../../reports/index.ts';
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
-import type { SimUser } from '../sim/types.ts';
+import type { SimUser } from '../../connectors/bitbucket-cloud/simulator/types.ts';
 import { type HandWorkspace, type ReportRow as Row, addIntegration, captureReport, handTruth, reportRows, syncTruth } from './reports-helpers.ts';
 
 /**

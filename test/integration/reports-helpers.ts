@@ -5,7 +5,7 @@ import type { RosterDatabase } from '../../src/db/index.ts';
 import type { Database, Integration } from '../../src/db/types.ts';
 import { type SyncOutcome, runSync } from '../../src/sync/runner.ts';
 import type { Batch, Capabilities, Connector, ConnectorStats, GrantRecord, PrincipalRecord, StreamDeclaration } from '../../src/interfaces.ts';
-import type { GroundTruth, ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimGroup, SimProject, SimRepo, SimUser } from '../sim/types.ts';
+import type { GroundTruth, ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant, SimDeployKey, SimGroup, SimProject, SimRepo, SimUser } from '../../connectors/bitbucket-cloud/simulator/types.ts';
 
 /**
  * A connector that reads the simulator's ground truth in memory: the same workspace the simulator

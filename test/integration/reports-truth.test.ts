@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
-import { type GroundTruth, type Simulator, startSimulator } from '../sim/index.ts';
+import { type GroundTruth, type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { connectSim, syncSim } from '../helpers/sim-sync.ts';
 import { type ReportRow, captureReport, reportRows } from './reports-helpers.ts';
 

@@ -18,7 +18,7 @@ import { contextAt } from '../../src/review/snapshot.ts';
 import { readLog } from '../../src/review/sql/log.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { connectSim, syncSim } from '../helpers/sim-sync.ts';
-import { type EffectiveAccess, type Simulator, startSimulator } from '../sim/index.ts';
+import { type EffectiveAccess, type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { type ReportRow, reportRows } from './reports-helpers.ts';
 
 /**

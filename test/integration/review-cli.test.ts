@@ -6,7 +6,7 @@ import { stringify } from 'csv-stringify/sync';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCli } from '../helpers/cli.ts';
-import { type Simulator, startSimulator } from '../sim/index.ts';
+import { type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 
 /**
  * The command line of review campaigns is a contract scripts rely on: `create` prints the campaign

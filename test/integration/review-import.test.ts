@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeCampaign, createCampaign, exportCampaign, importReviewFiles, recordReviewActions } from '../../src/review/index.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { connectSim, syncSim } from '../helpers/sim-sync.ts';
-import { type Simulator, startSimulator } from '../sim/index.ts';
+import { type Simulator, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 
 /**
  * Bad input to `roster review import`: every case the issue lists is refused with its file, line and

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Simulator, createClock, startSimulator } from '../sim/index.ts';
+import { type Simulator, createClock, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { connectSim, removalsOutsideCleanScopes, removedIn, rosterAccess, syncSim, truthAccess } from '../helpers/sim-sync.ts';
 

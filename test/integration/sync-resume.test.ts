@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { createClock, startSimulator } from '../sim/index.ts';
+import { createClock, startSimulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { describeCli } from '../helpers/cli.ts';
 import { TEST_KEY, connectSim, removalsOutsideCleanScopes, rosterAccess, syncSim, truthAccess } from '../helpers/sim-sync.ts';
 

@@ -22,7 +22,7 @@ export function registerDemo(program: Command, host: CliHost): void {
     .action(
       host.run(async (ctx, options: { profile: string; seed: string }) => {
         if (!['small', 'medium'].includes(options.profile)) throw new RosterError('input_invalid', `--profile must be small or medium for the demo (got "${options.profile}"); use \`roster sim\` for larger workspaces.`);
-        const { startSimulator } = await import('../../../test/sim/index.ts');
+        const { startSimulator } = await import('../../../connectors/bitbucket-cloud/simulator/index.ts');
         const handle = await ctx.database();
         const seed = parseIntegerOption('--seed', options.seed, 0, 2 ** 31 - 1);
         const sim = await startSimulator({ profile: options.profile as 'small' | 'medium', seed, rateLimit: false });

@@ -9,7 +9,7 @@ export function registerSim(program: Command, host: CliHost): void {
     .option('--port <n>', 'port on 127.0.0.1 (default: a free one)')
     .option('--profile <name>', 'workspace size: small, medium, large or enterprise', 'small')
     .option('--seed <n>', 'seed of the generated workspace', '1')
-    .option('--faults <spec>', 'faults to inject (see test/sim/README.md)')
+    .option('--faults <spec>', 'faults to inject (see connectors/bitbucket-cloud/simulator/README.md)')
     .option('--rate-limit <n|off>', 'requests per credential per rolling hour, or off (default: 1000)')
     .option(
       '--reported-permissions <reading>',
@@ -25,7 +25,7 @@ export function registerSim(program: Command, host: CliHost): void {
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RosterError('input_invalid', `--port must be 0-65535 (got ${options.port}).`);
         if (!Number.isInteger(seed)) throw new RosterError('input_invalid', `--seed must be an integer (got ${options.seed}).`);
         // The simulator is test tooling: loaded only when asked for.
-        const { SimFlagError, parseRateLimitFlag, parseReportedPermissionsFlag, runSimCommand } = await import('../../../test/sim/index.ts');
+        const { SimFlagError, parseRateLimitFlag, parseReportedPermissionsFlag, runSimCommand } = await import('../../../connectors/bitbucket-cloud/simulator/index.ts');
         let rateLimit: number | false | undefined;
         let reportedPermissions: ReturnType<typeof parseReportedPermissionsFlag> | undefined;
         try {

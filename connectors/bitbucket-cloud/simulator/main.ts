@@ -1,5 +1,5 @@
 /**
- * Standalone entry: `node --import tsx test/sim/main.ts [--profile P] [--port N] [--seed N]
+ * Standalone entry: `node --import tsx connectors/bitbucket-cloud/simulator/main.ts [--profile P] [--port N] [--seed N]
  * [--faults SPEC] [--rate-limit N|off] [--reported-permissions READING] [--app-passwords enabled]`.
  * Same output as `roster sim`.
  * The bench runs the server through this file in a child process, so client and server do not

@@ -1,7 +1,7 @@
 /**
  * The endpoints the simulator serves. Each declares the spec operation it stands for, the query
  * parameters it takes (besides the global `page`, `pagelen` and `fields`), its pagination, the
- * scopes the spec demands and who may call it. `test/sim/contract.test.ts` checks every
+ * scopes the spec demands and who may call it. `contract.test.ts` beside it checks every
  * declaration here against `swagger.v3.json`.
  *
  * Who may call what (the spec's operation descriptions, the authentication narrative, and the

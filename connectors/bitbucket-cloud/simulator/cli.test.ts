@@ -16,7 +16,7 @@ interface SimLine {
 
 /** Spawns `args`, resolves with the first stdout line (and the process, to stop it). */
 async function firstLine(args: string[]): Promise<{ child: ChildProcess; line: string; exited: Promise<number | null>; stdout: () => string; stderr: () => string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
   let stdout = '';
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -54,7 +54,7 @@ describe('runSimCommand', () => {
 });
 
 describe('roster sim (the real binary)', () => {
-  const bin = fileURLToPath(new URL('../../bin/roster.js', import.meta.url));
+  const bin = fileURLToPath(new URL('../../../bin/roster.js', import.meta.url));
 
   it('takes --rate-limit, --reported-permissions, --seed and --profile; its tokenUrl issues OAuth tokens', async () => {
     const run = await firstLine([bin, 'sim', '--profile', 'small', '--seed', '5', '--rate-limit', '3', '--reported-permissions', 'includeOwners=true,includeProjectInherited=false']);

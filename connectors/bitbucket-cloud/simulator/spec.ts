@@ -28,7 +28,7 @@ export interface OpenApiSpec {
   'x-atlassian-narrative'?: { documents: Array<{ anchor: string; body: string }> };
 }
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export function bitbucketApiDir(): string {
   // The committed copy first, so every machine (CI included) tests against the same spec and payloads.
