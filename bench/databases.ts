@@ -4,11 +4,11 @@
  * one at a time; the embedded one is a directory so that a report worker can read what a sync worker
  * wrote.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { createScratchServerDatabase } from '../src/db/scratch.ts';
 import type { BenchDbTarget, DbKind } from './types.ts';
 
 export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -43,27 +43,6 @@ export async function createScratchDatabase(kind: DbKind, baseUrl: string): Prom
     const dataDir = mkdtempSync(path.join(tmpdir(), 'roster-bench-'));
     return { kind, target: { kind: 'embedded', dataDir }, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
-  const name = `roster_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    kind,
-    target: { kind: 'server', url: url.toString() },
-    drop: async () => {
-      const dropper = new pg.Client({ connectionString: baseUrl });
-      await dropper.connect();
-      try {
-        await dropper.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await dropper.end();
-      }
-    },
-  };
+  const scratch = await createScratchServerDatabase(baseUrl, 'roster_bench');
+  return { kind, target: { kind: 'server', url: scratch.url }, drop: scratch.drop };
 }

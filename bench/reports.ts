@@ -7,15 +7,15 @@
  * `--db server` makes a scratch database next to DATABASE_URL's and drops it afterwards. With
  * `node --expose-gc`, it also reports the live heap (after full collections): what a report holds.
  */
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { REPORTS, type ReportFormat, runReport } from '../reports/index.ts';
 import { type RosterDatabase, openDatabase } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { addIntegration, syncTruth } from '../test/integration/reports-helpers.ts';
+import { createScratchServerDatabase } from '../src/db/scratch.ts';
+import { truthConnector } from '../connectors/bitbucket-cloud/simulator/truth-connector.ts';
+import { runSync } from '../src/sync/runner.ts';
 import { generateWorkspace } from '../connectors/bitbucket-cloud/simulator/generate.ts';
 import type { SimProfile } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
@@ -47,23 +47,13 @@ const mb = (n: number): number => Math.round(n / 1048576);
 
 async function scratchDatabase(kind: 'embedded' | 'server'): Promise<RosterDatabase> {
   if (kind === 'embedded') return openDatabase({ kind: 'embedded', dataDir: null });
-  const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `roster_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const handle = await openDatabase({ kind: 'server', url: url.toString() });
+  const scratch = await createScratchServerDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'roster_bench');
+  const handle = await openDatabase({ kind: 'server', url: scratch.url });
   return {
     ...handle,
     close: async () => {
       await handle.close();
-      const dropper = new pg.Client({ connectionString: base });
-      await dropper.connect();
-      await dropper.query(`drop database if exists ${name} with (force)`);
-      await dropper.end();
+      await scratch.drop();
     },
   };
 }
@@ -74,9 +64,13 @@ export async function benchReports(options: ReportBenchOptions): Promise<ReportB
   try {
     await migrateToLatest(handle.db);
     const truth = generateWorkspace(options.profile, options.seed ?? 1, () => Date.now()).workspace.truth();
-    const integration = await addIntegration(handle.db, `bench-${options.profile}`);
+    const integration = await handle.db
+      .insertInto('integrations')
+      .values({ name: `bench-${options.profile}`, kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'http://127.0.0.1:1', credential_kind: 'api-token', schedule: null, options: '{}' })
+      .returningAll()
+      .executeTakeFirstOrThrow();
     let started = Date.now();
-    const outcome = await syncTruth(handle, integration, truth);
+    const outcome = await runSync(handle, { integration, mode: 'full', trigger: 'test', connect: async () => truthConnector(truth) });
     log(`loaded ${options.profile} (${outcome.status}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcome.summary}`);
     const results: ReportBench[] = [];
     for (const def of REPORTS) {

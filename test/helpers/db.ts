@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { createScratchServerDatabase } from '../../src/db/scratch.ts';
 
 export type TestDbKind = 'embedded' | 'server';
 
@@ -41,25 +40,16 @@ export async function createTestDatabase(kind: TestDbKind = testDbKind()): Promi
   }
   const baseUrl = inject('serverUrl');
   if (!baseUrl) throw new Error('no PostgreSQL server for this test run');
-  const name = `roster_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  const handle = await openDatabase({ kind: 'server', url: url.toString() });
+  const scratch = await createScratchServerDatabase(baseUrl, 'roster_test');
+  const handle = await openDatabase({ kind: 'server', url: scratch.url });
   await migrateToLatest(handle.db);
   await startIdsHigh(handle);
   return {
     ...handle,
-    url: url.toString(),
+    url: scratch.url,
     close: async () => {
       await handle.close();
-      const dropper = new pg.Client({ connectionString: baseUrl });
-      await dropper.connect();
-      await dropper.query(`drop database if exists ${name} with (force)`);
-      await dropper.end();
+      await scratch.drop();
     },
   };
 }

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { expect, inject, it } from 'vitest';
 import { type RosterDatabase, openDatabase } from '../../src/db/index.ts';
 import { migrations } from '../../migrations/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { createScratchServerDatabase } from '../../src/db/scratch.ts';
 import { describeWithDb, testDbKind } from '../helpers/db.ts';
 import { BITBUCKET_CLOUD_MODEL } from '../../connectors/bitbucket-cloud/model.ts';
 import type { Batch } from '../../src/interfaces.ts';
@@ -15,22 +14,10 @@ describeWithDb('schema: migrations, history columns and constraints', (get) => {
     let handles: RosterDatabase[];
     let drop = async () => {};
     if (testDbKind() === 'server') {
-      const base = inject('serverUrl') as string;
-      const name = `roster_mig_${randomBytes(4).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: base });
-      await admin.connect();
-      await admin.query(`create database ${name}`);
-      await admin.end();
-      const url = new URL(base);
-      url.pathname = `/${name}`;
+      const scratch = await createScratchServerDatabase(inject('serverUrl') as string, 'roster_mig');
       // Two "processes": two independent connection pools.
-      handles = [await openDatabase({ kind: 'server', url: url.toString() }), await openDatabase({ kind: 'server', url: url.toString() })];
-      drop = async () => {
-        const c = new pg.Client({ connectionString: base });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      };
+      handles = [await openDatabase({ kind: 'server', url: scratch.url }), await openDatabase({ kind: 'server', url: scratch.url })];
+      drop = scratch.drop;
     } else {
       const one = await openDatabase({ kind: 'embedded', dataDir: null });
       handles = [one, one];
