@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { RosterDatabase } from '../../src/db/index.ts';
 import { saveIntegration } from '../../src/db/integrations.ts';
-import type { Integration } from '../../src/db/types.ts';
+import type { Database, Integration } from '../../src/db/types.ts';
 import { Secret, loadKeyring } from '../../src/secrets/index.ts';
 import { type ConnectorOverrides, connectIntegration } from '../../src/sync/connect.ts';
 import { type EngineEvent, type SyncOutcome, runSync } from '../../src/sync/runner.ts';
@@ -45,18 +45,34 @@ export async function syncSim(handle: RosterDatabase, integration: Integration, 
 }
 
 /** Roster's effective access as comparable lines: `user repo permission | path; path; …`. */
-export async function rosterAccess(handle: RosterDatabase, integrationId: string): Promise<string[]> {
-  const rows = await sql<{ user: string; repo: string; path_kind: string; via_group: string | null; via_project: string | null; permission: string }>`
+export interface EffectiveAccessLine {
+  user: string;
+  repo: string;
+  path_kind: string;
+  via_group: string | null;
+  via_project: string | null;
+  permission: string;
+}
+
+/** The materialized effective access of an integration, by the source's ids and handles. */
+export async function effectiveAccessLines(db: Kysely<Database>, integrationId: string): Promise<EffectiveAccessLine[]> {
+  const rows = await sql<EffectiveAccessLine>`
     select u.external_id as user, r.external_id as repo, e.path_kind, g.external_id as via_group, p.handle as via_project, e.permission
     from effective_access e
     join principals u on u.id = e.user_id
     join resources r on r.id = e.repository_id
     left join principals g on g.id = e.via_group_id
     left join resources p on p.id = e.via_project_id
-    where e.integration_id = ${integrationId}`.execute(handle.db);
+    where e.integration_id = ${integrationId}
+    order by 1, 2, 3, 4`.execute(db);
+  return rows.rows;
+}
+
+export async function rosterAccess(handle: RosterDatabase, integrationId: string): Promise<string[]> {
+  const lines = await effectiveAccessLines(handle.db, integrationId);
   const byPair = new Map<string, { user: string; repo: string; paths: string[]; rank: number }>();
   const rank = { read: 1, write: 2, admin: 3 } as Record<string, number>;
-  for (const r of rows.rows) {
+  for (const r of lines) {
     const key = `${r.user} ${r.repo}`;
     const entry = byPair.get(key) ?? { user: r.user, repo: r.repo, paths: [], rank: 0 };
     entry.paths.push(pathLine(r.path_kind, r.via_group, r.via_project, r.permission));

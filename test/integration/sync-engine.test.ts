@@ -5,18 +5,13 @@ import { ConnectorError } from '../../src/errors.ts';
 import { runSync } from '../../src/sync/runner.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { type FakeWorld, fakeConnector, smallWorld } from '../helpers/fake-connector.ts';
+import { effectiveAccessLines } from '../helpers/sim-sync.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../src/db/types.ts';
 
-async function effective(db: Parameters<typeof sql.raw>[0] extends never ? never : import('kysely').Kysely<import('../../src/db/types.ts').Database>, integrationId: string) {
-  const rows = await sql<{ user: string; repo: string; path_kind: string; via_group: string | null; via_project: string | null; permission: string }>`
-    select u.external_id as user, r.external_id as repo, e.path_kind, g.external_id as via_group, p.handle as via_project, e.permission
-    from effective_access e
-    join principals u on u.id = e.user_id
-    join resources r on r.id = e.repository_id
-    left join principals g on g.id = e.via_group_id
-    left join resources p on p.id = e.via_project_id
-    where e.integration_id = ${integrationId}
-    order by 1, 2, 3, 4`.execute(db);
-  return rows.rows.map((r) => `${r.user} ${r.repo} ${r.path_kind}${r.via_group ? ` g=${r.via_group}` : ''}${r.via_project ? ` p=${r.via_project}` : ''} ${r.permission}`);
+async function effective(db: Kysely<Database>, integrationId: string): Promise<string[]> {
+  const rows = await effectiveAccessLines(db, integrationId);
+  return rows.map((r) => `${r.user} ${r.repo} ${r.path_kind}${r.via_group ? ` g=${r.via_group}` : ''}${r.via_project ? ` p=${r.via_project}` : ''} ${r.permission}`);
 }
 
 describeWithDb('sync engine with an in-memory source', (get) => {

@@ -1,23 +1,12 @@
 /** Every fault kind, the spec syntax, and the runtime API. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SimClient, oauthToken } from './client.ts';
-import { FaultSpecError, parseFaults, startSimulator, type SimulatorInternals } from './index.ts';
-import type { Simulator } from './types.ts';
+import { FaultSpecError, parseFaults, startSimulator } from './index.ts';
+import { useSimulator } from './testing.ts';
 
-let sim: Simulator & SimulatorInternals;
-let client: SimClient;
-let ws: string;
-
-beforeAll(async () => {
-  sim = await startSimulator({ profile: 'medium', rateLimit: false });
-  client = new SimClient(sim);
-  ws = sim.workspace;
-});
-afterAll(async () => {
-  await sim.close();
-});
+const env = useSimulator({ profile: 'medium', rateLimit: false });
 afterEach(() => {
-  sim.faults.clear();
+  env.sim.faults.clear();
 });
 
 describe('the --faults syntax', () => {
@@ -46,72 +35,72 @@ describe('the --faults syntax', () => {
 
 describe('fault kinds', () => {
   it('5xx on a path pattern, a given number of times', async () => {
-    sim.faults.add('5xx:path=/repositories/*/permissions-config/*:count=2');
-    const path = `/2.0/repositories/${ws}/api-gateway/permissions-config/users`;
-    const a = await client.get(path);
+    env.sim.faults.add('5xx:path=/repositories/*/permissions-config/*:count=2');
+    const path = `/2.0/repositories/${env.ws}/api-gateway/permissions-config/users`;
+    const a = await env.client.get(path);
     expect(a.status).toBe(500);
     expect(a.json).toMatchObject({ type: 'error', error: { message: 'Something went wrong' } });
-    expect((await client.get(`/2.0/repositories/${ws}`)).status).toBe(200);
-    expect((await client.get(`/2.0/repositories/${ws}/web-app/permissions-config/groups`)).status).toBe(500);
-    expect((await client.get(path)).status).toBe(200);
-    expect(sim.faults.list()[0]).toMatchObject({ seen: 3, fired: 2 });
+    expect((await env.client.get(`/2.0/repositories/${env.ws}`)).status).toBe(200);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/web-app/permissions-config/groups`)).status).toBe(500);
+    expect((await env.client.get(path)).status).toBe(200);
+    expect(env.sim.faults.list()[0]).toMatchObject({ seen: 3, fired: 2 });
   });
 
   it('5xx on the Nth request, as a gateway page for 502–504, or as a 429', async () => {
-    sim.faults.add([{ kind: '5xx', nth: 3, status: 503 }]);
+    env.sim.faults.add([{ kind: '5xx', nth: 3, status: 503 }]);
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await client.get('/2.0/user')).status);
+    for (let i = 0; i < 4; i++) statuses.push((await env.client.get('/2.0/user')).status);
     expect(statuses).toEqual([200, 200, 503, 200]);
-    sim.faults.clear();
-    sim.faults.add('5xx:status=503:count=1');
-    const gw = await client.get('/2.0/user');
+    env.sim.faults.clear();
+    env.sim.faults.add('5xx:status=503:count=1');
+    const gw = await env.client.get('/2.0/user');
     expect(gw.headers.get('content-type')).toBe('text/html');
-    sim.faults.add('5xx:status=429:count=1');
-    const limited = await client.get('/2.0/user');
+    env.sim.faults.add('5xx:status=429:count=1');
+    const limited = await env.client.get('/2.0/user');
     expect(limited.status).toBe(429);
     expect(limited.text).toBe('Rate limit for this resource has been exceeded');
   });
 
   it('reset drops the connection without an answer', async () => {
-    sim.faults.add('reset:nth=2');
-    expect((await client.get('/2.0/user')).status).toBe(200);
-    await expect(client.get('/2.0/user')).rejects.toThrow(/fetch failed/);
-    expect((await client.get('/2.0/user')).status).toBe(200);
+    env.sim.faults.add('reset:nth=2');
+    expect((await env.client.get('/2.0/user')).status).toBe(200);
+    await expect(env.client.get('/2.0/user')).rejects.toThrow(/fetch failed/);
+    expect((await env.client.get('/2.0/user')).status).toBe(200);
   });
 
   it('slow holds one answer back while later requests are answered; then answers normally', async () => {
     // Order and counts, not wall-clock thresholds: a request sent after the slowed one is held
     // back is answered first, and only the first matching request is slowed (count=1).
-    sim.faults.add('slow:ms=1500:path=/2.0/user:count=1');
+    env.sim.faults.add('slow:ms=1500:path=/2.0/user:count=1');
     const order: string[] = [];
-    const slowed = client.get('/2.0/user').then((res) => {
+    const slowed = env.client.get('/2.0/user').then((res) => {
       order.push(`slowed ${res.status}`);
     });
-    while (sim.faults.list()[0]?.fired !== 1) await new Promise((r) => setTimeout(r, 5));
-    const next = await client.get('/2.0/user');
+    while (env.sim.faults.list()[0]?.fired !== 1) await new Promise((r) => setTimeout(r, 5));
+    const next = await env.client.get('/2.0/user');
     order.push(`next ${next.status}`);
     await slowed;
     expect(order).toEqual(['next 200', 'slowed 200']);
-    expect(sim.faults.list()[0]).toMatchObject({ seen: 2, fired: 1 });
+    expect(env.sim.faults.list()[0]).toMatchObject({ seen: 2, fired: 1 });
   });
 
   it('forbid matches the repository however a request addresses it (slug or {uuid}), and takes a {uuid}', async () => {
-    const api = sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
-    sim.faults.add('forbid:repo=api-gateway');
+    const api = env.sim.truth.repositories().find((r) => r.slug === 'api-gateway') as { uuid: string };
+    env.sim.faults.add('forbid:repo=api-gateway');
     for (const ref of [api.uuid, encodeURIComponent(api.uuid)]) {
-      expect((await client.get(`/2.0/repositories/${ws}/${ref}/permissions-config/users`)).status).toBe(403);
-      expect((await client.get(`/2.0/workspaces/${ws}/permissions/repositories/${ref}`)).status).toBe(403);
+      expect((await env.client.get(`/2.0/repositories/${env.ws}/${ref}/permissions-config/users`)).status).toBe(403);
+      expect((await env.client.get(`/2.0/workspaces/${env.ws}/permissions/repositories/${ref}`)).status).toBe(403);
     }
-    sim.faults.clear();
-    sim.faults.add(`forbid:repo=${api.uuid}`);
-    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/permissions-config/groups`)).status).toBe(403);
-    expect((await client.get(`/1.0/group-privileges/${ws}/${encodeURIComponent(api.uuid)}`)).status).toBe(403);
-    expect((await client.get(`/2.0/repositories/${ws}/web-app/permissions-config/groups`)).status).toBe(200);
+    env.sim.faults.clear();
+    env.sim.faults.add(`forbid:repo=${api.uuid}`);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/api-gateway/permissions-config/groups`)).status).toBe(403);
+    expect((await env.client.get(`/1.0/group-privileges/${env.ws}/${encodeURIComponent(api.uuid)}`)).status).toBe(403);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/web-app/permissions-config/groups`)).status).toBe(200);
   });
 
   it('malformed sends a 200 whose body is not JSON', async () => {
-    sim.faults.add('malformed:path=/2.0/repositories/*:count=1');
-    const res = await client.get(`/2.0/repositories/${ws}`);
+    env.sim.faults.add('malformed:path=/2.0/repositories/*:count=1');
+    const res = await env.client.get(`/2.0/repositories/${env.ws}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(() => JSON.parse(res.text) as unknown).toThrow();
@@ -119,45 +108,45 @@ describe('fault kinds', () => {
   });
 
   it('truncate cuts the body off halfway through', async () => {
-    sim.faults.add('truncate:path=/2.0/repositories/*:count=1');
-    await expect(client.get(`/2.0/repositories/${ws}?pagelen=100`)).rejects.toThrow();
-    expect((await client.get(`/2.0/repositories/${ws}?pagelen=100`)).status).toBe(200);
+    env.sim.faults.add('truncate:path=/2.0/repositories/*:count=1');
+    await expect(env.client.get(`/2.0/repositories/${env.ws}?pagelen=100`)).rejects.toThrow();
+    expect((await env.client.get(`/2.0/repositories/${env.ws}?pagelen=100`)).status).toBe(200);
   });
 
   it('loop makes next point back to a page already served', async () => {
-    sim.faults.add(`loop:path=/2.0/repositories/${ws}`);
+    env.sim.faults.add(`loop:path=/2.0/repositories/${env.ws}`);
     const seen = new Set<string>();
-    let url: string | undefined = `/2.0/repositories/${ws}?pagelen=100`;
+    let url: string | undefined = `/2.0/repositories/${env.ws}?pagelen=100`;
     let looped = false;
     for (let i = 0; url && i < 10; i++) {
-      const key = new URL(url, sim.baseUrl).searchParams.get('page') ?? '1';
+      const key = new URL(url, env.sim.baseUrl).searchParams.get('page') ?? '1';
       if (seen.has(key)) {
         looped = true;
         break;
       }
       seen.add(key);
-      url = ((await client.get(url)).json as { next?: string }).next;
+      url = ((await env.client.get(url)).json as { next?: string }).next;
     }
     expect(looped).toBe(true);
     expect(seen).toEqual(new Set(['1', '2']));
   });
 
   it('repeat serves a page again in place of the next one', async () => {
-    sim.faults.add(`repeat:path=/2.0/repositories/${ws}:count=1`);
-    const p1 = (await client.get(`/2.0/repositories/${ws}`)).json as { values: Array<{ uuid: string }>; next: string };
+    env.sim.faults.add(`repeat:path=/2.0/repositories/${env.ws}:count=1`);
+    const p1 = (await env.client.get(`/2.0/repositories/${env.ws}`)).json as { values: Array<{ uuid: string }>; next: string };
     // Only pages after the first count for `repeat`: page 2 repeats page 1.
-    const p2 = (await client.get(p1.next)).json as { values: Array<{ uuid: string }>; next: string };
+    const p2 = (await env.client.get(p1.next)).json as { values: Array<{ uuid: string }>; next: string };
     expect(p2.values.map((v) => v.uuid)).toEqual(p1.values.map((v) => v.uuid));
     expect(p2.next).toMatch(/page=3/);
   });
 
   it('forbid answers 403 on one repository’s permission listings only', async () => {
-    sim.faults.add('forbid:repo=api-gateway');
-    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/permissions-config/users`)).status).toBe(403);
-    expect((await client.get(`/2.0/repositories/${ws}/api-gateway/permissions-config/groups`)).status).toBe(403);
-    expect((await client.get(`/1.0/group-privileges/${ws}/api-gateway`)).status).toBe(403);
-    expect((await client.get(`/2.0/repositories/${ws}/api-gateway`)).status).toBe(200);
-    expect((await client.get(`/2.0/repositories/${ws}/web-app/permissions-config/users`)).status).toBe(200);
+    env.sim.faults.add('forbid:repo=api-gateway');
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/api-gateway/permissions-config/users`)).status).toBe(403);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/api-gateway/permissions-config/groups`)).status).toBe(403);
+    expect((await env.client.get(`/1.0/group-privileges/${env.ws}/api-gateway`)).status).toBe(403);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/api-gateway`)).status).toBe(200);
+    expect((await env.client.get(`/2.0/repositories/${env.ws}/web-app/permissions-config/users`)).status).toBe(200);
   });
 
   it('revoke lets N requests through, then the credential is dead', async () => {
@@ -192,18 +181,18 @@ describe('fault kinds', () => {
 
 describe('runtime control', () => {
   it('adds, lists and clears faults, also over HTTP', async () => {
-    const ids = sim.faults.add('5xx:path=/2.0/user');
-    expect(sim.faults.list().map((f) => f.id)).toEqual(ids);
-    sim.faults.clear(ids[0]);
-    expect(sim.faults.list()).toEqual([]);
-    const posted = await fetch(`${sim.baseUrl}/__sim/faults`, { method: 'POST', body: '5xx:path=/2.0/user:count=1' });
+    const ids = env.sim.faults.add('5xx:path=/2.0/user');
+    expect(env.sim.faults.list().map((f) => f.id)).toEqual(ids);
+    env.sim.faults.clear(ids[0]);
+    expect(env.sim.faults.list()).toEqual([]);
+    const posted = await fetch(`${env.sim.baseUrl}/__sim/faults`, { method: 'POST', body: '5xx:path=/2.0/user:count=1' });
     expect(posted.status).toBe(200);
-    expect((await client.get('/2.0/user')).status).toBe(500);
-    const listed = (await (await fetch(`${sim.baseUrl}/__sim/faults`)).json()) as Array<{ fired: number }>;
+    expect((await env.client.get('/2.0/user')).status).toBe(500);
+    const listed = (await (await fetch(`${env.sim.baseUrl}/__sim/faults`)).json()) as Array<{ fired: number }>;
     expect(listed[0]?.fired).toBe(1);
-    await fetch(`${sim.baseUrl}/__sim/faults`, { method: 'DELETE' });
-    expect(sim.faults.list()).toEqual([]);
-    const bad = await fetch(`${sim.baseUrl}/__sim/faults`, { method: 'POST', body: 'explode' });
+    await fetch(`${env.sim.baseUrl}/__sim/faults`, { method: 'DELETE' });
+    expect(env.sim.faults.list()).toEqual([]);
+    const bad = await fetch(`${env.sim.baseUrl}/__sim/faults`, { method: 'POST', body: 'explode' });
     expect(bad.status).toBe(400);
   });
 
