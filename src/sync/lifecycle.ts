@@ -110,7 +110,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
         progress.stopHeartbeat();
       }
     } catch (error) {
-      runError = toRosterError(error);
+      runError = stopReason(error, request.signal);
       if (runError instanceof ConnectorError && runError.code === 'budget_exhausted') resumeAfter = runError.resumeAt;
       log.warn(errorLogFields(runError), 'sync run stopped');
     }
@@ -179,6 +179,17 @@ async function incrementalSince(handle: RosterDatabase, integrationId: string): 
   const lastFull = await lastSucceededStart(handle.db, integrationId, 'full');
   if (!last || !lastFull || Date.now() - lastFull.getTime() > FULL_SYNC_AT_LEAST_EVERY_MS) return null;
   return last;
+}
+
+/**
+ * What stopped the run. An interruption of the request (SIGTERM, Ctrl-C) outranks a pause for the
+ * budget that came before it: the listings still under way were waiting for the budget when the
+ * signal came, and the run is interrupted — not paused until the rate limit returns.
+ */
+function stopReason(error: unknown, signal: AbortSignal | undefined): RosterError {
+  const err = toRosterError(error);
+  if (err.code === 'budget_exhausted' && signal?.aborted) return new RosterError('sync_aborted', 'The sync was interrupted.', { cause: err });
+  return err;
 }
 
 async function closeConnector(connector: Connector | null, log: Logger): Promise<void> {
