@@ -48,6 +48,7 @@ export async function tryLockIntegration(handle: RosterDatabase, integrationId: 
     throw error;
   });
   if (!outcome) {
+    // Not locked: the session resolved (a session that rejected made the race above throw instead).
     await session.catch(() => {});
     heldInProcess.delete(key);
     return null;
