@@ -48,7 +48,7 @@ export async function tryLockIntegration(handle: RosterDatabase, integrationId: 
     throw error;
   });
   if (!outcome) {
-    // Not locked: the session resolved (a session that rejected made the race above throw instead).
+    // Not locked: the session only ends after answering, and how it ends cannot change the answer.
     await session.catch(() => {});
     heldInProcess.delete(key);
     return null;
