@@ -40,7 +40,7 @@ const LOCK_RETRY_MS = 2000;
  * move `updated_on` (permission changes do not; renames and settings changes do): a change it misses —
  * say, a project transfer that left it alone — is picked up by the next full run, at most this late.
  */
-export const FULL_SYNC_AT_LEAST_EVERY_MS = 7 * 24 * 3600_000;
+const FULL_SYNC_AT_LEAST_EVERY_MS = 7 * 24 * 3600_000;
 
 /**
  * Runs one sync of one integration under its lock. Never throws for source failures: the outcome and

@@ -16,7 +16,6 @@ import { attemptSync } from './lifecycle.ts';
  */
 
 export { CREDENTIAL_GAP, type EngineEvent, type SyncMode, type SyncOutcome, type SyncRequest } from './contract.ts';
-export { FULL_SYNC_AT_LEAST_EVERY_MS } from './lifecycle.ts';
 
 /**
  * Runs one sync of one integration. Never throws for source failures: the outcome and the run row
