@@ -73,7 +73,7 @@ export interface PerResourceListing<T> extends Listing<T> {
   toBatch: (page: T[], resource: ResourceRef) => Batch;
 }
 
-export function fields(state: StreamState, value: string): Record<string, string> {
+function fields(state: StreamState, value: string): Record<string, string> {
   return state.trimFields ? { fields: value } : {};
 }
 
