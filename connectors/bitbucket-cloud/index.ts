@@ -10,11 +10,12 @@ import type { Logger } from '../../src/log.ts';
 import { BitbucketApi } from './api.ts';
 import { detectCapabilities } from './capabilities.ts';
 import { createAuthorizer, type BitbucketCredential, type OAuthTokens } from './credentials.ts';
-import { buildStreams, type StreamState } from './streams.ts';
+import type { StreamState } from './listings.ts';
+import { buildStreams } from './streams.ts';
 
 export type { BitbucketCredential, OAuthTokens } from './credentials.ts';
 export { REQUIREMENTS, gapFor, missingScopes } from './capabilities.ts';
-export { PAGELEN } from './streams.ts';
+export { PAGELEN } from './listings.ts';
 export { sshKeyFacts } from './normalize.ts';
 
 export const DEFAULT_TOKEN_URL = 'https://bitbucket.org/site/oauth2/access_token';

@@ -48,6 +48,7 @@ export async function tryLockIntegration(handle: RosterDatabase, integrationId: 
     throw error;
   });
   if (!outcome) {
+    // Not locked: the session only ends after answering, and how it ends cannot change the answer.
     await session.catch(() => {});
     heldInProcess.delete(key);
     return null;
