@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../../src/errors.ts';
 import type { GrantRecord } from '../../src/interfaces.ts';
-import { createClock, startSimulator, type Simulator, type SimulatorInternals } from './simulator/index.ts';
+import { advanceWhenWaiting, createClock, startSimulator, type Simulator, type SimulatorInternals } from './simulator/index.ts';
 import { createBitbucketCloudConnector, type BitbucketCloudOptions, type OAuthTokens } from './index.ts';
 import { runConnector, type HarnessResult } from './test-harness.ts';
 
@@ -311,12 +311,13 @@ describe('pacing on an accelerated clock', () => {
     let pauses = 0;
     for (;;) {
       const connector = connect(sim, sim.credentials.adminApiToken, { clock, budgetPerHour: 100, maxRateLimitWaitMs: 0 });
-      // A frozen clock: whatever waits (a listing finishing its pages) is released by advancing it.
-      const ticker = setInterval(() => clock.advance(60_000), 1);
+      // A frozen clock that moves only to release what waits (a listing finishing its pages), so the
+      // run spends its budget and pauses however fast or slow this machine is.
+      const stop = advanceWhenWaiting(clock);
       try {
         result = await runConnector(connector, result ? { resume: result } : {});
       } finally {
-        clearInterval(ticker);
+        stop();
         await connector.close();
       }
       if (result.fatal?.code !== 'budget_exhausted') break;
@@ -326,9 +327,9 @@ describe('pacing on an accelerated clock', () => {
     }
     await sim.close();
     expect(result?.fatal).toBeNull();
-    // How many pauses depends on machine speed (the ticker moves the frozen clock per real ms, and a
-    // listing under way may wait out a window); what matters is that the run paused and resumed.
-    expect(pauses).toBeGreaterThanOrEqual(1);
+    // Every window of 100 requests ends in a pause (a listing under way may wait out a window first).
+    expect(pauses).toBeGreaterThanOrEqual(Math.floor(baseline.requests / 100) - 3);
+    expect(pauses).toBeLessThanOrEqual(Math.ceil(baseline.requests / 100));
     expect(failed(result as HarnessResult)).toEqual([]);
     expect(sim.stats().requests).toBe(baseline.requests);
     expect(sim.stats().responses429).toBe(0);

@@ -14,8 +14,14 @@ export class RequestBudget {
   readonly windowMs: number;
   private configuredLimit: number;
   private serverLimit: number | null = null;
-  /** Send times inside the window, oldest first. */
+  /** When the answers of requests inside the window arrived, oldest first. */
   private sent: number[] = [];
+  /**
+   * Requests sent and not answered yet. They count in full until they settle: the server counts a
+   * request when it arrives, which may be after its send time has left the window (a long wait, a
+   * clock that jumps), so a request in flight must never free its slot.
+   */
+  private inFlight = 0;
   private blockedUntil = 0;
   private blockReason = '';
   private serverRemaining: number | null = null;
@@ -40,10 +46,16 @@ export class RequestBudget {
     this.configuredLimit = Math.max(1, Math.floor(perWindow));
   }
 
-  /** Requests sent inside the window ending at `now`. */
+  /** Requests inside the window ending at `now`, those still in flight included. */
   used(now: number): number {
     this.prune(now);
-    return this.sent.length;
+    return this.sent.length + this.inFlight;
+  }
+
+  /** When the `n`-th oldest request (1-based) leaves the window; one in flight leaves a window after now at the earliest. */
+  private leavesAt(n: number, now: number): number {
+    const settled = this.sent[n - 1];
+    return settled !== undefined && n <= this.sent.length ? settled + this.windowMs : now + this.windowMs;
   }
 
   /** How long from `now` until one more request fits, and why; `ms: 0` means send now. */
@@ -56,11 +68,12 @@ export class RequestBudget {
       reason = this.blockReason;
     }
     const limit = this.limit;
-    if (this.sent.length >= limit) {
-      // The request that has to leave the window before one more fits.
-      const leaving = this.sent[this.sent.length - limit];
-      if (leaving !== undefined && leaving + this.windowMs > until) {
-        until = leaving + this.windowMs;
+    const used = this.sent.length + this.inFlight;
+    if (used >= limit) {
+      // The request that has to leave the window before one more fits (in-flight ones are the youngest).
+      const leaving = this.leavesAt(used - limit + 1, now);
+      if (leaving > until) {
+        until = leaving;
         reason = `hourly budget of ${limit} requests spent`;
       }
     }
@@ -80,11 +93,10 @@ export class RequestBudget {
     this.prune(now);
     const limit = this.limit;
     const want = Math.min(Math.max(1, slots), limit);
-    // With `want` free slots, `sent.length - (limit - want)` of today's entries must have left the window.
-    const mustLeave = this.sent.length - (limit - want);
+    // With `want` free slots, `used - (limit - want)` of the window's requests must have left it.
+    const mustLeave = this.sent.length + this.inFlight - (limit - want);
     if (mustLeave <= 0) return first;
-    const leaving = this.sent[mustLeave - 1];
-    return leaving === undefined ? first : Math.max(first, leaving + this.windowMs);
+    return Math.max(first, this.leavesAt(mustLeave, now));
   }
 
   /**
@@ -101,28 +113,32 @@ export class RequestBudget {
     this.sent.sort((a, b) => a - b);
   }
 
-  /** Records a request as sent at `now`. Call only when `delay(now).ms === 0`. */
-  record(now: number): void {
-    this.sent.push(now);
+  /** Records a request as sent at `now` (in flight until it settles). Call only when `delay(now).ms === 0`. */
+  record(_now: number): void {
+    this.inFlight += 1;
     if (this.serverRemaining !== null) this.serverRemaining -= 1;
   }
 
+  /** A recorded request that was never sent after all (aborted before it left): it frees its slot. */
+  cancel(): void {
+    if (this.inFlight > 0) this.inFlight -= 1;
+  }
+
   /**
-   * Moves a request's entry from when it was sent to when its answer arrived. The server counted it
-   * somewhere in between, so counting from the answer frees the slot no earlier than the server does.
+   * A request's answer arrived (or its connection failed) at `answeredAt`: it counts from then. The
+   * server counted it somewhere between send and answer, so counting from the answer frees the slot no
+   * earlier than the server does.
    */
-  settle(sentAt: number, answeredAt: number): void {
-    const i = this.sent.lastIndexOf(sentAt);
-    if (i < 0 || answeredAt <= sentAt) return;
-    this.sent.splice(i, 1);
+  settle(_sentAt: number, answeredAt: number): void {
+    if (this.inFlight > 0) this.inFlight -= 1;
     let j = this.sent.length;
     while (j > 0 && (this.sent[j - 1] ?? 0) > answeredAt) j -= 1;
     this.sent.splice(j, 0, answeredAt);
   }
 
-  /** Takes back a request the server refused with 429 (it did not count against its window). */
-  unrecord(sentAt: number): void {
-    const i = this.sent.lastIndexOf(sentAt);
+  /** Takes back a settled request the server refused with 429 (it did not count against its window). */
+  unrecord(answeredAt: number): void {
+    const i = this.sent.lastIndexOf(answeredAt);
     if (i >= 0) this.sent.splice(i, 1);
   }
 

@@ -146,7 +146,7 @@ export class HttpClient {
         // Aborted while waiting for budget or a token: nothing is sent, so nothing is counted.
         this.throwIfAborted(req);
       } catch (error) {
-        if (sentAt !== null) this.budget.unrecord(sentAt);
+        if (sentAt !== null) this.budget.cancel();
         throw error;
       }
       this.counters.requests += 1;
@@ -167,6 +167,8 @@ export class HttpClient {
         responseHeaders = normalizeHeaders(res.headers);
         body = await res.body.text();
       } catch (error) {
+        // It may have reached the server: it counts, from now.
+        if (sentAt !== null) this.budget.settle(sentAt, this.clock.now());
         this.throwIfAborted(req, error);
         const reason = describeNetworkError(error);
         if (!isRetryableNetworkError(error) || attempt >= this.maxRetries) {

@@ -3,17 +3,23 @@ import { backoffDelay, parseRateLimitHeaders, parseRetryAfter, RequestBudget, sh
 
 const HOUR = 3_600_000;
 
+/** A request sent at `t` whose answer came at once. */
+function answered(budget: RequestBudget, t: number): void {
+  budget.record(t);
+  budget.settle(t, t);
+}
+
 describe('RequestBudget', () => {
   it('admits requests up to the budget, then waits until the oldest leaves the rolling hour', () => {
     const budget = new RequestBudget(3);
     for (const t of [0, 1000, 2000]) {
       expect(budget.delay(t).ms).toBe(0);
-      budget.record(t);
+      answered(budget, t);
     }
     expect(budget.delay(2500)).toEqual({ ms: HOUR - 2500, reason: 'hourly budget of 3 requests spent' });
     // Exactly one hour after the first request a slot frees; the second frees a second later.
     expect(budget.delay(HOUR).ms).toBe(0);
-    budget.record(HOUR);
+    answered(budget, HOUR);
     expect(budget.delay(HOUR).ms).toBe(1000);
     expect(budget.used(HOUR)).toBe(3);
   });
@@ -57,9 +63,25 @@ describe('RequestBudget', () => {
     expect(budget.delay(HOUR).ms).toBe(0);
   });
 
+  it('never frees the slot of a request still in flight, however long ago it was sent', () => {
+    const budget = new RequestBudget(2);
+    answered(budget, 0);
+    budget.record(0); // sent, no answer yet
+    expect(budget.used(0)).toBe(2);
+    // An hour later the answered one has left the window; the one in flight still counts (the server
+    // counts it when it arrives, which may be now), so one slot is free, not two.
+    expect(budget.used(HOUR)).toBe(1);
+    expect(budget.delay(HOUR).ms).toBe(0);
+    budget.record(HOUR);
+    expect(budget.delay(HOUR)).toEqual({ ms: HOUR, reason: 'hourly budget of 2 requests spent' });
+    // Never sent after all: its slot is free again.
+    budget.cancel();
+    expect(budget.used(HOUR)).toBe(1);
+  });
+
   it('tells a paused run to resume when a share of the budget is back, not a single slot', () => {
     const budget = new RequestBudget(10);
-    for (let t = 0; t < 10; t += 1) budget.record(t * 60_000);
+    for (let t = 0; t < 10; t += 1) answered(budget, t * 60_000);
     expect(budget.resumeTime(10 * 60_000, 1)).toBe(HOUR);
     expect(budget.resumeTime(10 * 60_000, 3)).toBe(HOUR + 2 * 60_000);
     expect(budget.resumeTime(10 * 60_000, 50)).toBe(HOUR + 9 * 60_000);

@@ -40,6 +40,11 @@ export function createClock(opts: { speed?: number; start?: number } = {}): Cont
       offset += ms;
       wake();
     },
+    nextDeadline(): number | null {
+      let next: number | null = null;
+      for (const s of sleepers) if (next === null || s.deadline < next) next = s.deadline;
+      return next;
+    },
     sleep(ms: number, signal?: AbortSignal): Promise<void> {
       return new Promise<void>((resolve, reject) => {
         if (signal?.aborted) {
@@ -76,4 +81,18 @@ export function createClock(opts: { speed?: number; start?: number } = {}): Cont
       });
     },
   };
+}
+
+/**
+ * Moves a frozen clock (speed 0) the way the system under test needs it, whatever the machine's
+ * speed: while anyone sleeps on it, time jumps to the earliest deadline; while nobody does, it stands
+ * still. Requests then all happen at the simulated instants waits bring them to, so rate-limit
+ * windows, pauses and resumes come out the same on a loaded machine as on an idle one. Returns stop().
+ */
+export function advanceWhenWaiting(clock: ControllableClock): () => void {
+  const timer = setInterval(() => {
+    const next = clock.nextDeadline();
+    if (next !== null) clock.advance(Math.max(0, next - clock.now()));
+  }, 1);
+  return () => clearInterval(timer);
 }

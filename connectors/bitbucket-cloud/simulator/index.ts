@@ -10,7 +10,7 @@ import { isProfile } from './profiles.ts';
 import type { ReportedPermissionsReading, SimProfile } from './types.ts';
 
 export { startSimulator, type SimulatorInternals } from './server.ts';
-export { createClock } from './clock.ts';
+export { advanceWhenWaiting, createClock } from './clock.ts';
 export { parseFaults, FaultSpecError } from './faults.ts';
 export { PROFILES } from './profiles.ts';
 export { benchSimulator, type BenchOptions, type BenchResult } from './bench.ts';

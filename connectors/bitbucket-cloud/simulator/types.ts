@@ -30,6 +30,8 @@ export interface SimClock {
 export interface ControllableClock extends SimClock {
   /** Jumps simulated time forward by `ms` and wakes every sleeper whose deadline passed. */
   advance(ms: number): void;
+  /** The earliest deadline anyone is sleeping until, or null when nobody sleeps. */
+  nextDeadline(): number | null;
 }
 
 export interface SimulatorOptions {
