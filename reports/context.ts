@@ -4,6 +4,7 @@ import { RosterError } from '../src/errors.ts';
 import type { RunStatus } from '../src/interfaces.ts';
 import { logger } from '../src/log.ts';
 import type { CoverageGapInfo, RunInfo } from './types.ts';
+import { plural } from '../src/text.ts';
 
 /** Shared lookups: which integration, which run, what that run could not read, and who a user is. */
 
@@ -169,9 +170,6 @@ export function formatDuration(ms: number): string {
   return `${Math.round(ms / 86_400_000)} days`;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
 
 // ─── Users ──────────────────────────────────────────────────────────────────────────────────
 

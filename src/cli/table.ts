@@ -1,7 +1,4 @@
-/** "1 row", "3 rows", "1,204 API requests": a count and its noun, for messages. */
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
-}
+export { plural } from '../text.ts';
 
 /** A plain aligned text table for terminal output. */
 export function formatTable(headers: string[], rows: string[][]): string {

@@ -7,6 +7,7 @@ import { scrubSecrets, type Logger } from '../log.ts';
 import { backoffDelay, DEFAULT_BACKOFF, parseRateLimitHeaders, parseRetryAfter, type BackoffPolicy } from './backoff.ts';
 import type { RequestBudget } from './budget.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { plural } from '../text.ts';
 
 export interface HttpClientOptions {
   /** Origins this client may talk to (`https://api.bitbucket.org`, the OAuth token host). Anything else is refused. */
@@ -172,7 +173,7 @@ export class HttpClient {
         this.throwIfAborted(req, error);
         const reason = describeNetworkError(error);
         if (!isRetryableNetworkError(error) || attempt >= this.maxRetries) {
-          throw new ConnectorError('network_error', `${req.method} ${req.endpoint} failed after ${attempt + 1} attempt(s): ${reason}`, {
+          throw new ConnectorError('network_error', `${req.method} ${req.endpoint} failed after ${plural(attempt + 1, 'attempt')}: ${reason}`, {
             endpoint: req.endpoint,
             retryable: true,
             cause: error,
@@ -213,7 +214,7 @@ export class HttpClient {
       }
       if (status >= 500) {
         if (attempt >= this.maxRetries) {
-          throw new ConnectorError('server_error', `${req.method} ${req.endpoint} answered ${status} after ${attempt + 1} attempt(s)`, {
+          throw new ConnectorError('server_error', `${req.method} ${req.endpoint} answered ${status} after ${plural(attempt + 1, 'attempt')}`, {
             endpoint: req.endpoint,
             httpStatus: status,
             retryable: true,

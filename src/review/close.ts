@@ -16,6 +16,7 @@ import { type StateWrite, loadItemViews, writeStates } from './sql/items.ts';
 import { type NewLogEntry, appendLog, readLog } from './sql/log.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
 import { itemsDigest } from './snapshot.ts';
+import { plural } from '../text.ts';
 
 export interface CloseOptions {
   outDir: string;
@@ -68,7 +69,7 @@ export async function closeCampaign(db: Kysely<Database>, ref: string, options: 
       for (const i of undecided) per.set(describeReviewer(i.reviewer), (per.get(describeReviewer(i.reviewer)) ?? 0) + 1);
       throw new RosterError(
         'input_invalid',
-        `Campaign ${campaign.id} "${campaign.name}" has ${undecided.length} undecided item(s) of ${items.length}: ${[...per].map(([r, n]) => `${r}: ${n}`).join('; ')}. Import the missing decisions, or close with --force: the undecided then follow the campaign's policy (${campaign.undecided_policy}) and the evidence lists them.`,
+        `Campaign ${campaign.id} "${campaign.name}" has ${plural(undecided.length, 'undecided item')} of ${items.length}: ${[...per].map(([r, n]) => `${r}: ${n}`).join('; ')}. Import the missing decisions, or close with --force: the undecided then follow the campaign's policy (${campaign.undecided_policy}) and the evidence lists them.`,
       );
     }
     const definition = JSON.parse(campaign.definition) as { itemsSha256: string };

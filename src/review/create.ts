@@ -18,6 +18,7 @@ import { type NewLogEntry, appendLog } from './sql/log.ts';
 import { type ReviewerIdentity, ensureReviewers } from './sql/reviewers.ts';
 import { PAGE_SIZE, contextAt, itemFlags, itemsDigest, rulesOf, snapshotLine } from './snapshot.ts';
 import { type CreateCampaignOptions, type CreateCampaignResult, type DeltaChange, UNDECIDED_POLICIES, type AssignmentRule } from './types.ts';
+import { plural } from '../text.ts';
 
 type Db = Kysely<Database>;
 
@@ -203,7 +204,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
       if (unassignable.length > 0) {
         throw new RosterError(
           'input_invalid',
-          `Nothing was created: ${unassignable.length} item(s) would have no reviewer. Nobody reviews their own access; give --fallback-reviewer WHO (someone who is not among them)${mapping ? ', or add a default row (no project, no repository) to the reviewers file' : ''}:\n  ${unassignable.slice(0, 25).join('\n  ')}${unassignable.length > 25 ? `\n  … and ${unassignable.length - 25} more` : ''}`,
+          `Nothing was created: ${plural(unassignable.length, 'item')} would have no reviewer. Nobody reviews their own access; give --fallback-reviewer WHO (someone who is not among them)${mapping ? ', or add a default row (no project, no repository) to the reviewers file' : ''}:\n  ${unassignable.slice(0, 25).join('\n  ')}${unassignable.length > 25 ? `\n  … and ${unassignable.length - 25} more` : ''}`,
         );
       }
 

@@ -9,6 +9,7 @@ import { ladderOf } from './snapshot.ts';
 import { type NewLogEntry, appendLog } from './sql/log.ts';
 import { campaignReviewers, ensureReviewers } from './sql/reviewers.ts';
 import type { ActionProblem, RecordOutcome, ReviewAction, ReviewerInfo } from './types.ts';
+import { plural } from '../text.ts';
 
 type Db = Kysely<Database>;
 
@@ -173,7 +174,7 @@ export async function recordReviewActions(db: Db, campaignRef: string, actions: 
     }
     if (problems.length > 0) {
       problems.sort((a, b) => a.index - b.index);
-      throw new ReviewInputError(`Nothing was recorded: ${problems.length} problem(s).`, problems);
+      throw new ReviewInputError(`Nothing was recorded: ${plural(problems.length, 'problem')}.`, problems);
     }
     if (options.validateOnly) return { decided: 0, unchanged: 0, reassigned: 0, logged: 0 };
 

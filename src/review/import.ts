@@ -8,6 +8,7 @@ import { assertOpen, findCampaign } from './sql/campaigns.ts';
 import { loadItemViews } from './sql/items.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
 import type { RecordOutcome, ReviewAction } from './types.ts';
+import { plural } from '../text.ts';
 
 export interface ImportFile {
   name: string;
@@ -39,7 +40,7 @@ export async function importReviewFiles(db: Kysely<Database>, ref: string, files
     const missing = [...REQUIRED, ...CONTEXT_COLUMNS.map((c) => c.name)].filter((c) => !sheet.header.includes(c));
     if (missing.length > 0) fileProblems.push(`${sheet.file}: the header lacks ${missing.join(', ')}: decide in a file exported by roster review export ${campaign.id}, without deleting or renaming columns`);
     const unknown = sheet.header.filter((h) => h !== '' && !ITEM_COLUMNS.some((c) => c.name === h));
-    if (unknown.length > 0) fileProblems.push(`${sheet.file}: unknown column(s) ${unknown.join(', ')}: remove them (Roster reads decision, comment and reassign_to)`);
+    if (unknown.length > 0) fileProblems.push(`${sheet.file}: unknown ${unknown.length === 1 ? 'column' : 'columns'} ${unknown.join(', ')}: remove them (Roster reads decision, comment and reassign_to)`);
   }
   if (fileProblems.length > 0) throw new RosterError('input_invalid', `Nothing was imported:\n  ${fileProblems.join('\n  ')}`);
 
@@ -119,6 +120,6 @@ function refusal(problems: Array<{ file: string; line: number; text: string }>):
   const list = sorted.slice(0, 50).map((p) => `${p.file} line ${p.line}: ${p.text}`);
   return new RosterError(
     'input_invalid',
-    `Nothing was imported: ${problems.length} row(s) need fixing. Fix them and import the file(s) again:\n  ${list.join('\n  ')}${sorted.length > 50 ? `\n  … and ${sorted.length - 50} more` : ''}`,
+    `Nothing was imported: ${plural(problems.length, 'row')} ${problems.length === 1 ? 'needs' : 'need'} fixing. Fix them and import the files again:\n  ${list.join('\n  ')}${sorted.length > 50 ? `\n  … and ${sorted.length - 50} more` : ''}`,
   );
 }

@@ -13,6 +13,7 @@ import { loadItemViews } from './sql/items.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
 import { contextAt, rulesOf } from './snapshot.ts';
 import type { RemediationStatus } from './types.ts';
+import { plural } from '../text.ts';
 
 type Db = Kysely<Database>;
 
@@ -74,7 +75,7 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
     const others = facts.members.filter((m) => m.externalId !== item.principal_external_id);
     if (others.length === 0) return `group ${group} has no other member`;
     const names = others.slice(0, 10).map((m) => m.name);
-    return `changing the grant of group ${group} also changes it for its ${others.length} other member(s): ${names.join(', ')}${others.length > 10 ? ', …' : ''}`;
+    return `changing the grant of group ${group} also changes it for its ${plural(others.length, 'other member')}: ${names.join(', ')}${others.length > 10 ? ', …' : ''}`;
   };
   const membership = (group: string | null): string => {
     const facts = group === null ? undefined : ctx.groups.get(group);

@@ -6,13 +6,10 @@ import type { SyncRequest } from './contract.ts';
 import { type ReconcileOutcome, describeReconciliation } from './effective.ts';
 import type { RemovalCounts } from './history.ts';
 import type { LiveCounts } from './sql/run-counts.ts';
+import { plural } from '../text.ts';
 
 /** The prose of a run: the one paragraph `roster sync` prints and the run row keeps as `summary`. */
 
-function plural(n: number, word: string): string {
-  const many = word.endsWith('y') && !/[aeiou]y$/.test(word) ? `${word.slice(0, -1)}ies` : `${word}s`;
-  return `${n.toLocaleString('en-US')} ${n === 1 ? word : many}`;
-}
 
 /** A run left open at its checkpoint: interrupted, or paused until the API budget returns. */
 export function describeStop(args: { runId: string; integrationName: string; code: 'budget_exhausted' | 'sync_aborted'; resumeAfter: Date | null }): string {

@@ -65,7 +65,7 @@ describeWithDb('review import: bad input is refused whole, with lines and fixes'
   it('an unknown item id', async () => {
     const rows = ada.slice(0, 3).map((r) => ({ ...r, decision: 'keep' }));
     (rows[1] as Row).item_id = '999999';
-    expect(await attempt(rows)).toMatch(/^Nothing was imported: 1 row\(s\) need fixing\. .*\n {2}ada\.csv line 3: item 999999 does not exist — fix: keep the item_id column as exported from campaign \d+/s);
+    expect(await attempt(rows)).toMatch(/^Nothing was imported: 1 row needs fixing\. .*\n {2}ada\.csv line 3: item 999999 does not exist — fix: keep the item_id column as exported from campaign \d+/s);
   });
 
   it('an item of another campaign', async () => {
@@ -91,7 +91,7 @@ describeWithDb('review import: bad input is refused whole, with lines and fixes'
     const write = row((x) => x.resource_kind === 'repository' && x.permission === 'write');
     const keepers = ada.filter((x) => x.item_id !== write.item_id).slice(0, 2).map((x) => ({ ...x, decision: 'keep' }));
     const message = await attempt([...keepers, { ...write, decision: 'revoke', comment: '  ' }]);
-    expect(message).toMatch(/^Nothing was imported: 1 row\(s\)/);
+    expect(message).toMatch(/^Nothing was imported: 1 row needs fixing/);
     expect(message).toMatch(/line 4: item \d+ .*: revoke needs a comment — fix: say why in the comment column/);
     expect(await attempt([{ ...write, decision: 'reduce:read' }])).toMatch(/line 2: .*reduce:read needs a comment/);
   });

@@ -232,7 +232,7 @@ describe('remediation tasks', () => {
     const [group] = remediationChanges(item({ paths: [path({ kind: 'project-group', category: 'inherited-group', group: 'dev', project: 'PLAT', permission: 'write', granted: 'write' })] }), 'read', ctx);
     expect(group?.change).toBe('lower the write permission of group dev on project PLAT to read');
     expect(group?.api).toBe('PUT https://api.bitbucket.org/2.0/workspaces/acme/projects/PLAT/permissions-config/groups/dev {"permission":"read"}');
-    expect(group?.alsoAffects).toBe('changing the grant of group dev also changes it for its 1 other member(s): Bo; it applies to every repository in project PLAT');
+    expect(group?.alsoAffects).toBe('changing the grant of group dev also changes it for its 1 other member: Bo; it applies to every repository in project PLAT');
     expect(group?.alternative).toContain('DELETE https://api.bitbucket.org/1.0/groups/acme/dev/members/%7Bu-1%7D/');
     // A reduce leaves alone the paths that give no more than the target.
     expect(remediationChanges(item({ paths: [path({ permission: 'read', granted: 'read' }), path({ kind: 'workspace-owner', category: 'root-role', permission: 'admin', granted: 'owner' })] }), 'read', ctx).map((c) => c.path)).toEqual(['workspace-owner (owner)']);

@@ -5,6 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import { RosterError } from '../../errors.ts';
 import type { CliHost } from '../main.ts';
 import { formatTable } from '../table.ts';
+import { plural } from '../../text.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -67,7 +68,7 @@ export function registerReview(program: Command, host: CliHost): void {
         if (options.json) ctx.out(JSON.stringify(result, null, 2));
         else ctx.out(result.id);
         ctx.err(
-          `roster: created campaign ${result.id} "${result.name}": ${result.items} item(s)${result.carriedForward > 0 ? `, ${result.carriedForward} carried forward` : ''} from ${result.runs.map((r) => `run ${r.runId} of ${r.integration} (snapshot ${r.snapshotSha256.slice(0, 12)}…)`).join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${result.reviewers.length} reviewer(s)${result.ownAccessReassigned > 0 ? `; ${result.ownAccessReassigned} own-access item(s) went to the next reviewer up` : ''}. Next: roster review export ${result.id} --out DIR`,
+          `roster: created campaign ${result.id} "${result.name}": ${plural(result.items, 'item')}${result.carriedForward > 0 ? `, ${result.carriedForward} carried forward` : ''} from ${result.runs.map((r) => `run ${r.runId} of ${r.integration} (snapshot ${r.snapshotSha256.slice(0, 12)}…)`).join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${plural(result.reviewers.length, 'reviewer')}${result.ownAccessReassigned > 0 ? `; ${plural(result.ownAccessReassigned, 'own-access item')} went to the next reviewer up` : ''}. Next: roster review export ${result.id} --out DIR`,
         );
         for (const w of result.warnings) ctx.err(`roster: warning: ${w}`);
         return 0;
@@ -107,7 +108,7 @@ export function registerReview(program: Command, host: CliHost): void {
         const { exportCampaign } = await load();
         const result = await exportCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), reviewer: options.reviewer, format: options.format });
         ctx.out(formatTable(['reviewer', 'items', 'undecided', 'file'], result.files.map((f) => [f.reviewer, String(f.items), String(f.undecided), shown(f.file)])));
-        ctx.err(`roster: exported ${result.files.length} file(s) of campaign ${result.campaign.id}. Reviewers fill decision (keep, revoke, reduce:<permission>) and comment; then roster review import ${result.campaign.id} FILE…`);
+        ctx.err(`roster: exported ${plural(result.files.length, 'file')} of campaign ${result.campaign.id}. Reviewers fill decision (keep, revoke, reduce:<permission>) and comment; then roster review import ${result.campaign.id} FILE…`);
         return 0;
       }),
     );
@@ -125,7 +126,7 @@ export function registerReview(program: Command, host: CliHost): void {
         for (const f of files) inputs.push({ name: f, bytes: await fs.readFile(f).catch((error: NodeJS.ErrnoException) => Promise.reject(new RosterError('input_invalid', `Cannot read ${f}: ${error.code ?? error.message}.`))) });
         const outcome = await importReviewFiles((await ctx.database()).db, campaign, inputs, { reviewer: options.reviewer });
         for (const f of outcome.files) ctx.out(`${f.file}: ${f.rows} row(s): ${f.decisions} decision(s), ${f.reassignments} reassignment(s), ${f.empty} left undecided`);
-        ctx.out(`Recorded ${outcome.decided} decision(s) (${outcome.unchanged} already recorded as given), ${outcome.reassigned} reassignment(s); ${outcome.logged} decision log entries.`);
+        ctx.out(`Recorded ${plural(outcome.decided, 'decision')} (${outcome.unchanged} already recorded as given), ${plural(outcome.reassigned, 'reassignment')}; ${plural(outcome.logged, 'decision log entry', 'decision log entries')}.`);
         return 0;
       }),
     );
@@ -148,7 +149,7 @@ export function registerReview(program: Command, host: CliHost): void {
             items.map((itemId) => ({ kind: 'reassign' as const, itemId, actor: options.reviewer, to: options.to, reason: options.reason })),
             { source: 'cli:reassign' },
           );
-          ctx.out(`Reassigned ${outcome.reassigned} item(s) to ${options.to}.`);
+          ctx.out(`Reassigned ${plural(outcome.reassigned, 'item')} to ${options.to}.`);
         } catch (error) {
           if (error instanceof ReviewInputError) throw new RosterError('input_invalid', `Nothing was reassigned:\n  ${error.problems.map((p) => `item ${items[p.index] ?? '?'}: ${p.message} — fix: ${p.fix}`).join('\n  ')}`);
           throw error;
@@ -207,7 +208,7 @@ export function registerReview(program: Command, host: CliHost): void {
         const { closeCampaign } = await load();
         const result = await closeCampaign((await ctx.database()).db, campaign, { outDir: path.resolve(options.out), force: options.force === true });
         ctx.out(`Closed campaign ${result.campaignId}; evidence in ${shown(result.outDir)}: ${result.files.map((f) => f.file).join(', ')}, manifest.json, SHA256SUMS.`);
-        if (result.undecided > 0) ctx.err(`roster: ${result.undecided} item(s) were undecided: ${result.policy === 'flag' ? 'listed as flagged' : `decided ${result.policy} by the campaign's policy`} (undecided.csv).`);
+        if (result.undecided > 0) ctx.err(`roster: ${plural(result.undecided, 'item')} ${result.undecided === 1 ? 'was' : 'were'} undecided: ${result.policy === 'flag' ? 'listed as flagged' : `decided ${result.policy} by the campaign's policy`} (undecided.csv).`);
         ctx.out(`Verify: (cd ${shown(result.outDir)} && sha256sum -c SHA256SUMS); roster review verify ${shown(result.outDir)}`);
         return 0;
       }),
@@ -223,10 +224,10 @@ export function registerReview(program: Command, host: CliHost): void {
         const v = await verifyBundle(path.resolve(dir));
         if (!v.ok) {
           for (const p of v.problems) ctx.err(`roster: ${p}`);
-          ctx.out(`FAILED: ${v.problems.length} problem(s) in ${dir}.`);
+          ctx.out(`FAILED: ${plural(v.problems.length, 'problem')} in ${dir}.`);
           return 1;
         }
-        ctx.out(`OK: ${v.files} file(s) match SHA256SUMS; the decision log's ${v.logEntries} entries chain from campaign.json to the manifest's last hash.`);
+        ctx.out(`OK: ${plural(v.files, 'file')} ${v.files === 1 ? 'matches' : 'match'} SHA256SUMS; the decision log's ${v.logEntries} entries chain from campaign.json to the manifest's last hash.`);
         return 0;
       }),
     );
