@@ -1,5 +1,7 @@
 import { BITBUCKET_CLOUD_API_LIMITS } from '../connectors/bitbucket-cloud/limits.ts';
 import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
+import { BITBUCKET_DATACENTER_API_LIMITS } from '../connectors/bitbucket-datacenter/limits.ts';
+import { BITBUCKET_DATACENTER_MODEL } from '../connectors/bitbucket-datacenter/model.ts';
 import { RosterError } from './errors.ts';
 import type { ApiLimit, PermissionModel } from './interfaces.ts';
 
@@ -81,3 +83,4 @@ export function checkModel(model: PermissionModel): string[] {
 }
 
 registerConnector({ kind: 'bitbucket-cloud', title: 'Bitbucket Cloud', permissionModel: BITBUCKET_CLOUD_MODEL, apiLimits: BITBUCKET_CLOUD_API_LIMITS });
+registerConnector({ kind: 'bitbucket-datacenter', title: 'Bitbucket Data Center', permissionModel: BITBUCKET_DATACENTER_MODEL, apiLimits: BITBUCKET_DATACENTER_API_LIMITS });
