@@ -590,6 +590,10 @@ export async function startDcSimulator(options: DcSimulatorOptions = {}): Promis
       if (f.kind === '5xx') {
         const status = f.status ?? 500;
         count(status, credential);
+        if (status === 429) {
+          stats.responses429++;
+          return send(res, 429, { errors: [{ message: 'You have been rate limited. Please wait before making further requests.', exceptionName: 'com.atlassian.bitbucket.ratelimit.RateLimitedException' }] }, { 'retry-after': '1' });
+        }
         if (status === 502 || status === 503 || status === 504) {
           const html = `<html><head><title>${status}</title></head><body>proxy error</body></html>`;
           res.writeHead(status, { 'content-type': 'text/html', 'content-length': String(html.length) });
