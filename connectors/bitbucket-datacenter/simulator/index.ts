@@ -71,3 +71,4 @@ export async function runDcSimCommand(opts: DcSimCommandOptions): Promise<void> 
   });
   await sim.close();
 }
+export { minimumDcRequests } from './minimum.ts';
