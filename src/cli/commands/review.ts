@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { RosterError } from '../../errors.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { formatTable } from '../table.ts';
 import { plural } from '../../text.ts';
 
