@@ -90,6 +90,9 @@ export type CredentialKind = string;
 /** An integration kind's name: a connector's `kind` in the registry (`src/connectors.ts`). */
 export type IntegrationKind = string;
 
+/** Error code stored on `not_covered` scope rows that the credential kind explains (expected, not a failure). */
+export const CREDENTIAL_GAP = 'credential_gap';
+
 export const RUN_STATUSES = ['running', 'paused', 'succeeded', 'partial', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 

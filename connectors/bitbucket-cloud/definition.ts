@@ -23,39 +23,47 @@ const secretOnly = (kind: CredentialKind, description: string): CredentialKindDe
   schema: z.object({ token: part('the token') }),
 });
 
+/** A kind of two parts: one from --username, the secret. */
+function withUsername(kind: CredentialKind, description: string, user: Part, secret: Part, warning?: string): CredentialKindDefinition {
+  return {
+    kind,
+    description,
+    fields: { [user.name]: { from: 'username', slot: user.slot, description: user.description }, [secret.name]: { from: 'secret', slot: secret.slot, description: secret.description } },
+    schema: z.object({ [user.name]: part(`${user.description} (--username)`), [secret.name]: part(secret.description) }),
+    ...(warning ? { warning } : {}),
+  };
+}
+
+interface Part {
+  name: string;
+  slot: string;
+  description: string;
+}
+
 /** Fields each kind takes; the slots are the names stored credentials have always had. */
 export const BITBUCKET_CLOUD_CREDENTIALS: readonly CredentialKindDefinition[] = [
-  {
-    kind: 'api-token',
-    description: 'Atlassian API token (recommended: of a workspace admin); --username is its Atlassian account e-mail',
-    fields: {
-      email: { from: 'username', slot: 'username', description: 'the Atlassian account e-mail' },
-      token: { from: 'secret', slot: 'secret', description: 'the API token' },
-    },
-    schema: z.object({ email: part('the Atlassian account e-mail (--username)'), token: part('the API token') }),
-  },
-  {
-    kind: 'oauth-client-credentials',
-    description: 'OAuth consumer of a workspace admin (client credentials); --username is the consumer key, the secret its secret',
-    fields: {
-      clientId: { from: 'username', slot: 'client_id', description: 'the OAuth consumer key' },
-      clientSecret: { from: 'secret', slot: 'client_secret', description: 'the OAuth consumer secret' },
-    },
-    schema: z.object({ clientId: part('the OAuth consumer key (--username)'), clientSecret: part('the OAuth consumer secret') }),
-  },
+  withUsername(
+    'api-token',
+    'Atlassian API token (recommended: of a workspace admin); --username is its Atlassian account e-mail',
+    { name: 'email', slot: 'username', description: 'the Atlassian account e-mail' },
+    { name: 'token', slot: 'secret', description: 'the API token' },
+  ),
+  withUsername(
+    'oauth-client-credentials',
+    'OAuth consumer of a workspace admin (client credentials); --username is the consumer key, the secret its secret',
+    { name: 'clientId', slot: 'client_id', description: 'the OAuth consumer key' },
+    { name: 'clientSecret', slot: 'client_secret', description: 'the OAuth consumer secret' },
+  ),
   secretOnly('workspace-access-token', 'workspace access token (no members, groups or permissions)'),
   secretOnly('project-access-token', 'project access token (one project)'),
   secretOnly('repository-access-token', 'repository access token (one repository)'),
-  {
-    kind: 'app-password',
-    description: 'app password (end-of-life); --username is the Bitbucket username',
-    fields: {
-      username: { from: 'username', slot: 'username', description: 'the Bitbucket username' },
-      password: { from: 'secret', slot: 'secret', description: 'the app password' },
-    },
-    schema: z.object({ username: part('the Bitbucket username (--username)'), password: part('the app password') }),
-    warning: APP_PASSWORD_EOL_WARNING,
-  },
+  withUsername(
+    'app-password',
+    'app password (end-of-life); --username is the Bitbucket username',
+    { name: 'username', slot: 'username', description: 'the Bitbucket username' },
+    { name: 'password', slot: 'secret', description: 'the app password' },
+    APP_PASSWORD_EOL_WARNING,
+  ),
 ];
 
 const OAUTH_STATE = { accessToken: 'access_token', refreshToken: 'refresh_token' } as const;

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { tokenUrlFor } from '../../connectors/bitbucket-cloud/settings.ts';
 import { checkCron } from '../../src/config/index.ts';
 import { RosterMetrics } from '../../src/server/metrics.ts';
-import { type HealthFacts, type RunFacts, exitCodeFor, judgeIntegration, statusDocument } from '../../src/sync/health.ts';
-import { describeDuration } from '../../src/sync/segments.ts';
+import { type HealthFacts, type RunFacts, exitCodeFor, judgeIntegration, statusDocument } from '../../src/access/health.ts';
+import { describeDuration } from '../../src/access/run-time.ts';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 const HOUR = 3_600_000;

@@ -1,12 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
 import { credentialWarningOf } from '../connectors.ts';
-import type { CredentialKind, IntegrationKind } from '../interfaces.ts';
-import { HOLDER, integrationsLockedNow } from './lock.ts';
-import { CREDENTIAL_GAP } from './runner.ts';
-import { activeSeconds, formatAge } from './segments.ts';
+import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind } from '../interfaces.ts';
+import { HOLDER, integrationsLockedNow } from '../db/lock.ts';
+import { activeSeconds, formatAge } from './run-time.ts';
 
-export { formatAge } from './segments.ts';
+export { formatAge } from './run-time.ts';
 
 /**
  * The verdicts of `roster status`, `GET /status`, `/metrics` and the sync-status report — one
