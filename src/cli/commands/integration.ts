@@ -178,7 +178,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {
