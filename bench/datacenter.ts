@@ -28,7 +28,7 @@ export async function datacenterSection(options: { smoke: boolean; seed: number;
       await migrateToLatest(handle.db);
       const integration = await handle.db
         .insertInto('integrations')
-        .values({ name: `bench-dc-${profile}`, kind: 'bitbucket-datacenter' as never, workspace: null, base_url: sim.baseUrl, credential_kind: 'http-access-token' as never, schedule: null, options: '{}' })
+        .values({ name: `bench-dc-${profile}`, kind: 'bitbucket-datacenter', workspace: null, base_url: sim.baseUrl, credential_kind: 'http-access-token', schedule: null, options: '{}' })
         .returningAll()
         .executeTakeFirstOrThrow();
       const admin = sim.credentials.adminToken;

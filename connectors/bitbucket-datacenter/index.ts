@@ -6,7 +6,7 @@
  */
 import { ConnectorError, RosterError } from '../../src/errors.ts';
 import { HttpClient, sharedBudget, systemClock, type Clock } from '../../src/http/index.ts';
-import type { Capabilities, Connector, ConnectorStats, CredentialKind, IntegrationKind, ProgressEvent } from '../../src/interfaces.ts';
+import type { Capabilities, Connector, ConnectorStats, ProgressEvent } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import { DcApi, type DcCredential, isNotPermitted } from './api.ts';
 import { buildStreams, type DcStreamState } from './streams.ts';
@@ -103,7 +103,7 @@ export function createBitbucketDataCenterConnector(opts: BitbucketDataCenterOpti
   const state: DcStreamState = { api, isAdmin: null, displayName: null };
   const credentialKind: DcCredentialKind = opts.credential.kind === 'basic' ? 'basic-auth' : 'http-access-token';
   return {
-    kind: DC_KIND as IntegrationKind,
+    kind: DC_KIND,
     streams: buildStreams(state),
     async detectCapabilities(signal: AbortSignal): Promise<Capabilities> {
       // Global ADMIN or SYS_ADMIN is what reading global permissions takes; asking is the test.
@@ -128,7 +128,7 @@ export function createBitbucketDataCenterConnector(opts: BitbucketDataCenterOpti
       }
       if (opts.credential.kind === 'basic') warnings.push('Username and password (Basic) work, but an HTTP access token is revocable on its own and expires: prefer one.');
       const capabilities: Capabilities = {
-        credentialKind: credentialKind as unknown as CredentialKind,
+        credentialKind,
         actor: api.lastUserId ? { externalId: api.lastUserId, displayName: api.lastUsername } : null,
         oauthScopes: null,
         isWorkspaceAdmin: isAdmin,

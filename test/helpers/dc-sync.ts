@@ -16,7 +16,7 @@ export async function insertDcIntegration(handle: RosterDatabase, sim: DcSimulat
   const c = sim.credentials[credential];
   return handle.db
     .insertInto('integrations')
-    .values({ name, kind: 'bitbucket-datacenter' as never, workspace: null, base_url: sim.baseUrl, credential_kind: (c.kind === 'basic' ? 'basic-auth' : 'http-access-token') as never, schedule: null, options: JSON.stringify({ credential }) })
+    .values({ name, kind: 'bitbucket-datacenter', workspace: null, base_url: sim.baseUrl, credential_kind: c.kind === 'basic' ? 'basic-auth' : 'http-access-token', schedule: null, options: JSON.stringify({ credential }) })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
