@@ -96,13 +96,14 @@ export const BITBUCKET_DATACENTER: ConnectorDefinition = {
         }
       },
       async start({ profile, seed }) {
+        // No rate limit on the demo's own simulator, so the integration need not pace at Data Center's default.
         const sim = await startDcSimulator({ profile: profile as (typeof DC_PROFILES)[number], seed, rateLimit: false });
         const admin = sim.credentials.adminToken;
         return {
           baseUrl: sim.baseUrl,
           workspace: null,
-          label: `Bitbucket Data Center server at ${sim.baseUrl}`,
-          integration: { credentialKind: 'http-access-token', credential: { secret: new Secret(admin.kind === 'http-access-token' ? admin.token : ''), username: null }, options: {} },
+          label: 'Bitbucket Data Center server',
+          integration: { credentialKind: 'http-access-token', credential: { secret: new Secret(admin.kind === 'http-access-token' ? admin.token : ''), username: null }, options: { requestsPerSecond: 10_000 } },
           close: () => sim.close(),
         };
       },

@@ -25,14 +25,15 @@ export class DcSimFlagError extends Error {
 }
 
 /**
- * `--rate-limit N|off` for Data Center: N is the token bucket's refill rate in requests per second
- * (the bucket holds 60, or N if larger: Data Center's two settings), or `off`.
+ * `--rate-limit N|off` for Data Center, in the same unit as for Cloud: N requests per hour sustained —
+ * the token bucket refills at N / 3600 a second and holds 60 (Data Center's default size), or N when
+ * smaller — or `off`. Without the flag the simulator uses Data Center's defaults (60, 5 a second).
  */
 export function parseDcRateLimitFlag(value: string): DcRateLimit | false {
   if (value === 'off') return false;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new DcSimFlagError(`--rate-limit takes a positive number of requests per second (the token bucket's refill rate) or "off" (got ${JSON.stringify(value)})`);
-  return { bucketSize: Math.max(60, n), refillPerSecond: n };
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new DcSimFlagError(`--rate-limit takes a positive number of requests per hour or "off" (got ${JSON.stringify(value)})`);
+  return { bucketSize: Math.min(60, n), refillPerSecond: n / 3600 };
 }
 
 export interface DcSimCommandOptions {
