@@ -7,6 +7,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDcSimulator, type DcSimulator } from '../../connectors/bitbucket-datacenter/simulator/index.ts';
+import { createClock } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 import { ALL_LICENSED_USERS_GROUP } from '../../connectors/bitbucket-datacenter/model.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { insertDcIntegration, rosterDcAccess, syncDc, truthDcAccess } from '../helpers/dc-sync.ts';
@@ -82,6 +83,37 @@ describeWithDb('Bitbucket Data Center: ground truth and planted cases', (get) =>
       expect(olga.rows[0]?.last).toBe('2025-09-01T08:00:00.000Z');
       const names = await sql<{ name: string }>`select display_name as name from principals where integration_id = ${integrationId} and kind = 'user' and handle in ('cmd', 'html') order by handle`.execute(get().db);
       expect(names.rows.map((r) => r.name)).toEqual(["=cmd|' /C calc'!A0", '<img src=x onerror=alert(1)>']);
+    });
+  });
+
+  describe('rate limiting: a token bucket per user, answered with 429', () => {
+    it('paced at Data Center\'s default refill (5 a second) against its default bucket: no 429, the truth', async () => {
+      const clock = createClock({ speed: 40 });
+      const sim = await startDcSimulator({ profile: 'small', seed: 11, clock, rateLimit: { bucketSize: 60, refillPerSecond: 5 } });
+      try {
+        const integration = await insertDcIntegration(get(), sim, 'dc-paced');
+        const outcome = await syncDc(get(), integration, sim, { overrides: { budgetPerHour: undefined, clock } });
+        expect(outcome.status).toBe('succeeded');
+        expect(sim.stats().responses429).toBe(0);
+        expect(sim.stats().requests).toBeGreaterThan(60);
+        expect(await rosterDcAccess(get(), String(integration.id))).toEqual(truthDcAccess(sim));
+      } finally {
+        await sim.close();
+      }
+    });
+
+    it('too fast for the bucket: 429s with Retry-After are waited out and retried, nothing lost', async () => {
+      const clock = createClock({ speed: 40 });
+      const sim = await startDcSimulator({ profile: 'small', seed: 12, clock, rateLimit: { bucketSize: 10, refillPerSecond: 2 } });
+      try {
+        const integration = await insertDcIntegration(get(), sim, 'dc-429');
+        const outcome = await syncDc(get(), integration, sim, { overrides: { budgetPerHour: undefined, requestsPerSecond: 1000, clock, maxRetries: 10 } });
+        expect(outcome.status).toBe('succeeded');
+        expect(sim.stats().responses429).toBeGreaterThan(0);
+        expect(await rosterDcAccess(get(), String(integration.id))).toEqual(truthDcAccess(sim));
+      } finally {
+        await sim.close();
+      }
     });
   });
 });
