@@ -94,6 +94,12 @@ function repositoryRecord(r: DcRepositoryBody): ResourceRecord {
   };
 }
 
+/*
+ * One SSH access key may be added to several projects and repositories ("You can use the same SSH
+ * system access key for multiple repositories or projects"), so no one listing owns the key: each
+ * listing lists its grants (which it may remove) and only references the key, so dropping the key
+ * from one repository can never remove it while another still holds it.
+ */
 const onLadder = (ladder: readonly string[], p: string): boolean => ladder.includes(p);
 const higher = (ladder: readonly string[], a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : ladder.indexOf(a) >= ladder.indexOf(b) ? a : b);
 const REPO_TO_PROJECT: Record<string, string> = { REPO_READ: 'PROJECT_READ', REPO_WRITE: 'PROJECT_WRITE', REPO_ADMIN: 'PROJECT_ADMIN' };
@@ -348,7 +354,7 @@ export function buildStreams(state: DcStreamState): StreamDeclaration[] {
         const project = scope.resource as ResourceRef;
         for await (const page of listing(ctx, { path: `/keys/latest/projects/${encodeURIComponent(scope.label)}/ssh`, item: accessKeySchema, key: (k) => String(k.key.id), notPermitted: refused(`the access keys of project ${scope.label}`, DC_REQUIREMENTS.projectPermissions) })) {
           const ok = page.filter((k) => onLadder(PROJECT_PERMISSIONS, k.permission));
-          yield { principals: ok.map(keyRecord), grants: ok.map((k) => ({ principal: { kind: 'deploy_key' as const, externalId: String(k.key.id) }, resource: project, permission: k.permission })) };
+          yield { referencedPrincipals: ok.map(keyRecord), grants: ok.map((k) => ({ principal: { kind: 'deploy_key' as const, externalId: String(k.key.id) }, resource: project, permission: k.permission })) };
         }
       },
     }),
@@ -362,7 +368,7 @@ export function buildStreams(state: DcStreamState): StreamDeclaration[] {
         const repo = scope.resource as ResourceRef;
         for await (const page of listing(ctx, { path: `/keys/latest/projects/${repoPath(scope.label)}/ssh`, item: accessKeySchema, key: (k) => String(k.key.id), notPermitted: refused(`the access keys of repository ${scope.label}`, DC_REQUIREMENTS.repositoryPermissions) })) {
           const ok = page.filter((k) => onLadder(REPOSITORY_PERMISSIONS, k.permission));
-          yield { principals: ok.map(keyRecord), grants: ok.map((k) => ({ principal: { kind: 'deploy_key' as const, externalId: String(k.key.id) }, resource: repo, permission: k.permission })) };
+          yield { referencedPrincipals: ok.map(keyRecord), grants: ok.map((k) => ({ principal: { kind: 'deploy_key' as const, externalId: String(k.key.id) }, resource: repo, permission: k.permission })) };
         }
       },
     }),
