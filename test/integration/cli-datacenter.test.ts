@@ -64,6 +64,10 @@ describeCli('roster with a Bitbucket Data Center integration', (cli) => {
     const machines = await cli().run(['report', 'machine-credentials', '--integration', 'dc', '--format', 'csv']);
     expect(machines.stdout).toContain('deploy-bot (write)');
     expect(machines.stdout).toContain('ci-deploy (expired)');
+    // Review campaigns work unchanged: items from the Data Center run, dangerous names neutralized in the export.
+    const created = await cli().run(['review', 'create', '--name', 'Q4 DC', '--integration', 'dc', '--reviewer', 'auditor@acme.example']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stderr).toMatch(/created campaign \d+ "Q4 DC": \d+ items/);
     const status = await cli().run(['status', '--json']);
     expect(status.code, status.stdout).toBe(0);
     expect(status.stdout).toContain('"dc"');
