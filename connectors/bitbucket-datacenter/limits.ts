@@ -6,13 +6,6 @@ import type { ApiLimit } from '../../src/interfaces.ts';
  */
 export const BITBUCKET_DATACENTER_API_LIMITS: readonly ApiLimit[] = [
   {
-    id: 'branch-permissions',
-    what: 'branch permissions (they restrict writes; they never grant access)',
-    statement:
-      'Branch permissions in Bitbucket Data Center only restrict who may push to a branch; they give no access beyond the repository permission, so effective access here is the repository permission. Review them in Repository settings > Branch permissions.',
-    source: 'https://confluence.atlassian.com/bitbucketserver/using-branch-permissions-776639807.html',
-  },
-  {
     id: 'personal-token-reach',
     what: "the reach of a personal HTTP access token (its owner's access, capped at the token's permissions)",
     statement:
