@@ -212,7 +212,7 @@ ${
 ${[...groups.values()].map((items) => {
   const first = items[0] as QueueItem;
   return html`<section class="resource" aria-labelledby="r-${first.id}">
-<h2 id="r-${first.id}">${resourceTitle(first)} <span class="muted">${first.resource_name !== first.resource_handle ? first.resource_name : ''}${first.project_handle ? ` · project ${first.project_handle}` : ''} · ${first.integration}</span></h2>
+<h2 id="r-${first.id}">${resourceTitle(first)} <span class="muted">${[first.resource_name !== first.resource_handle ? first.resource_name : null, first.project_handle ? `project ${first.project_handle}` : null, first.integration].filter(Boolean).join(' · ')}</span></h2>
 <table><thead><tr><th scope="col"><span class="vh">Select</span></th><th scope="col">Who</th><th scope="col">Permission</th><th scope="col">Why (every path)</th><th scope="col">First seen</th><th scope="col">Flags</th><th scope="col">Decision</th></tr></thead>
 <tbody>${rows(items)}</tbody></table></section>`;
 })}
