@@ -17,7 +17,7 @@ export function layout(title: string, body: HtmlValue, options: { nav?: Html } =
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${title} · Roster</title>
 <link rel="stylesheet" href="/review/static/review.css">
 <script src="/review/static/review.js" defer></script>
@@ -267,7 +267,7 @@ ${
 function explorerTable(rows: readonly RenderedAccessRow[], mode: 'repository' | 'user'): Html {
   return html`<table id="explorer-rows"><thead><tr><th scope="col">${mode === 'repository' ? 'Who' : 'Resource'}</th><th scope="col">Permission</th><th scope="col">Why (every path)</th><th scope="col">First seen</th><th scope="col">Flags</th></tr></thead>
 <tbody>${rows.map(
-    (r) => html`<tr><td>${mode === 'repository' ? principalCell(r) : html`${r.resource_kind} ${r.resource_handle ?? r.resource_name}${r.project_handle ? html` <span class="muted">project ${r.project_handle}</span>` : ''}`}</td><td class="perm">${r.permission}</td><td><ul class="paths">${r.paths.map((p) => html`<li>${pathWords(p)}</li>`)}</ul></td><td>${date(r.firstSeen)}</td><td>${flagBadges(r.flags)}</td></tr>`,
+    (r) => html`<tr data-kind="${r.principal_kind}" data-principal="${r.principal_external_id ?? 'anyone'}" data-resource="${r.resource_external_id}" data-permission="${r.permission}"><td>${mode === 'repository' ? principalCell(r) : html`${r.resource_kind} ${r.resource_handle ?? r.resource_name}${r.project_handle ? html` <span class="muted">project ${r.project_handle}</span>` : ''}`}</td><td class="perm">${r.permission}</td><td><ul class="paths">${r.paths.map((p) => html`<li>${pathWords(p)}</li>`)}</ul></td><td>${date(r.firstSeen)}</td><td>${flagBadges(r.flags)}</td></tr>`,
   )}</tbody></table>`;
 }
 

@@ -46,7 +46,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 const SECURITY_HEADERS = {
   'content-security-policy': CSP,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
 };
@@ -168,6 +168,9 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
   }
 
   function checkPost(req: http.IncomingMessage, session: Session, form: URLSearchParams): void {
+    // Browsers say where a form comes from (Sec-Fetch-Site, Origin): another site's form is refused
+    // before the CSRF token is even looked at.
+    if (req.headers['sec-fetch-site'] === 'cross-site') throw new Refusal(403, 'Refused', 'A form from another site may not change this campaign.');
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== 'null') {
       let host: string | null = null;
