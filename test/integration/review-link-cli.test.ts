@@ -77,6 +77,10 @@ describeCli('roster review link: a signed URL that roster serve answers', (cli) 
     expect([both.code, both.stderr]).toEqual([1, expect.stringContaining('give exactly one of --reviewer WHO')]);
     const lifetime = await cli().run(['review', 'link', id, '--owner', '--expires', 'forever']);
     expect(lifetime.stderr).toContain('--expires "forever" is not a lifetime: give days or hours, e.g. 14d or 36h.');
+    const unguarded = await cli().run(['serve', '--port', '0', '--trust-proxy-header', 'X-Forwarded-Email']);
+    expect([unguarded.code, unguarded.stderr]).toEqual([1, expect.stringContaining('--trust-proxy-header X-Forwarded-Email needs --trusted-proxy ADDR[,ADDR…] (or server.trustedProxies)')]);
+    const named = await cli().run(['serve', '--port', '0', '--trust-proxy-header', 'X-Forwarded-Email', '--trusted-proxy', 'proxy.internal']);
+    expect(named.stderr).toContain('--trusted-proxy "proxy.internal" is not an IP address');
     const stranger = await cli().run(['review', 'link', id, '--reviewer', 'nobody@acme.example']);
     expect(stranger.stderr).toMatch(/--reviewer "nobody@acme\.example" is not a reviewer of this campaign\. Reviewers: /);
   });

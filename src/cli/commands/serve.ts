@@ -31,6 +31,13 @@ export function registerServe(program: Command, host: CliHost): void {
     .action(
       host.run(async (ctx, options: { port?: string; host?: string; allowPartialCoverage?: boolean; trustProxyHeader?: string; trustedProxy?: string }) => {
         useServiceLogLevel();
+        const trustProxyHeader = options.trustProxyHeader ?? ctx.config.file.server.trustProxyHeader;
+        const trustedProxies = options.trustedProxy !== undefined ? options.trustedProxy.split(',').map((a) => a.trim()).filter(Boolean) : ctx.config.file.server.trustedProxies;
+        if (trustProxyHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(trustProxyHeader)) throw new RosterError('input_invalid', `--trust-proxy-header "${trustProxyHeader}" is not a header name: give one such as X-Forwarded-Email.`);
+        if (trustProxyHeader !== undefined && trustedProxies.length === 0) {
+          throw new RosterError('input_invalid', `--trust-proxy-header ${trustProxyHeader} needs --trusted-proxy ADDR[,ADDR…] (or server.trustedProxies): the header is believed only from the proxy's own address, else anyone could claim to be any reviewer.`);
+        }
+        for (const a of trustedProxies) if (isIP(a.replace(/^::ffff:/, '')) === 0) throw new RosterError('input_invalid', `--trusted-proxy "${a}" is not an IP address: give the proxy's address as the server sees it, e.g. 10.0.0.1 or 127.0.0.1.`);
         const port = options.port !== undefined ? parseIntegerOption('--port', options.port, 0, 65535) : (ctx.config.env.ROSTER_PORT ?? ctx.config.file.server.port);
         const bind = options.host ?? ctx.config.file.server.host;
         const handle = await ctx.database();
@@ -65,13 +72,6 @@ export function registerServe(program: Command, host: CliHost): void {
           },
         });
         const token = ctx.config.env.ROSTER_STATUS_TOKEN;
-        const trustProxyHeader = options.trustProxyHeader ?? ctx.config.file.server.trustProxyHeader;
-        const trustedProxies = options.trustedProxy !== undefined ? options.trustedProxy.split(',').map((a) => a.trim()).filter(Boolean) : ctx.config.file.server.trustedProxies;
-        if (trustProxyHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(trustProxyHeader)) throw new RosterError('input_invalid', `--trust-proxy-header "${trustProxyHeader}" is not a header name: give one such as X-Forwarded-Email.`);
-        if (trustProxyHeader !== undefined && trustedProxies.length === 0) {
-          throw new RosterError('input_invalid', `--trust-proxy-header ${trustProxyHeader} needs --trusted-proxy ADDR[,ADDR…] (or server.trustedProxies): the header is believed only from the proxy's own address, else anyone could claim to be any reviewer.`);
-        }
-        for (const a of trustedProxies) if (isIP(a.replace(/^::ffff:/, '')) === 0) throw new RosterError('input_invalid', `--trusted-proxy "${a}" is not an IP address: give the proxy's address as the server sees it, e.g. 10.0.0.1 or 127.0.0.1.`);
         const server = await startStatusServer({
           handle,
           host: bind,
