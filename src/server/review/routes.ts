@@ -211,6 +211,7 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
   async function record(campaignId: string, session: Session, actions: ReviewAction[]): Promise<{ ok: true; decided: number } | { ok: false; problems: string[] }> {
     try {
       const outcome = await recordReviewActions(db, campaignId, actions, { source: `web:${session.via}`, now: now() });
+      logger.info({ campaign: campaignId, reviewer: session.reviewer, via: session.via, decided: outcome.decided, unchanged: outcome.unchanged, logged: outcome.logged }, 'review page: decisions recorded');
       return { ok: true, decided: outcome.decided + outcome.unchanged };
     } catch (error) {
       if (error instanceof ReviewInputError) return { ok: false, problems: error.problems.map((p) => `${p.message} — ${p.fix}`) };
