@@ -6,11 +6,12 @@ import type { Browser } from 'playwright-core';
  * or ROSTER_CHROMIUM. Null when absent: the tests say so and skip.
  */
 export function chromiumPath(): string | null {
-  const candidates = [process.env.ROSTER_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => typeof p === 'string' && p !== '');
+  const given = process.env.ROSTER_CHROMIUM?.trim();
+  const candidates = given ? [given] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
   return candidates.find((p) => fs.existsSync(p)) ?? null;
 }
 
-export const CHROMIUM_MISSING = "Debian's chromium is not installed (apt-get install -y chromium, or set ROSTER_CHROMIUM): browser tests skipped";
+export const CHROMIUM_MISSING = `no Chromium at ${process.env.ROSTER_CHROMIUM?.trim() || '/usr/bin/chromium'} (install Debian's package: apt-get install -y chromium; or set ROSTER_CHROMIUM): browser tests skipped`;
 
 export async function launchChromium(): Promise<Browser> {
   const executablePath = chromiumPath();

@@ -242,6 +242,12 @@ describeWithDb('the reviewer web page', (get) => {
       expect(saved.status).toBe(303);
       const status = await campaignStatus(get().db, created.id);
       expect(status.reviewers).toEqual([expect.objectContaining({ key: 'email:security-lead@acme.example', decided: 1 })]);
+      // Everything decided: the page says the reviewer is done.
+      const rest = (await reviewerQueue(get().db, created.id, 'email:security-lead@acme.example')).items.filter((i) => i.decision === null);
+      await recordReviewActions(get().db, created.id, rest.map((i) => ({ kind: 'decide' as const, itemId: i.id, actor: 'security-lead@acme.example', decision: 'keep', comment: null })), { source: 'test' });
+      const done = await (await fetch(at(trusting.url), { headers: { 'x-forwarded-email': 'security-lead@acme.example' } })).text();
+      expect(done).toContain(`<strong>${created.items} of ${created.items} decided</strong>`);
+      expect(done).toContain(`All ${created.items} items decided — thank you.`);
     } finally {
       await trusting.close();
       await distrusting.close();
