@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { RosterError } from '../../errors.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { formatTable } from '../table.ts';
 import { plural } from '../../text.ts';
 
