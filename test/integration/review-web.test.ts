@@ -134,10 +134,10 @@ describeWithDb('the reviewer web page', (get) => {
       await page.click('text=Clear filters');
       const target = queue.items.find((i) => i.permission !== permission) ?? (queue.items[0] as (typeof queue.items)[number]);
       await page.selectOption(`#d-${target.id}`, 'revoke');
-      await page.click(`#item-${target.id} button[type=submit]`);
+      await page.click(`#item-${target.id} form.decide button`);
       await expect.poll(() => page.locator('#problems').innerText()).toContain('revoke needs a comment');
       await page.fill(`#c-${target.id}`, 'left the platform team in October');
-      await Promise.all([page.waitForURL(/notice=saved/), page.click(`#item-${target.id} button[type=submit]`)]);
+      await Promise.all([page.waitForURL(/notice=saved/), page.click(`#item-${target.id} form.decide button`)]);
       await page.reload();
       expect(await page.locator(`#item-${target.id} .state`).innerText()).toContain('revoke — “left the platform team in October”');
       for (const id of expected) expect(await page.locator(`#item-${id} .state`).innerText()).toContain('Decided: keep');
@@ -242,12 +242,27 @@ describeWithDb('the reviewer web page', (get) => {
       expect(saved.status).toBe(303);
       const status = await campaignStatus(get().db, created.id);
       expect(status.reviewers).toEqual([expect.objectContaining({ key: 'email:security-lead@acme.example', decided: 1 })]);
+      // An item the reviewer cannot judge goes to someone else, with a reason (the same checks as the CLI's reassign).
+      const handOver = (await reviewerQueue(get().db, created.id, 'email:security-lead@acme.example')).items.find((i) => i.decision === null && i.principal_name !== 'Ada Lovelace') as { id: string };
+      const reassign = (reason: string) =>
+        fetch(`${at(trusting.url)}/reassign`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'x-forwarded-email': 'security-lead@acme.example', 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ _csrf: csrfIn(page), item: handOver.id, to: 'Ada Lovelace', reason }).toString(),
+        });
+      const noReason = await reassign('');
+      expect(noReason.status).toBe(422);
+      expect(await noReason.text()).toContain('a reassignment needs a reason');
+      expect((await reassign('Ada owns this repository')).status).toBe(303);
+      const ada = (await campaignStatus(get().db, created.id)).reviewers.find((r) => r.reviewer === 'Ada Lovelace');
+      expect(ada).toMatchObject({ items: 1, decided: 0 });
       // Everything decided: the page says the reviewer is done.
       const rest = (await reviewerQueue(get().db, created.id, 'email:security-lead@acme.example')).items.filter((i) => i.decision === null);
       await recordReviewActions(get().db, created.id, rest.map((i) => ({ kind: 'decide' as const, itemId: i.id, actor: 'security-lead@acme.example', decision: 'keep', comment: null })), { source: 'test' });
       const done = await (await fetch(at(trusting.url), { headers: { 'x-forwarded-email': 'security-lead@acme.example' } })).text();
-      expect(done).toContain(`<strong>${created.items} of ${created.items} decided</strong>`);
-      expect(done).toContain(`All ${created.items} items decided — thank you.`);
+      expect(done).toContain(`<strong>${created.items - 1} of ${created.items - 1} decided</strong>`);
+      expect(done).toContain(`All ${created.items - 1} items decided — thank you.`);
     } finally {
       await trusting.close();
       await distrusting.close();

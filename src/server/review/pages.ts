@@ -187,7 +187,15 @@ ${
 <label for="c-${i.id}" class="vh">Comment for ${label} (required to revoke or reduce)</label>
 <textarea name="comment" id="c-${i.id}" rows="1" placeholder="comment (required to revoke or reduce)">${entered?.comment ?? i.comment ?? ''}</textarea>
 <button type="submit">Save</button>
-</form>`
+</form>${
+        i.decision === null
+          ? html`<details class="reassign"><summary>Hand to someone else</summary><form method="post" action="${base}/reassign">
+<input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="back" value="${input.filterQuery}"><input type="hidden" name="item" value="${i.id}">
+<label for="to-${i.id}">New reviewer <input name="to" id="to-${i.id}" placeholder="e-mail, nickname or name"></label>
+<label for="why-${i.id}">Why <input name="reason" id="why-${i.id}" placeholder="why someone else should judge it"></label>
+<button type="submit">Hand over</button></form></details>`
+          : ''
+      }`
     : ''
 }</td>
 </tr>`;

@@ -19,6 +19,7 @@ import { type QueueFilters, confirmKeepPage, errorPage, explorerPage, overviewPa
  *   GET  /review/CAMPAIGN            the signed-in reviewer's queue (filters as query parameters)
  *   POST /review/CAMPAIGN/decide     one decision (keep, revoke, reduce:<permission>) with a comment
  *   POST /review/CAMPAIGN/keep       keep the selected items (a confirmation page first)
+ *   POST /review/CAMPAIGN/reassign   hand an undecided item to another reviewer, with a reason
  *   GET  /review/CAMPAIGN/overview   the campaign owner's overview
  *   GET  /review/CAMPAIGN/access     the owner's read-only access explorer
  *   GET  /review/static/…            the stylesheet and the script (nothing inline: see the CSP)
@@ -211,8 +212,8 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
   async function record(campaignId: string, session: Session, actions: ReviewAction[]): Promise<{ ok: true; decided: number } | { ok: false; problems: string[] }> {
     try {
       const outcome = await recordReviewActions(db, campaignId, actions, { source: `web:${session.via}`, now: now() });
-      logger.info({ campaign: campaignId, reviewer: session.reviewer, via: session.via, decided: outcome.decided, unchanged: outcome.unchanged, logged: outcome.logged }, 'review page: decisions recorded');
-      return { ok: true, decided: outcome.decided + outcome.unchanged };
+      logger.info({ campaign: campaignId, reviewer: session.reviewer, via: session.via, decided: outcome.decided, unchanged: outcome.unchanged, reassigned: outcome.reassigned, logged: outcome.logged }, 'review page: decisions recorded');
+      return { ok: true, decided: outcome.decided + outcome.unchanged + outcome.reassigned };
     } catch (error) {
       if (error instanceof ReviewInputError) return { ok: false, problems: error.problems.map((p) => `${p.message} — ${p.fix}`) };
       if (error instanceof RosterError) return { ok: false, problems: [errorMessage(error)] };
@@ -232,11 +233,11 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
         res.end(file.body);
         return;
       }
-      const match = /^\/review\/(\d{1,18})(\/decide|\/keep|\/overview|\/access)?\/?$/.exec(url.pathname);
+      const match = /^\/review\/(\d{1,18})(\/decide|\/keep|\/reassign|\/overview|\/access)?\/?$/.exec(url.pathname);
       if (!match) throw new Refusal(404, 'Not found', `There is no page at ${url.pathname}.`, 'Review pages are at /review/CAMPAIGN (open the link from your review e-mail).');
       const campaignId = match[1] as string;
       const sub = match[2] ?? '';
-      const wantsPost = sub === '/decide' || sub === '/keep';
+      const wantsPost = sub === '/decide' || sub === '/keep' || sub === '/reassign';
       if (wantsPost ? method !== 'POST' : method !== 'GET') throw new Refusal(405, 'Method not allowed', `${method} is not supported here.`, null, { allow: wantsPost ? 'POST' : 'GET' });
       const role: Role = sub === '/overview' || sub === '/access' ? 'owner' : 'reviewer';
       // A campaign that does not exist answers as a bad link would: no way to enumerate campaigns.
@@ -254,7 +255,7 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
         const filters = filtersOf(url.searchParams);
         const n = Number(url.searchParams.get('n') ?? '0');
         const noticeKind = url.searchParams.get('notice');
-        const notice = noticeKind === 'kept' ? `Kept ${plural(n, 'item')}.` : noticeKind === 'saved' ? `Saved the decision on item ${url.searchParams.get('item') ?? ''}.` : null;
+        const notice = noticeKind === 'kept' ? `Kept ${plural(n, 'item')}.` : noticeKind === 'saved' ? `Saved the decision on item ${url.searchParams.get('item') ?? ''}.` : noticeKind === 'reassigned' ? `Handed item ${url.searchParams.get('item') ?? ''} to its new reviewer.` : null;
         await queue(res, 200, campaignId, session, { filters, notice }, cookie);
         return;
       }
@@ -288,6 +289,16 @@ export function reviewRoutes(db: Kysely<Database>, options: ReviewServerOptions)
           return;
         }
         redirect(res, `${base}?${back ? `${back}&` : ''}notice=saved&item=${encodeURIComponent(itemId)}#item-${encodeURIComponent(itemId)}`);
+        return;
+      }
+      if (sub === '/reassign') {
+        const itemId = form.get('item') ?? '';
+        const done = await record(campaignId, session, [{ kind: 'reassign', itemId, actor: reviewer, to: form.get('to') ?? '', reason: form.get('reason') ?? '' }]);
+        if (!done.ok) {
+          await queue(res, 422, campaignId, session, { filters, problems: done.problems });
+          return;
+        }
+        redirect(res, `${base}?${back ? `${back}&` : ''}notice=reassigned&item=${encodeURIComponent(itemId)}`);
         return;
       }
       const ids = [...new Set(form.getAll('item').map((s) => s.trim()).filter(Boolean))];
