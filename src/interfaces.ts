@@ -4,6 +4,10 @@
  *
  *   source ──connector──▶ Batch (normalized records, per scope) ──loader──▶ tables with history
  *                                                                    └──▶ effective access ──▶ reports
+ *
+ * Over 400 lines on purpose: it is the whole contract (graphile-worker's one `interfaces.ts`), types
+ * only — vocabulary, records, streams, the connector definition, remediation — so a new source reads
+ * one file to learn everything it must provide.
  */
 
 import type { ZodType } from 'zod';
