@@ -179,7 +179,8 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            // A source without workspaces (one server) is named by its URL.
+            view.map((v) => [v.name, v.workspace ?? v.baseUrl, v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {
