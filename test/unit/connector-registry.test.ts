@@ -24,7 +24,7 @@ describe('the connector registry', () => {
   });
 
   it('names what is unknown, and what there is', () => {
-    expect(() => connectorOf('gitlab')).toThrow('Unknown integration kind "gitlab": use one of bitbucket-cloud (Bitbucket Cloud).');
+    expect(() => connectorOf('gitlab')).toThrow(/^Unknown integration kind "gitlab": use one of bitbucket-cloud \(Bitbucket Cloud\)(, [a-z-]+ \([^)]+\))*\.$/);
     expect(() => credentialKindOf('bitbucket-cloud', 'password')).toThrow('Bitbucket Cloud has no credential kind "password": use one of api-token, oauth-client-credentials, workspace-access-token, project-access-token, repository-access-token, app-password.');
   });
 
