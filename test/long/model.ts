@@ -399,7 +399,9 @@ export function accessReviewLines(w: World): string[] {
       lines.push(line('repository', r.uuid, 'user', user, stored((w.users.get(user) as User).displayName), best, ps));
     }
     for (const k of w.deployKeys.values()) {
-      if (k.repoUuid === r.uuid || k.projectKey === r.projectKey) lines.push(line('repository', r.uuid, 'deploy_key', String(k.id), stored(k.label), 'read', [{ kind: 'direct', permission: 'read', group: null, project: null }]));
+      // A project's deploy key reads every repository of the project, through the project.
+      if (k.repoUuid === r.uuid) lines.push(line('repository', r.uuid, 'deploy_key', String(k.id), stored(k.label), 'read', [{ kind: 'direct', permission: 'read', group: null, project: null }]));
+      else if (k.projectKey === r.projectKey) lines.push(line('repository', r.uuid, 'deploy_key', String(k.id), stored(k.label), 'read', [{ kind: 'project', permission: 'read', group: null, project: r.projectKey }]));
     }
     if (!r.isPrivate) lines.push(line('repository', r.uuid, 'anyone', '-', 'anyone', 'read', [{ kind: 'public', permission: 'read', group: null, project: null }]));
   }
