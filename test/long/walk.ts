@@ -198,7 +198,7 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     for (const side of sides) {
       for (const run of side.runs) {
         for (const name of AS_OF_REPORTS) {
-          const again = (await captureReport(handle.db, name, { integration: side.name, now: NOW, format: 'csv', asOf: run.finishedAt })).text;
+          const again = (await captureReport(handle.db, name, { integration: side.name, format: 'csv', asOf: run.finishedAt })).text;
           expect(again, where(side, `${name} --as-of run ${run.runId}`)).toBe(run.said.get(name));
           figures.comparisons++;
         }
@@ -320,7 +320,9 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     if (previous) await compareChanges(side, previous.runId, outcome.runId, factChanges(previous.view, side.view));
     const finished = await handle.db.selectFrom('sync_runs').select('finished_at').where('id', '=', outcome.runId).executeTakeFirstOrThrow();
     const said = new Map<string, string>();
-    for (const name of AS_OF_REPORTS) said.set(name, (await captureReport(handle.db, name, { integration: side.name, now: NOW, format: 'csv' })).text);
+    // What the reports say the moment the run has finished (ages and staleness count from then).
+    const then = finished.finished_at as Date;
+    for (const name of AS_OF_REPORTS) said.set(name, (await captureReport(handle.db, name, { integration: side.name, now: then, format: 'csv' })).text);
     side.runs.push({ runId: outcome.runId, finishedAt: finished.finished_at as Date, view: cloneWorld(side.view), said });
   }
 
