@@ -82,6 +82,12 @@ async function control<T>(sim: Simulator, method: 'GET' | 'POST' | 'DELETE', pat
   return (text ? JSON.parse(text) : null) as T;
 }
 
+/** Adds faults in their string form (`POST /__sim/faults` takes the spec as its body). */
+async function addFaults(sim: Simulator, spec: string): Promise<void> {
+  const res = await fetch(`${sim.baseUrl}/__sim/faults`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: spec });
+  if (!res.ok) throw new Error(`POST /__sim/faults ${spec} answered ${res.status}: ${await res.text()}`);
+}
+
 async function mutate<T>(sim: Simulator, op: string, ...args: unknown[]): Promise<T> {
   const answer = await control<{ ok: boolean; result: T }>(sim, 'POST', '/__sim/mutate', { op, args });
   return answer.result;
@@ -245,12 +251,12 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
       const repo = rnd.pick(repos);
       failed = { kind: 'repo-users', repo: repo.uuid };
       scope = `repository-user-permissions:${repo.uuid}`;
-      await control(side.sim, 'POST', '/__sim/faults', { spec: `forbid:repo=${repo.uuid}` });
+      await addFaults(side.sim, `forbid:repo=${repo.uuid}`);
     } else {
       const project = rnd.pick(projects);
       failed = { kind: 'project-users', project: project.key };
       scope = `project-user-permissions:${project.uuid}`;
-      await control(side.sim, 'POST', '/__sim/faults', { spec: `5xx:path=/2.0/workspaces/*/projects/${project.key}/permissions-config/users` });
+      await addFaults(side.sim, `5xx:path=/2.0/workspaces/*/projects/${project.key}/permissions-config/users`);
     }
     let outcome: SyncOutcome;
     try {
@@ -333,7 +339,9 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     expect(review.map(reviewLine).sort(), where(side, 'access-review')).toEqual(expected);
     const { rows: users } = await reportRows(handle.db, 'user-access', { integration: side.name, now: NOW });
     expect(users.map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, 'user-access')).toEqual(userAccessLines(side.view));
-    const someone = rnd.pick([...side.view.users.keys()].sort());
+    // Someone Roster can know: a user with access (an outsider with no grant is in no listing).
+    const withAccess = [...new Set(expected.filter((l) => l.split(' ')[2] === 'user').map((l) => l.split(' ')[3] as string))].sort();
+    const someone = rnd.pick(withAccess);
     const { rows: mine } = await reportRows(handle.db, 'user-access', { integration: side.name, now: NOW, user: someone });
     expect(mine.map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, `user-access --user ${someone}`)).toEqual(userAccessLines(side.view, someone));
     figures.comparisons += 3;
