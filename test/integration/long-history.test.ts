@@ -12,8 +12,8 @@ import { type WalkFigures, walk } from '../long/walk.ts';
  * (ROSTER_LONG_SEEDS=1,2,3 ROSTER_LONG_STEPS=200). A failure names its seed and step.
  */
 
-const seeds = (process.env.ROSTER_LONG_SEEDS ?? '1,2').split(',').map((s) => Number(s.trim()));
-const steps = Number(process.env.ROSTER_LONG_STEPS ?? 24);
+const seeds = (process.env.ROSTER_LONG_SEEDS ?? '1').split(',').map((s) => Number(s.trim()));
+const steps = Number(process.env.ROSTER_LONG_STEPS ?? 40);
 const integrations = Number(process.env.ROSTER_LONG_INTEGRATIONS ?? 3);
 const long = process.env.ROSTER_LONG_STEPS !== undefined;
 

@@ -354,7 +354,7 @@ const PROJECT_RANK: Record<ProjectPermission, number> = { read: 1, write: 2, 'cr
 const onRepositories = (p: ProjectPermission): RepoPermission => (p === 'create-repo' ? 'write' : p);
 
 /** What the database stores for a name: NUL cannot be stored and reads back as U+FFFD. */
-export const stored = (s: string): string => s.replace(/\u0000/g, '\uFFFD');
+export const stored = (s: string): string => s.split('\u0000').join('\uFFFD');
 
 interface Path {
   kind: string;
@@ -464,4 +464,16 @@ export function factChanges(before: World, after: World): string[] {
   const out: string[] = [];
   for (const k of new Set([...a.keys(), ...b.keys()])) if (a.get(k) !== b.get(k)) out.push(`${k} ${a.get(k) ?? '-'}→${b.get(k) ?? '-'}`);
   return out.sort();
+}
+
+/** The groups report: each group with its member count, its members, its grants (by key or slug). */
+export function groupLines(w: World): string[] {
+  const lines: string[] = [];
+  for (const g of w.groups.values()) {
+    lines.push(`group ${g.slug} ${g.members.size}`);
+    for (const m of g.members) lines.push(`member ${g.slug} ${m}`);
+  }
+  for (const [k, p] of w.projectGroupGrants) lines.push(`grant ${split2(k)[1]} project:${split2(k)[0]} ${p}`);
+  for (const [k, p] of w.repoGroupGrants) lines.push(`grant ${split2(k)[1]} repository:${(w.repos.get(split2(k)[0]) as Repo).slug} ${p}`);
+  return lines.sort();
 }

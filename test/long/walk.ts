@@ -16,6 +16,7 @@ import {
   cloneWorld,
   factChanges,
   factLines,
+  groupLines,
   rawFactLines,
   userAccessLines,
   viewAfterSync,
@@ -47,6 +48,9 @@ export interface WalkFigures {
   comparisons: number;
   runIds: { first: string; last: string };
   ms: number;
+  /** Of which: in syncs, and in the replay at the end. */
+  syncMs: number;
+  replayMs: number;
 }
 
 const NOW = new Date('2026-12-01T00:00:00Z');
@@ -135,7 +139,7 @@ interface Side {
   counter: number;
 }
 
-/** Reports captured at each run for the `--as-of` replay (CSV, byte for byte). */
+/** Reports captured at each run for the `--as-of` replay (JSON, every column, byte for byte). */
 const AS_OF_REPORTS = ['access-review', 'user-access', 'privileged-access', 'machine-credentials', 'groups', 'coverage'] as const;
 
 export async function walk(handle: RosterDatabase, options: WalkOptions): Promise<WalkFigures> {
@@ -150,6 +154,16 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     comparisons: 0,
     runIds: { first: '', last: '' },
     ms: 0,
+    syncMs: 0,
+    replayMs: 0,
+  };
+  const timed = async <T>(body: () => Promise<T>): Promise<T> => {
+    const t = Date.now();
+    try {
+      return await body();
+    } finally {
+      figures.syncMs += Date.now() - t;
+    }
   };
   const sides: Side[] = [];
   let step = 0;
@@ -188,9 +202,11 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
       } else if (roll < 0.84) {
         await plainSync(side, 'incremental');
         figures.syncs.incremental++;
-      } else if (roll < 0.93) {
+      } else if (roll < 0.89) {
         await faultedSync(side);
         figures.syncs.faulted++;
+      } else if (roll < 0.93) {
+        if (await leaveDuringFailure(side)) figures.syncs.faulted++;
       } else if (roll < 0.98 || side.credential !== 'adminApiToken') {
         await abortedSync(side);
         figures.syncs.aborted++;
@@ -201,10 +217,11 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     }
 
     // The past, replayed: every report as of each run says what it said then.
+    const replayStarted = Date.now();
     for (const side of sides) {
       for (const run of side.runs) {
         for (const name of AS_OF_REPORTS) {
-          const again = (await captureReport(handle.db, name, { integration: side.name, format: 'csv', asOf: run.finishedAt })).text;
+          const again = (await captureReport(handle.db, name, { integration: side.name, format: 'json', asOf: run.finishedAt })).text;
           expect(again, where(side, `${name} --as-of run ${run.runId}`)).toBe(run.said.get(name));
           figures.comparisons++;
         }
@@ -218,6 +235,7 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
         await compareChanges(side, a.runId, b.runId, factChanges(a.view, b.view));
       }
     }
+    figures.replayMs = Date.now() - replayStarted;
   } finally {
     for (const side of sides) await side.sim.close();
   }
@@ -236,19 +254,41 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
   }
 
   async function plainSync(side: Side, mode: 'full' | 'incremental'): Promise<void> {
-    const outcome = await syncSim(handle, side.integration, { mode });
+    const outcome = await timed(() => syncSim(handle, side.integration, { mode }));
     expect({ status: outcome.status, error: outcome.error }, where(side, `${mode} sync`)).toEqual({ status: 'succeeded', error: null });
     side.view = cloneWorld(side.world);
     await afterRun(side, outcome, []);
   }
 
-  async function faultedSync(side: Side): Promise<void> {
+  /**
+   * Someone with a direct grant leaves the workspace (or moves outside it), and the next sync cannot
+   * read that repository's user permissions: nothing read says their grant there ended.
+   */
+  async function leaveDuringFailure(side: Side): Promise<boolean> {
+    const candidates = [...side.world.repoUserGrants.keys()]
+      .map((k) => k.split('\u0000') as [string, string])
+      .filter(([repo, user]) => user !== side.protectedUser && side.view.repoUserGrants.has(`${repo}\u0000${user}`))
+      .sort();
+    if (candidates.length === 0) return false;
+    const [repo, user] = rnd.pick(candidates);
+    const change: Change = rnd.chance(0.5) ? { op: 'removeMember', user } : { op: 'setRole', user, role: 'collaborator' };
+    await mutate(side.sim, change.op, ...argsOf(change));
+    apply(side.world, change);
+    figures.mutations++;
+    await faultedSync(side, repo);
+    return true;
+  }
+
+  async function faultedSync(side: Side, onRepo?: string): Promise<void> {
     const repos = [...side.world.repos.values()].filter((r) => side.view.repos.has(r.uuid));
     const projects = [...side.world.projects.values()].filter((p) => side.view.projects.has(p.key));
     let failed: FailedListing;
     let scope: string;
-    if (repos.length > 0 && rnd.chance(0.6)) {
-      const repo = rnd.pick(repos);
+    // Most interesting: a repository where someone who has left since (or moved outside the
+    // workspace) had a grant — the listing that would show the grant gone fails.
+    const leftWithGrant = repos.filter((r) => [...side.view.repoUserGrants.keys()].some((k) => k.startsWith(`${r.uuid}\u0000`) && side.world.users.get(k.slice(r.uuid.length + 1))?.role !== 'member' && side.world.users.get(k.slice(r.uuid.length + 1))?.role !== 'owner'));
+    if (onRepo !== undefined || (repos.length > 0 && rnd.chance(0.6))) {
+      const repo = onRepo !== undefined ? (side.world.repos.get(onRepo) as (typeof repos)[number]) : leftWithGrant.length > 0 && rnd.chance(0.7) ? rnd.pick(leftWithGrant) : rnd.pick(repos);
       failed = { kind: 'repo-users', repo: repo.uuid };
       scope = `repository-user-permissions:${repo.uuid}`;
       await addFaults(side.sim, `forbid:repo=${repo.uuid}`);
@@ -260,7 +300,7 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     }
     let outcome: SyncOutcome;
     try {
-      outcome = await syncSim(handle, side.integration, { mode: rnd.chance(0.5) ? 'full' : 'incremental' });
+      outcome = await timed(() => syncSim(handle, side.integration, { mode: rnd.chance(0.5) ? 'full' : 'incremental' }));
     } finally {
       await control(side.sim, 'DELETE', '/__sim/faults');
     }
@@ -273,17 +313,17 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     const abort = new AbortController();
     const flushes = 1 + rnd.int(3);
     let seen = 0;
-    const outcome = await syncSim(handle, side.integration, {
+    const outcome = await timed(() => syncSim(handle, side.integration, {
       mode: rnd.chance(0.5) ? 'full' : 'incremental',
       signal: abort.signal,
       onProgress: (e) => {
         if (e.type === 'flush' && ++seen === flushes) abort.abort();
       },
-    });
+    }));
     if (outcome.status === 'paused') {
       // Nothing of the cut-off run shows: the reports still reflect the last finished run.
       await compareNow(side);
-      const resumed = await syncSim(handle, side.integration, { mode: 'full' });
+      const resumed = await timed(() => syncSim(handle, side.integration, { mode: 'full' }));
       expect({ status: resumed.status, resumed: resumed.resumed, runId: resumed.runId }, where(side, 'the resumed sync')).toEqual({ status: 'succeeded', resumed: true, runId: outcome.runId });
       side.view = cloneWorld(side.world);
       await afterRun(side, resumed, []);
@@ -297,7 +337,7 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
 
   async function revokedSync(side: Side): Promise<void> {
     await mutate(side.sim, 'revokeCredential', 'adminApiToken');
-    const outcome = await syncSim(handle, side.integration, { mode: 'incremental' });
+    const outcome = await timed(() => syncSim(handle, side.integration, { mode: 'incremental' }));
     expect(outcome.status, where(side, 'sync with a revoked token')).toBe('failed');
     // Nothing was read: every listing keeps what it had, and coverage says nothing was read.
     await afterRun(side, outcome, null);
@@ -312,7 +352,13 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     noteRun(outcome.runId);
     expect(await removalsOutsideCleanScopes(handle, outcome.runId), where(side, `removals of run ${outcome.runId} outside clean scopes`)).toEqual([]);
     figures.comparisons++;
-    const { rows: coverage } = await reportRows(handle.db, 'coverage', { integration: side.name, now: NOW });
+    // What the reports say the moment the run has finished (ages and staleness count from then):
+    // compared with the model now, and kept for the --as-of replay at the end.
+    const finished = await handle.db.selectFrom('sync_runs').select('finished_at').where('id', '=', outcome.runId).executeTakeFirstOrThrow();
+    const then = finished.finished_at as Date;
+    const said = new Map<string, string>();
+    for (const name of AS_OF_REPORTS) said.set(name, (await captureReport(handle.db, name, { integration: side.name, now: then, format: 'json' })).text);
+    const coverage = JSON.parse(said.get('coverage') as string) as ReportRow[];
     const notRead = coverage.filter((r) => r.kind !== 'api-limit').map((r) => String(r.scope)).sort();
     if (failedScopes === null) {
       // A run that read nothing: every listing is reported not read.
@@ -321,24 +367,24 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
       expect(notRead, where(side, `coverage of run ${outcome.runId}`)).toEqual([...failedScopes].sort());
     }
     figures.comparisons++;
-    await compareNow(side);
+    await compareNow(side, said);
     const previous = side.runs[side.runs.length - 1];
     if (previous) await compareChanges(side, previous.runId, outcome.runId, factChanges(previous.view, side.view));
-    const finished = await handle.db.selectFrom('sync_runs').select('finished_at').where('id', '=', outcome.runId).executeTakeFirstOrThrow();
-    const said = new Map<string, string>();
-    // What the reports say the moment the run has finished (ages and staleness count from then).
-    const then = finished.finished_at as Date;
-    for (const name of AS_OF_REPORTS) said.set(name, (await captureReport(handle.db, name, { integration: side.name, now: then, format: 'csv' })).text);
-    side.runs.push({ runId: outcome.runId, finishedAt: finished.finished_at as Date, view: cloneWorld(side.view), said });
+    side.runs.push({ runId: outcome.runId, finishedAt: then, view: cloneWorld(side.view), said });
   }
 
-  /** access-review, user-access (everyone, and one person) against the model's view. */
-  async function compareNow(side: Side): Promise<void> {
+  /** access-review, user-access (everyone, and one person) and groups against the model's view. */
+  async function compareNow(side: Side, said?: Map<string, string>): Promise<void> {
+    const report = async (name: string): Promise<ReportRow[]> => {
+      const text = said?.get(name);
+      return text !== undefined ? (JSON.parse(text) as ReportRow[]) : (await reportRows(handle.db, name, { integration: side.name, now: NOW })).rows;
+    };
     const expected = accessReviewLines(side.view);
-    const { rows: review } = await reportRows(handle.db, 'access-review', { integration: side.name, now: NOW });
-    expect(review.map(reviewLine).sort(), where(side, 'access-review')).toEqual(expected);
-    const { rows: users } = await reportRows(handle.db, 'user-access', { integration: side.name, now: NOW });
-    expect(users.map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, 'user-access')).toEqual(userAccessLines(side.view));
+    expect((await report('access-review')).map(reviewLine).sort(), where(side, 'access-review')).toEqual(expected);
+    figures.comparisons++;
+    if (!said) return;
+    expect((await report('user-access')).map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, 'user-access')).toEqual(userAccessLines(side.view));
+    expect((await report('groups')).map(groupLine).sort(), where(side, 'groups')).toEqual(groupLines(side.view));
     // Someone Roster can know: a user with access (an outsider with no grant is in no listing).
     const withAccess = [...new Set(expected.filter((l) => l.split(' ')[2] === 'user').map((l) => l.split(' ')[3] as string))].sort();
     const someone = rnd.pick(withAccess);
@@ -502,6 +548,13 @@ function everyListing(w: World): string[] {
   for (const p of w.projects.values()) scopes.push(`project-user-permissions:${p.uuid}`, `project-group-permissions:${p.uuid}`, `project-deploy-keys:${p.uuid}`);
   for (const r of w.repos.values()) scopes.push(`repository-user-permissions:${r.uuid}`, `repository-deploy-keys:${r.uuid}`);
   return scopes.sort();
+}
+
+/** A groups report row in the model's line shape. */
+function groupLine(r: ReportRow): string {
+  if (r.row_type === 'group') return `group ${String(r.group)} ${String(r.members)}`;
+  if (r.row_type === 'member') return `member ${String(r.group)} ${String(r.member_id)}`;
+  return `grant ${String(r.group)} ${String(r.resource_kind)}:${String(r.resource)} ${String(r.permission)}`;
 }
 
 /** A report row in the model's line shape. */
