@@ -124,6 +124,11 @@ export async function coverageGaps(db: Kysely<Database>, integration: Integratio
            where er.integration_id = ${integration.id} and e.run_id < ${run.id})
        where f.id = ${run.id} and f.status = 'failed'
          and not exists (select 1 from sync_scopes t where t.run_id = ${run.id} and t.scope = p.scope)
+         -- The listings of a resource that run found gone are no listings any more. The notice names
+         -- one of them (one notice per record); the others of the same resource share its label.
+         and not exists (
+           select 1 from sync_notices n join sync_scopes g on g.run_id = n.run_id and g.scope = n.scope
+            where n.run_id = p.run_id and n.kind = 'gone' and (g.scope = p.scope or g.label = p.label))
     )
     select s.stream, s.scope, s.label, s.status, s.error_code, s.endpoint, s.http_status, s.message, s.advice,
            last.run_id::text as data_from_run, last.finished_at as data_from_finished

@@ -477,3 +477,33 @@ export function groupLines(w: World): string[] {
   for (const [k, p] of w.repoGroupGrants) lines.push(`grant ${split2(k)[1]} repository:${(w.repos.get(split2(k)[0]) as Repo).slug} ${p}`);
   return lines.sort();
 }
+
+/**
+ * privileged-access: owners on the workspace; admins on a project or repository where the admin
+ * grant is on it (to the user or a group they are in), each with how many users are admin there over
+ * every path (owners and project admins included).
+ */
+export function privilegedLines(w: World): string[] {
+  const lines: string[] = [];
+  const users = [...w.users.values()];
+  const owners = users.filter((u) => u.role === 'owner');
+  for (const u of owners) lines.push(`user ${u.uuid} workspace ${w.workspace.uuid} owner admins=${owners.length}`);
+  const membersOf = (slug: string): Set<string> => w.groups.get(slug)?.members ?? new Set();
+  const adminsHere = (grants: Map<string, string>, groupGrants: Map<string, string>, on: string): Set<string> => {
+    const here = new Set<string>();
+    for (const [k, p] of grants) if (p === 'admin' && split2(k)[0] === on) here.add(split2(k)[1]);
+    for (const [k, p] of groupGrants) if (p === 'admin' && split2(k)[0] === on) for (const m of membersOf(split2(k)[1])) here.add(m);
+    return here;
+  };
+  for (const p of w.projects.values()) {
+    const here = adminsHere(w.projectUserGrants, w.projectGroupGrants, p.key);
+    const all = new Set([...owners.map((u) => u.uuid), ...here]);
+    for (const u of here) lines.push(`user ${u} project ${p.uuid} admin admins=${all.size}`);
+  }
+  for (const r of w.repos.values()) {
+    const here = adminsHere(w.repoUserGrants, w.repoGroupGrants, r.uuid);
+    const all = new Set([...owners.map((u) => u.uuid), ...here, ...adminsHere(w.projectUserGrants, w.projectGroupGrants, r.projectKey)]);
+    for (const u of here) lines.push(`user ${u} repository ${r.uuid} admin admins=${all.size}`);
+  }
+  return lines.sort();
+}

@@ -17,6 +17,7 @@ import {
   factChanges,
   factLines,
   groupLines,
+  privilegedLines,
   rawFactLines,
   userAccessLines,
   viewAfterSync,
@@ -385,12 +386,16 @@ export async function walk(handle: RosterDatabase, options: WalkOptions): Promis
     if (!said) return;
     expect((await report('user-access')).map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, 'user-access')).toEqual(userAccessLines(side.view));
     expect((await report('groups')).map(groupLine).sort(), where(side, 'groups')).toEqual(groupLines(side.view));
+    expect(
+      (await report('privileged-access')).map((r) => `${String(r.principal_kind)} ${String(r.principal_id)} ${String(r.resource_kind)} ${String(r.resource_id)} ${String(r.privilege)} admins=${String(r.admins_on_resource)}`).sort(),
+      where(side, 'privileged-access'),
+    ).toEqual(privilegedLines(side.view));
     // Someone Roster can know: a user with access (an outsider with no grant is in no listing).
     const withAccess = [...new Set(expected.filter((l) => l.split(' ')[2] === 'user').map((l) => l.split(' ')[3] as string))].sort();
     const someone = rnd.pick(withAccess);
     const { rows: mine } = await reportRows(handle.db, 'user-access', { integration: side.name, now: NOW, user: someone });
     expect(mine.map((r) => reviewLine({ ...r, principal_kind: 'user' })).sort(), where(side, `user-access --user ${someone}`)).toEqual(userAccessLines(side.view, someone));
-    figures.comparisons += 3;
+    figures.comparisons += 4;
   }
 
   async function compareChanges(side: Side, since: string, until: string, expected: string[]): Promise<void> {
