@@ -25,6 +25,8 @@ export const OPTION_FLAGS: Record<ReportOptionName, string> = {
   until: '--until',
   user: '--user',
   includeKeyBody: '--include-key-body',
+  dormantDays: '--dormant-days',
+  domains: '--domains',
 };
 
 /** Rejects options the report does not take, so a typo'd command does not silently mean something else. */
@@ -39,6 +41,8 @@ export function checkOptions(def: ReportDefinition<unknown>, options: ReportOpti
     until: options.until !== undefined,
     user: options.user !== undefined,
     includeKeyBody: options.includeKeyBody === true,
+    dormantDays: options.dormantDays !== undefined,
+    domains: options.domains !== undefined,
   };
   for (const [name, isGiven] of Object.entries(given) as Array<[ReportOptionName, boolean]>) {
     if (isGiven && !def.options.includes(name)) {
@@ -46,6 +50,12 @@ export function checkOptions(def: ReportDefinition<unknown>, options: ReportOpti
     }
   }
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new RosterError('input_invalid', '--as-of is not a valid date.');
+  if (options.dormantDays !== undefined && !(Number.isInteger(options.dormantDays) && options.dormantDays >= 1 && options.dormantDays <= 3650)) {
+    throw new RosterError('input_invalid', `--dormant-days must be a whole number of days from 1 to 3650 (got ${String(options.dormantDays)}); the default is 90.`);
+  }
+  for (const d of options.domains ?? []) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(d)) throw new RosterError('input_invalid', `--domains: "${d}" is not a domain name (e.g. acme.example,acme-corp.example).`);
+  }
 }
 
 /** The integration, the run a report reflects, and what a reader must be warned about. */

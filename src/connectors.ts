@@ -52,7 +52,7 @@ export function apiLimitsOf(kind: string): readonly ApiLimit[] {
 
 /** The source's name for messages. */
 export function connectorTitleOf(kind: string): string {
-  return CONNECTORS.get(kind)?.title ?? kind;
+  return CONNECTORS.get(kind)?.title ?? IDENTITY_SOURCES.get(kind)?.title ?? kind;
 }
 
 /** Every rule must name kinds the model declares, on their ladders. */
@@ -79,5 +79,29 @@ export function checkModel(model: PermissionModel): string[] {
   for (const rule of model.implicit) if (!ladder(rule.resource).includes(rule.permission)) problems.push(`implicit ${rule.path}: "${rule.permission}" is not on the ${rule.resource} ladder`);
   return problems;
 }
+
+/**
+ * Sources that say who is behind the accounts rather than who holds what: no permission model, no
+ * access of their own. Reports read them beside a permission source (identity-findings, the identity
+ * columns), never as the integration a report is about.
+ */
+export interface IdentitySourceFacts {
+  kind: string;
+  title: string;
+}
+
+const IDENTITY_SOURCES = new Map<string, IdentitySourceFacts>();
+
+export function registerIdentitySource(facts: IdentitySourceFacts): void {
+  if (IDENTITY_SOURCES.has(facts.kind) || CONNECTORS.has(facts.kind)) throw new RosterError('internal', `Connector kind "${facts.kind}" is registered twice`);
+  IDENTITY_SOURCES.set(facts.kind, facts);
+}
+
+/** True for an identity source's kind (e.g. the Atlassian organization). */
+export function isIdentitySource(kind: string): boolean {
+  return IDENTITY_SOURCES.has(kind);
+}
+
+registerIdentitySource({ kind: 'atlassian-org', title: 'Atlassian organization' });
 
 registerConnector({ kind: 'bitbucket-cloud', title: 'Bitbucket Cloud', permissionModel: BITBUCKET_CLOUD_MODEL, apiLimits: BITBUCKET_CLOUD_API_LIMITS });

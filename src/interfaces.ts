@@ -90,7 +90,11 @@ export const CREDENTIAL_KINDS = [
 ] as const;
 export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
 
-export const INTEGRATION_KINDS = ['bitbucket-cloud'] as const;
+/** Credential kinds of identity sources (the Atlassian organization's API key), beside Bitbucket's. */
+export const IDENTITY_CREDENTIAL_KINDS = ['org-api-key'] as const;
+export type IdentityCredentialKind = (typeof IDENTITY_CREDENTIAL_KINDS)[number];
+
+export const INTEGRATION_KINDS = ['bitbucket-cloud', 'atlassian-org'] as const;
 export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
 
 export const RUN_STATUSES = ['running', 'paused', 'succeeded', 'partial', 'failed'] as const;

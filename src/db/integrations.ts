@@ -1,18 +1,21 @@
 import type { Kysely } from 'kysely';
 import { RosterError } from '../errors.ts';
-import type { CredentialKind } from '../interfaces.ts';
+import type { CredentialKind, IdentityCredentialKind } from '../interfaces.ts';
 import type { Keyring } from '../secrets/index.ts';
 import { Secret, SecretStore } from '../secrets/index.ts';
 import type { CredentialName, Database, Integration } from './types.ts';
 
 export interface IntegrationInput {
   name: string;
-  workspace: string;
+  /** Null for a source without a workspace (the Atlassian organization). */
+  workspace: string | null;
   baseUrl: string;
-  credentialKind: CredentialKind;
+  credentialKind: CredentialKind | IdentityCredentialKind;
+  /** Default bitbucket-cloud. */
+  kind?: 'bitbucket-cloud' | 'atlassian-org';
   schedule: string | null;
   timezone: string;
-  options?: { tokenUrl?: string; concurrency?: number; budgetPerHour?: number };
+  options?: { tokenUrl?: string; concurrency?: number; budgetPerHour?: number; orgId?: string };
   /** The credential's parts. `secret` is the token, API token, password or OAuth client secret. */
   credential: { secret: Secret; username?: string | null };
 }
@@ -27,11 +30,11 @@ export const CREDENTIAL_USERNAME: Record<CredentialKind, string | null> = {
   'oauth-client-credentials': 'the OAuth consumer key (--username)',
 };
 
-function usernameSlot(kind: CredentialKind): CredentialName {
+function usernameSlot(kind: CredentialKind | IdentityCredentialKind): CredentialName {
   return kind === 'oauth-client-credentials' ? 'client_id' : 'username';
 }
 
-function secretSlot(kind: CredentialKind): CredentialName {
+function secretSlot(kind: CredentialKind | IdentityCredentialKind): CredentialName {
   return kind === 'oauth-client-credentials' ? 'client_secret' : 'secret';
 }
 
@@ -40,7 +43,7 @@ function secretSlot(kind: CredentialKind): CredentialName {
  * transaction, so a failure leaves the earlier integration exactly as it was.
  */
 export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, input: IntegrationInput, replace: boolean): Promise<{ integration: Integration; replaced: boolean }> {
-  const needsUsername = CREDENTIAL_USERNAME[input.credentialKind];
+  const needsUsername = input.credentialKind === 'org-api-key' ? null : CREDENTIAL_USERNAME[input.credentialKind];
   if (needsUsername && !input.credential.username) {
     throw new RosterError('input_invalid', `Credential kind ${input.credentialKind} needs ${needsUsername} besides the secret.`);
   }
@@ -51,7 +54,7 @@ export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, in
     }
     const values = {
       name: input.name,
-      kind: 'bitbucket-cloud' as const,
+      kind: input.kind ?? ('bitbucket-cloud' as const),
       workspace: input.workspace,
       base_url: input.baseUrl,
       credential_kind: input.credentialKind,
@@ -95,7 +98,7 @@ export async function removeIntegration(db: Kysely<Database>, name: string): Pro
   await db.transaction().execute(async (trx) => {
     const id = integration.id;
     // Children first: history rows reference runs, runs reference the integration.
-    for (const table of ['findings', 'effective_access', 'reported_access', 'grants', 'memberships'] as const) {
+    for (const table of ['findings', 'effective_access', 'reported_access', 'grants', 'memberships', 'org_accounts', 'org_domains'] as const) {
       await trx.deleteFrom(table).where('integration_id', '=', id).execute();
     }
     await trx.updateTable('resources').set({ parent_id: null }).where('integration_id', '=', id).execute();
@@ -106,7 +109,7 @@ export async function removeIntegration(db: Kysely<Database>, name: string): Pro
 }
 
 export interface ResolvedCredential {
-  kind: CredentialKind;
+  kind: CredentialKind | IdentityCredentialKind;
   secret: Secret;
   username: string | null;
   /** OAuth only: the last access token and its expiry, and the current refresh token. */

@@ -55,6 +55,8 @@ export async function connectIntegration(
         expiresAt: credential.accessToken?.expiresAt ?? undefined,
       };
       break;
+    case 'org-api-key':
+      throw new RosterError('config_invalid', `Integration "${integration.name}" holds an organization API key: it is an Atlassian organization (an identity source), synced by roster sync, not a Bitbucket workspace.`);
   }
   const integrationId = String(integration.id);
   // Requests of this integration's runs in the last hour, made by other processes: a fresh process

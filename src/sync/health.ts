@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
-import type { CredentialKind } from '../interfaces.ts';
+import type { CredentialKind, IdentityCredentialKind } from '../interfaces.ts';
 import { HOLDER, integrationsLockedNow } from './lock.ts';
 import { CREDENTIAL_GAP } from './runner.ts';
 import { activeSeconds, formatAge } from './segments.ts';
@@ -42,7 +42,7 @@ export function exitCodeFor(verdict: StatusVerdict, options: { allowPartialCover
   }
 }
 
-export const CREDENTIAL_WARNINGS: Partial<Record<CredentialKind, string>> = {
+export const CREDENTIAL_WARNINGS: Partial<Record<CredentialKind | IdentityCredentialKind, string>> = {
   'app-password': 'Bitbucket app passwords were switched off in July 2026: replace this credential with an Atlassian API token (credential kind api-token).',
 };
 
@@ -78,7 +78,7 @@ export interface RunFacts {
 
 /** Everything the verdict of one integration rests on, read from the database in one go. */
 export interface HealthFacts {
-  integration: { id: string; name: string; workspace: string | null; credentialKind: CredentialKind; status: string; statusMessage: string | null };
+  integration: { id: string; name: string; workspace: string | null; credentialKind: CredentialKind | IdentityCredentialKind; status: string; statusMessage: string | null };
   lastRun: RunFacts | null;
   openRun: RunFacts | null;
   lastSuccessAt: string | null;
@@ -103,7 +103,7 @@ export type OpenRunState = 'in-progress' | 'paused' | 'interrupted';
 export interface IntegrationHealth {
   integration: string;
   workspace: string | null;
-  credentialKind: CredentialKind;
+  credentialKind: CredentialKind | IdentityCredentialKind;
   integrationStatus: string;
   integrationMessage: string | null;
   verdict: Verdict;

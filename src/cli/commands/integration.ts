@@ -2,7 +2,8 @@ import { type Command, Option } from 'commander';
 import { BITBUCKET_CLOUD_API, BITBUCKET_TOKEN_URL, DEFAULT_SCHEDULE, integrationConfigSchema, tokenUrlFor } from '../../config/index.ts';
 import { CREDENTIAL_USERNAME, listIntegrations, removeIntegration, saveIntegration } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
-import { CREDENTIAL_KINDS, type CredentialKind } from '../../interfaces.ts';
+import { ATLASSIAN_API } from '../../../connectors/atlassian-org/client.ts';
+import { CREDENTIAL_KINDS, type CredentialKind, IDENTITY_CREDENTIAL_KINDS } from '../../interfaces.ts';
 import { Secret } from '../../secrets/index.ts';
 import { CREDENTIAL_WARNINGS } from '../../sync/health.ts';
 import type { CliContext } from '../context.ts';
@@ -10,12 +11,14 @@ import type { CliHost, Io } from '../main.ts';
 import { formatTable } from '../table.ts';
 
 interface AddOptions {
-  workspace: string;
-  credentialKind: CredentialKind;
+  kind: 'bitbucket-cloud' | 'atlassian-org';
+  workspace?: string;
+  orgId?: string;
+  credentialKind: CredentialKind | 'org-api-key';
   username?: string;
   secretEnv?: string;
   secretStdin?: boolean;
-  baseUrl: string;
+  baseUrl?: string;
   tokenUrl?: string;
   schedule: string;
   timezone: string;
@@ -51,12 +54,14 @@ export function registerIntegration(program: Command, host: CliHost): void {
     .command('add')
     .description('connect a workspace; the secret is read from an environment variable or stdin, never from the command line')
     .argument('<name>', 'a short name for this integration, e.g. acme-prod')
-    .requiredOption('--workspace <slug>', 'Bitbucket workspace slug (the part after bitbucket.org/)')
-    .addOption(new Option('--credential-kind <kind>', 'what the secret is').choices([...CREDENTIAL_KINDS]).makeOptionMandatory())
+    .addOption(new Option('--kind <kind>', 'the source').choices(['bitbucket-cloud', 'atlassian-org']).default('bitbucket-cloud'))
+    .option('--workspace <slug>', 'Bitbucket workspace slug (the part after bitbucket.org/); required for bitbucket-cloud')
+    .option('--org-id <id>', 'atlassian-org: the organization id (admin.atlassian.com/o/ID/…)')
+    .addOption(new Option('--credential-kind <kind>', 'what the secret is (atlassian-org: org-api-key)').choices([...CREDENTIAL_KINDS, ...IDENTITY_CREDENTIAL_KINDS]).makeOptionMandatory())
     .option('--username <value>', 'Atlassian account e-mail (api-token), username (app-password) or OAuth consumer key (oauth-client-credentials)')
     .option('--secret-env <VAR>', 'read the secret from this environment variable')
     .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
-    .option('--base-url <url>', 'API base URL', BITBUCKET_CLOUD_API)
+    .option('--base-url <url>', `API base URL (default: ${BITBUCKET_CLOUD_API}; atlassian-org: ${ATLASSIAN_API})`)
     .option('--token-url <url>', `OAuth token endpoint (default: ${BITBUCKET_TOKEN_URL} for Bitbucket's API, else <base-url>/site/oauth2/access_token)`)
     .option('--schedule <cron>', 'when `roster serve` syncs it', DEFAULT_SCHEDULE)
     .option('--timezone <tz>', 'timezone of the schedule', 'UTC')
@@ -65,12 +70,15 @@ export function registerIntegration(program: Command, host: CliHost): void {
     .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
     .action(
       host.run(async (ctx, name: string, options: AddOptions) => {
+        if (options.kind === 'atlassian-org') return addOrganization(ctx, host.io, name, options);
+        if (options.credentialKind === 'org-api-key') throw new RosterError('input_invalid', '--credential-kind org-api-key is for an Atlassian organization: add --kind atlassian-org --org-id ID.');
+        if (!options.workspace) throw new RosterError('input_invalid', `Cannot add integration "${name}": --workspace SLUG is required for a Bitbucket Cloud workspace (the part after bitbucket.org/).`);
         const problems: string[] = [];
         const parsed = integrationConfigSchema.safeParse({
           name,
           workspace: options.workspace,
           credentialKind: options.credentialKind,
-          baseUrl: options.baseUrl,
+          baseUrl: options.baseUrl ?? BITBUCKET_CLOUD_API,
           tokenUrl: options.tokenUrl,
           schedule: options.schedule,
           timezone: options.timezone,
@@ -182,6 +190,48 @@ export function registerIntegration(program: Command, host: CliHost): void {
         return 0;
       }),
     );
+}
+
+/** `--kind atlassian-org`: an organization of the Atlassian Administration API, with its API key. */
+async function addOrganization(ctx: CliContext, io: Io, name: string, options: AddOptions): Promise<number> {
+  const problems: string[] = [];
+  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(name)) problems.push('NAME: lower-case letters, digits, ".", "_" or "-", up to 63');
+  if (!options.orgId) problems.push('--org-id: required: the organization id (in admin.atlassian.com the part after /o/ of the URL, also shown where the API key is created)');
+  else if (!/^[A-Za-z0-9-]{1,64}$/.test(options.orgId)) problems.push(`--org-id: "${options.orgId}" is not an organization id (letters, digits and "-")`);
+  if (options.credentialKind !== 'org-api-key') problems.push(`--credential-kind: an organization takes org-api-key (an organization API key, sent as Bearer), not ${options.credentialKind}`);
+  if (options.workspace) problems.push('--workspace: an organization has no workspace; its accounts are matched to every Bitbucket integration by account id');
+  if (options.username) problems.push('--username: an organization API key needs none');
+  const baseUrl = options.baseUrl ?? ATLASSIAN_API;
+  try {
+    const u = new URL(baseUrl);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.push(`--base-url: must be http(s), got ${u.protocol}`);
+  } catch {
+    problems.push(`--base-url: "${baseUrl}" is not a URL`);
+  }
+  const parsed = integrationConfigSchema.shape.schedule.safeParse(options.schedule);
+  if (!parsed.success) problems.push(`--schedule: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (problems.length > 0) throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  const secret = await readSecret(ctx, io, options);
+  const handle = await ctx.database();
+  const { integration: saved, replaced } = await saveIntegration(
+    handle.db,
+    ctx.keyring(),
+    {
+      name,
+      kind: 'atlassian-org',
+      workspace: null,
+      baseUrl,
+      credentialKind: 'org-api-key',
+      schedule: options.schedule,
+      timezone: options.timezone,
+      options: { orgId: options.orgId },
+      credential: { secret },
+    },
+    options.replace === true,
+  );
+  ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for Atlassian organization ${options.orgId} (org-api-key, schedule "${saved.schedule}" ${saved.timezone}). The key is stored encrypted.`);
+  ctx.out(`Next: roster sync --integration ${saved.name}; its accounts show in roster report identity-findings.`);
+  return 0;
 }
 
 async function readSecret(ctx: CliContext, io: Io, options: AddOptions): Promise<Secret> {
