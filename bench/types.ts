@@ -96,4 +96,4 @@ export interface WorkerOutput<T extends ScenarioResult = ScenarioResult> {
   openRssMb: number;
 }
 
-export const RESULT_MARKER = '@@bench-result ';
+export const RESULT_MARKER = 'bench-result ';

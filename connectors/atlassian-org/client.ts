@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConnectorError, RosterError } from '../../src/errors.ts';
 import { type Clock, HttpClient, sharedBudget, systemClock } from '../../src/http/index.ts';
-import type { ConnectorStats, ProgressEvent } from '../../src/interfaces.ts';
+import type { ConnectorStats, IdentityReader, ProgressEvent } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Secret } from '../../src/secrets/index.ts';
 import { domainsPageSchema, errorText, lastActiveDatesSchema, orgUsersPageSchema } from './schemas.ts';
@@ -59,7 +59,7 @@ export interface OrgDomainRecord {
 
 const ORG_ID = /^[A-Za-z0-9-]{1,64}$/;
 
-export class OrgClient {
+export class OrgClient implements IdentityReader {
   private readonly http: HttpClient;
   private readonly base: URL;
   private readonly orgId: string;

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { CredentialKind, IdentityCredentialKind, IntegrationKind, PrincipalKind, ResourceKind, RunStatus, ScopeStatus } from '../interfaces.ts';
+import type { CredentialKind, IntegrationKind, PrincipalKind, ResourceKind, RunStatus, ScopeStatus } from '../interfaces.ts';
 
 /**
  * Bigint ids arrive as strings from `pg` and as numbers or strings from PGlite; the code treats
@@ -18,7 +18,7 @@ export interface IntegrationsTable {
   /** The source's workspace (Bitbucket Cloud: its slug); null for sources without one. */
   workspace: string | null;
   base_url: string;
-  credential_kind: CredentialKind | IdentityCredentialKind;
+  credential_kind: CredentialKind;
   schedule: string | null;
   timezone: Generated<string>;
   options: Json;
@@ -28,7 +28,8 @@ export interface IntegrationsTable {
   updated_at: Timestamp;
 }
 
-export type CredentialName = 'secret' | 'username' | 'client_id' | 'client_secret' | 'access_token' | 'refresh_token';
+/** A slot of a stored credential, declared by the connector (`CredentialField.slot`): `secret`, `username`, `client_id`, `access_token`, … */
+export type CredentialName = string;
 
 export interface CredentialsTable {
   integration_id: Id;

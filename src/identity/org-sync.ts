@@ -1,12 +1,13 @@
 import { sql } from 'kysely';
-import { type OrgAccountRecord, OrgClient, type OrgClientOptions, type OrgDomainRecord } from '../../connectors/atlassian-org/client.ts';
+import { checkOptions, identitySourceOf } from '../connectors.ts';
 import type { RosterDatabase } from '../db/index.ts';
-import { readCredential } from '../db/integrations.ts';
+import { integrationSpec, sealedCredential } from '../db/integrations.ts';
+import { tryLockIntegration } from '../db/lock.ts';
 import type { Integration, ProductAccess } from '../db/types.ts';
 import { ConnectorError, RosterError, errorMessage } from '../errors.ts';
+import type { ConnectorTuning, IdentityAccount, IdentityDomain, IdentityReader } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import type { Keyring } from '../secrets/index.ts';
-import { tryLockIntegration } from '../sync/lock.ts';
 import { completeRun, insertRun, updateRunStats } from '../sync/sql/run-rows.ts';
 import { upsertScopeRows } from '../sync/sql/scope-rows.ts';
 import { plural } from '../text.ts';
@@ -29,14 +30,23 @@ export interface OrgSyncOutcome {
   accounts: { listed: number; added: number; changed: number; removed: number } | null;
 }
 
-export type OrgReader = Pick<OrgClient, 'listAccounts' | 'listDomains' | 'stats' | 'close'>;
-
-/** The reader for a stored integration (decrypts its key); tests pass their own. */
-export async function connectOrg(handle: RosterDatabase, keyring: Keyring, integration: Integration, overrides: Partial<OrgClientOptions> = {}): Promise<OrgClient> {
-  const credential = await readCredential(handle.db, keyring, integration);
-  const orgId = (integration.options as { orgId?: string }).orgId;
-  if (!orgId) throw new RosterError('config_invalid', `Integration "${integration.name}" has no organization id: add it again with roster integration add ${integration.name} --kind atlassian-org --org-id ID --replace.`);
-  return new OrgClient({ baseUrl: integration.base_url, credential: { kind: 'org-api-key', orgId, token: credential.secret }, ...overrides });
+/**
+ * The reader of a stored identity integration, through its kind's definition: stored options checked
+ * against the kind's table, the credential handed over sealed (the reader opens it).
+ */
+export async function connectIdentitySource(
+  handle: RosterDatabase,
+  keyring: Keyring,
+  integration: Integration,
+  hooks: { logger: Logger; signal?: AbortSignal },
+  tuning: ConnectorTuning = {},
+): Promise<IdentityReader> {
+  const definition = identitySourceOf(integration.kind);
+  const { options, problems } = checkOptions(integration.kind, integration.options ?? {});
+  if (problems.length > 0) {
+    throw new RosterError('config_invalid', `Integration "${integration.name}" has options ${definition.title} does not take:\n${problems.map((p) => `  - ${p.option?.flag ?? p.name}: ${p.message}`).join('\n')}\nFix them with \`roster integration add ${integration.name} --replace\`.`);
+  }
+  return definition.createReader(integrationSpec(integration, options), sealedCredential(handle.db, keyring, integration), { logger: hooks.logger, onProgress: () => {}, priorRequests: [], tuning, signal: hooks.signal });
 }
 
 interface ScopeResult<T> {
@@ -59,7 +69,7 @@ const iso = (s: string | null): string | null => {
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 };
 
-export async function syncOrganization(handle: RosterDatabase, integration: Integration, reader: OrgReader, options: { trigger?: 'manual' | 'schedule' | 'demo' | 'test'; logger?: Logger } = {}): Promise<OrgSyncOutcome> {
+export async function syncOrganization(handle: RosterDatabase, integration: Integration, reader: IdentityReader, options: { trigger?: 'manual' | 'schedule' | 'demo' | 'test'; logger?: Logger } = {}): Promise<OrgSyncOutcome> {
   const lock = await tryLockIntegration(handle, String(integration.id));
   if (!lock) throw new RosterError('sync_locked', `Integration "${integration.name}" is being synced by another process; try again when it finishes.`, { retryable: true });
   const db = handle.db;
@@ -126,7 +136,7 @@ type Trx = RosterDatabase['db'];
 const canonicalProducts = (list: readonly ProductAccess[]): string => JSON.stringify(list.map((p) => [p.key, p.name ?? null, p.url ?? null, iso(p.last_active ?? null)]));
 
 /** Versions of the listed accounts: confirmed when unchanged, closed and reopened when changed, new ones opened, unlisted ones closed. */
-async function storeAccounts(trx: Trx, integrationId: string, runId: string, listed: readonly OrgAccountRecord[]): Promise<NonNullable<OrgSyncOutcome['accounts']>> {
+async function storeAccounts(trx: Trx, integrationId: string, runId: string, listed: readonly IdentityAccount[]): Promise<NonNullable<OrgSyncOutcome['accounts']>> {
   const rows = listed.map((a) => ({
     account_id: a.accountId,
     email: a.email,
@@ -180,7 +190,7 @@ async function storeAccounts(trx: Trx, integrationId: string, runId: string, lis
   return { listed: unique.size, added: fresh.length - closed.length, changed: closed.length, removed: removed.length };
 }
 
-async function storeDomains(trx: Trx, integrationId: string, runId: string, listed: readonly OrgDomainRecord[]): Promise<void> {
+async function storeDomains(trx: Trx, integrationId: string, runId: string, listed: readonly IdentityDomain[]): Promise<void> {
   const current = await trx.selectFrom('org_domains').selectAll().where('integration_id', '=', integrationId).where('removed_run', 'is', null).execute();
   const byDomain = new Map(current.map((c) => [c.domain, c]));
   for (const d of new Map(listed.map((x) => [x.domain, x])).values()) {

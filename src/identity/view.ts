@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, ProductAccess } from '../db/types.ts';
+import { isIdentitySource, sourceKinds } from '../connectors.ts';
 import { type PersonAt, peopleAt } from './people.ts';
 
 /**
@@ -9,7 +10,6 @@ import { type PersonAt, peopleAt } from './people.ts';
  * view, and `match` is the one place an account is joined to its identity.
  */
 
-export const ORG_KIND = 'atlassian-org';
 
 export interface OrgAccountAt {
   integration: string;
@@ -51,10 +51,11 @@ export interface IdentityView {
 }
 
 export async function loadIdentity(db: Kysely<Database>, asOf: Date | null): Promise<IdentityView> {
+  const kinds = sourceKinds().filter(isIdentitySource);
   const runs = await sql<{ integration_id: string; name: string; run_id: string; status: string; finished_at: Date }>`
     select distinct on (i.id) i.id::text as integration_id, i.name, r.id::text as run_id, r.status, r.finished_at
       from integrations i join sync_runs r on r.integration_id = i.id
-     where i.kind = ${ORG_KIND} and r.finished_at is not null and r.status in ('succeeded', 'partial', 'failed')
+     where i.kind in (${sql.join(kinds.length > 0 ? kinds.map((k) => sql`${k}`) : [sql`null`])}) and r.finished_at is not null and r.status in ('succeeded', 'partial', 'failed')
        and ${asOf === null ? sql`true` : sql`r.finished_at <= ${asOf}`}
      order by i.id, r.id desc`.execute(db);
   const orgSources = runs.rows.map((r) => ({ integration: r.name, runId: r.run_id, runStatus: r.status, finishedAt: new Date(r.finished_at) }));

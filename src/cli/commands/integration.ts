@@ -1,100 +1,116 @@
 import { type Command, Option } from 'commander';
-import { BITBUCKET_CLOUD_API, BITBUCKET_TOKEN_URL, DEFAULT_SCHEDULE, integrationConfigSchema, tokenUrlFor } from '../../config/index.ts';
-import { CREDENTIAL_USERNAME, listIntegrations, removeIntegration, saveIntegration } from '../../db/integrations.ts';
+import { DEFAULT_SCHEDULE, parseIntegrationConfig } from '../../config/index.ts';
+import { credentialWarningOf, defaultConnectorKind, sourceDefinitions, sourceKinds } from '../../connectors.ts';
+import { listIntegrations, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
-import { ATLASSIAN_API } from '../../../connectors/atlassian-org/client.ts';
-import { CREDENTIAL_KINDS, type CredentialKind, IDENTITY_CREDENTIAL_KINDS } from '../../interfaces.ts';
 import { Secret } from '../../secrets/index.ts';
-import { CREDENTIAL_WARNINGS } from '../../sync/health.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost, Io } from '../main.ts';
+import type { CliHost, Io } from '../host.ts';
 import { formatTable } from '../table.ts';
 
 interface AddOptions {
-  kind: 'bitbucket-cloud' | 'atlassian-org';
+  kind: string;
   workspace?: string;
-  orgId?: string;
-  credentialKind: CredentialKind | 'org-api-key';
+  credentialKind: string;
   username?: string;
   secretEnv?: string;
   secretStdin?: boolean;
   baseUrl?: string;
-  tokenUrl?: string;
   schedule: string;
   timezone: string;
-  concurrency?: string;
-  budget?: string;
   replace?: boolean;
+  /** The kinds' options, by their flags (`--concurrency` → `concurrency`, `--budget` → `budget`). */
+  [flag: string]: unknown;
 }
 
-/** The option each field of the integration schema comes from, for messages. */
+/** The option each engine field of an integration comes from, for messages; the kinds' options name their own flags. */
 const OPTION_OF: Record<string, string> = {
   name: 'NAME',
+  kind: '--kind',
   workspace: '--workspace',
   credentialKind: '--credential-kind',
   baseUrl: '--base-url',
-  tokenUrl: '--token-url',
   schedule: '--schedule',
   timezone: '--timezone',
-  concurrency: '--concurrency',
-  budgetPerHour: '--budget',
   username: '--username',
 };
 
 /** A number option as the schema should see it: a number when it reads as one, else the text (named in the message). */
-function numberOption(value: string | undefined): number | string | undefined {
-  if (value === undefined) return undefined;
+function numberOption(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
   return /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
 }
 
-export function registerIntegration(program: Command, host: CliHost): void {
-  const integration = program.command('integration').description('connect, list and remove Bitbucket workspaces');
+/** Commander's attribute name of a flag: `--budget` → `budget`, `--token-url` → `tokenUrl`. */
+function attributeOf(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
 
-  integration
+/** `text` with the kind named when more than one kind is registered: "(bitbucket-cloud) …". */
+function perKind(kinds: string[], text: string): string {
+  return sourceKinds().length > 1 ? `${text} (${kinds.join(', ')})` : text;
+}
+
+export function registerIntegration(program: Command, host: CliHost): void {
+  const definitions = sourceDefinitions();
+  const integration = program.command('integration').description(`connect, list and remove integrations (${definitions.map((d) => d.title).join(', ')})`);
+
+  const add = integration
     .command('add')
-    .description('connect a workspace; the secret is read from an environment variable or stdin, never from the command line')
+    .description('connect an integration; the secret is read from an environment variable or stdin, never from the command line')
     .argument('<name>', 'a short name for this integration, e.g. acme-prod')
-    .addOption(new Option('--kind <kind>', 'the source').choices(['bitbucket-cloud', 'atlassian-org']).default('bitbucket-cloud'))
-    .option('--workspace <slug>', 'Bitbucket workspace slug (the part after bitbucket.org/); required for bitbucket-cloud')
-    .option('--org-id <id>', 'atlassian-org: the organization id (admin.atlassian.com/o/ID/…)')
-    .addOption(new Option('--credential-kind <kind>', 'what the secret is (atlassian-org: org-api-key)').choices([...CREDENTIAL_KINDS, ...IDENTITY_CREDENTIAL_KINDS]).makeOptionMandatory())
-    .option('--username <value>', 'Atlassian account e-mail (api-token), username (app-password) or OAuth consumer key (oauth-client-credentials)')
+    .addOption(new Option('--kind <kind>', `the source: ${definitions.map((d) => `${d.kind} (${d.title})`).join(', ')}`).choices(sourceKinds()).default(defaultConnectorKind()));
+  const withWorkspace = definitions.filter((d) => d.settings.workspace);
+  if (withWorkspace.length > 0) add.option('--workspace <slug>', perKind(withWorkspace.map((d) => d.kind), withWorkspace.map((d) => d.settings.workspace?.description).join('; ')));
+  const credentials = definitions.flatMap((d) => d.credentials.map((c) => ({ connector: d.kind, ...c })));
+  add
+    .addOption(new Option('--credential-kind <kind>', `what the secret is: ${credentials.map((c) => `${c.kind} = ${c.description}`).join('; ')}`).choices([...new Set(credentials.map((c) => c.kind))]).makeOptionMandatory())
+    .option('--username <value>', credentials.filter((c) => usernameOf(c)).map((c) => `${usernameOf(c)} (${c.kind})`).join(', '))
     .option('--secret-env <VAR>', 'read the secret from this environment variable')
     .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
-    .option('--base-url <url>', `API base URL (default: ${BITBUCKET_CLOUD_API}; atlassian-org: ${ATLASSIAN_API})`)
-    .option('--token-url <url>', `OAuth token endpoint (default: ${BITBUCKET_TOKEN_URL} for Bitbucket's API, else <base-url>/site/oauth2/access_token)`)
+    .option('--base-url <url>', `API base URL (${definitions.map((d) => `${d.kind}: ${d.settings.baseUrl.default ?? 'required'}`).join('; ')})`)
     .option('--schedule <cron>', 'when `roster serve` syncs it', DEFAULT_SCHEDULE)
-    .option('--timezone <tz>', 'timezone of the schedule', 'UTC')
-    .option('--concurrency <n>', 'parallel API requests (default 4)')
-    .option('--budget <n>', 'API requests per hour this credential may use (default 1000)')
+    .option('--timezone <tz>', 'timezone of the schedule', 'UTC');
+  // Each kind's options, from its table: one flag for every option name, described with its default and limits.
+  const flags = new Map<string, { description: string; kinds: string[] }>();
+  for (const d of definitions) {
+    for (const o of d.options) {
+      const described = o.type === 'integer' ? `${o.description} (default ${o.default.toLocaleString('en-US')}, ${o.min.toLocaleString('en-US')} to ${o.max.toLocaleString('en-US')})` : o.description;
+      const arg = o.type === 'url' ? '<url>' : o.type === 'text' ? '<value>' : '<n>';
+      const seen = flags.get(`${o.flag}|${arg}`) ?? { description: described, kinds: [] };
+      seen.kinds.push(d.kind);
+      flags.set(`${o.flag}|${arg}`, seen);
+    }
+  }
+  for (const [key, { description, kinds }] of flags) {
+    const [flag, arg] = key.split('|');
+    add.option(`${flag} ${arg}`, kinds.length === definitions.length ? description : perKind(kinds, description));
+  }
+  add
     .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
     .action(
       host.run(async (ctx, name: string, options: AddOptions) => {
-        if (options.kind === 'atlassian-org') return addOrganization(ctx, host.io, name, options);
-        if (options.credentialKind === 'org-api-key') throw new RosterError('input_invalid', '--credential-kind org-api-key is for an Atlassian organization: add --kind atlassian-org --org-id ID.');
-        if (!options.workspace) throw new RosterError('input_invalid', `Cannot add integration "${name}": --workspace SLUG is required for a Bitbucket Cloud workspace (the part after bitbucket.org/).`);
-        const problems: string[] = [];
-        const parsed = integrationConfigSchema.safeParse({
+        const definition = definitions.find((d) => d.kind === options.kind) ?? sourceDefinitions().find((d) => d.kind === options.kind);
+        const optionOf: Record<string, string> = { ...OPTION_OF, ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, o.flag])) };
+        const parsed = parseIntegrationConfig({
           name,
+          kind: options.kind,
           workspace: options.workspace,
           credentialKind: options.credentialKind,
-          baseUrl: options.baseUrl ?? BITBUCKET_CLOUD_API,
-          tokenUrl: options.tokenUrl,
+          baseUrl: options.baseUrl,
           schedule: options.schedule,
           timezone: options.timezone,
-          concurrency: numberOption(options.concurrency),
-          budgetPerHour: numberOption(options.budget),
           username: options.username,
+          ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, numberOption(options[attributeOf(o.flag)])])),
         });
         if (!parsed.success) {
-          for (const issue of parsed.error.issues) problems.push(`  - ${OPTION_OF[String(issue.path[0])] ?? (issue.path.join('.') || 'NAME')}: ${issue.message}`);
+          const problems = parsed.issues.map((issue) => `  - ${optionOf[String(issue.path[0])] ?? (issue.path.join('.') || 'NAME')}: ${issue.message}`);
           throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.join('\n')}`);
         }
         const config = parsed.data;
-        // Stored explicitly, so a base URL that is not Bitbucket's never sends OAuth to bitbucket.org.
-        const tokenUrl = tokenUrlFor(config.baseUrl, config.tokenUrl);
-        const needsUsername = CREDENTIAL_USERNAME[config.credentialKind];
-        if (needsUsername && !options.username) throw new RosterError('input_invalid', `--credential-kind ${config.credentialKind} needs --username: ${needsUsername}.`);
+        // Options another kind takes but this one does not: named, never silently dropped.
+        const foreign = [...flags.keys()].map((k) => k.split('|')[0] as string).filter((flag) => options[attributeOf(flag)] !== undefined && !definition?.options.some((o) => o.flag === flag));
+        if (foreign.length > 0) throw new RosterError('input_invalid', `Cannot add integration "${name}": ${definition?.title ?? config.kind} takes no ${foreign.join(', ')}.`);
         const secret = await readSecret(ctx, host.io, options);
         const handle = await ctx.database();
         const { integration: saved, replaced } = await saveIntegration(
@@ -102,22 +118,21 @@ export function registerIntegration(program: Command, host: CliHost): void {
           ctx.keyring(),
           {
             name,
+            kind: config.kind,
             workspace: config.workspace,
             baseUrl: config.baseUrl,
             credentialKind: config.credentialKind,
             schedule: config.schedule,
             timezone: config.timezone,
-            options: { tokenUrl, concurrency: config.concurrency, budgetPerHour: config.budgetPerHour },
+            options: config.options,
             credential: { secret, username: options.username ?? null },
           },
           options.replace === true,
         );
-        ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for workspace ${saved.workspace} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
-        if (config.credentialKind === 'oauth-client-credentials' && !config.tokenUrl && tokenUrl !== BITBUCKET_TOKEN_URL) {
-          ctx.out(`OAuth tokens will be requested from ${tokenUrl} (derived from --base-url; give --token-url to use another endpoint).`);
-        }
-        const eol = CREDENTIAL_WARNINGS[saved.credential_kind];
-        if (eol) ctx.err(`roster: warning: ${eol}`);
+        ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for ${saved.workspace ? `workspace ${saved.workspace}` : saved.base_url} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
+        for (const note of config.notes) ctx.out(note);
+        const warning = credentialWarningOf(saved.kind, saved.credential_kind);
+        if (warning) ctx.err(`roster: warning: ${warning}`);
         ctx.out(`Next: roster sync --integration ${saved.name}`);
         return 0;
       }),
@@ -141,6 +156,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
           const last = lastBy.get(String(r.id));
           return {
             name: r.name,
+            kind: r.kind,
             workspace: r.workspace,
             credentialKind: r.credential_kind,
             baseUrl: r.base_url,
@@ -149,7 +165,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
             status: r.status,
             statusMessage: r.status_message,
             lastRun: last ? { status: last.status, startedAt: last.started_at, finishedAt: last.finished_at } : null,
-            warning: CREDENTIAL_WARNINGS[r.credential_kind] ?? null,
+            warning: credentialWarningOf(r.kind, r.credential_kind),
           };
         });
         if (options.json) {
@@ -163,7 +179,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {
@@ -190,48 +206,6 @@ export function registerIntegration(program: Command, host: CliHost): void {
         return 0;
       }),
     );
-}
-
-/** `--kind atlassian-org`: an organization of the Atlassian Administration API, with its API key. */
-async function addOrganization(ctx: CliContext, io: Io, name: string, options: AddOptions): Promise<number> {
-  const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(name)) problems.push('NAME: lower-case letters, digits, ".", "_" or "-", up to 63');
-  if (!options.orgId) problems.push('--org-id: required: the organization id (in admin.atlassian.com the part after /o/ of the URL, also shown where the API key is created)');
-  else if (!/^[A-Za-z0-9-]{1,64}$/.test(options.orgId)) problems.push(`--org-id: "${options.orgId}" is not an organization id (letters, digits and "-")`);
-  if (options.credentialKind !== 'org-api-key') problems.push(`--credential-kind: an organization takes org-api-key (an organization API key, sent as Bearer), not ${options.credentialKind}`);
-  if (options.workspace) problems.push('--workspace: an organization has no workspace; its accounts are matched to every Bitbucket integration by account id');
-  if (options.username) problems.push('--username: an organization API key needs none');
-  const baseUrl = options.baseUrl ?? ATLASSIAN_API;
-  try {
-    const u = new URL(baseUrl);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.push(`--base-url: must be http(s), got ${u.protocol}`);
-  } catch {
-    problems.push(`--base-url: "${baseUrl}" is not a URL`);
-  }
-  const parsed = integrationConfigSchema.shape.schedule.safeParse(options.schedule);
-  if (!parsed.success) problems.push(`--schedule: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  if (problems.length > 0) throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  const secret = await readSecret(ctx, io, options);
-  const handle = await ctx.database();
-  const { integration: saved, replaced } = await saveIntegration(
-    handle.db,
-    ctx.keyring(),
-    {
-      name,
-      kind: 'atlassian-org',
-      workspace: null,
-      baseUrl,
-      credentialKind: 'org-api-key',
-      schedule: options.schedule,
-      timezone: options.timezone,
-      options: { orgId: options.orgId },
-      credential: { secret },
-    },
-    options.replace === true,
-  );
-  ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for Atlassian organization ${options.orgId} (org-api-key, schedule "${saved.schedule}" ${saved.timezone}). The key is stored encrypted.`);
-  ctx.out(`Next: roster sync --integration ${saved.name}; its accounts show in roster report identity-findings.`);
-  return 0;
 }
 
 async function readSecret(ctx: CliContext, io: Io, options: AddOptions): Promise<Secret> {

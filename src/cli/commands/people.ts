@@ -4,7 +4,7 @@ import { RosterError } from '../../errors.ts';
 import { PRESET_NAMES, type PresetName, parseMapping } from '../../identity/people-file.ts';
 import { DEFAULT_PEOPLE_SOURCE, importPeople } from '../../identity/people.ts';
 import { plural } from '../../text.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 
 export function registerPeople(program: Command, host: CliHost): void {
   const people = program.command('people').description('who is behind each account: HR and identity-provider exports');

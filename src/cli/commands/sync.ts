@@ -3,12 +3,12 @@ import { findIntegration, listIntegrations } from '../../db/integrations.ts';
 import type { Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
 import { logger } from '../../log.ts';
-import { connectOrg, syncOrganization } from '../../identity/org-sync.ts';
-import { ORG_KIND } from '../../identity/view.ts';
+import { isIdentitySource } from '../../connectors.ts';
+import { connectIdentitySource, syncOrganization } from '../../identity/org-sync.ts';
 import { connectIntegration } from '../../sync/connect.ts';
 import { runSync } from '../../sync/runner.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { ProgressLine } from '../progress.ts';
 import { applyConfiguredIntegrations } from './configured.ts';
 
@@ -54,9 +54,10 @@ export function registerSync(program: Command, host: CliHost): void {
 export async function syncOne(ctx: CliContext, integration: Integration, options: { full: boolean; wait: boolean; signal?: AbortSignal; trigger?: 'manual' | 'demo' }): Promise<number> {
   const handle = await ctx.database();
   const keyring = ctx.keyring();
-  if (integration.kind === ORG_KIND) {
+  if (isIdentitySource(integration.kind)) {
     // An identity source: its own small run (accounts and domains), on the same run rows and lock.
-    const outcome = await syncOrganization(handle, integration, await connectOrg(handle, keyring, integration, { logger, signal: options.signal }), { trigger: options.trigger ?? 'manual', logger });
+    const reader = await connectIdentitySource(handle, keyring, integration, { logger, signal: options.signal });
+    const outcome = await syncOrganization(handle, integration, reader, { trigger: options.trigger ?? 'manual', logger });
     ctx.out(outcome.summary);
     return outcome.status === 'succeeded' ? 0 : 1;
   }
