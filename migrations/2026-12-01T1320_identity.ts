@@ -99,6 +99,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`create unique index org_domains_current on org_domains (integration_id, domain) where removed_run is null`.execute(db);
 
+  // Who is behind each item's account when the campaign was created (e-mail, status, last active,
+  // department, identity flags): frozen with the item, like its names and paths. Null on older items.
+  await sql`alter table review_items add column identity jsonb`.execute(db);
+
   const found = await sql<{ conname: string }>`
     select c.conname from pg_constraint c
      where c.conrelid = to_regclass('review_campaigns') and c.contype = 'c'
@@ -109,6 +113,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`alter table review_items drop column if exists identity`.execute(db);
   await sql`alter table review_campaigns drop constraint if exists review_campaigns_reviewer_rule_check`.execute(db);
   await sql`alter table review_campaigns add constraint review_campaigns_reviewer_rule_check check (reviewer_rule in ('reviewer', 'resource-admins', 'reviewers-file'))`.execute(db);
   for (const table of ['org_domains', 'org_accounts', 'people', 'people_imports']) {

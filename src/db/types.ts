@@ -293,6 +293,8 @@ export interface ReviewItemsTable {
   change_causes: ColumnType<string[] | null, string | null | undefined, string | null>;
   base_item_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
   carried_forward: Generated<boolean>;
+  /** Who is behind the account at creation (migration 2026-12-01T1320); null on older items. */
+  identity: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
 export interface ReviewItemStatesTable {

@@ -9,6 +9,8 @@ import { importPeople } from '../../src/identity/people.ts';
 import { Secret } from '../../src/secrets/index.ts';
 import { runReport } from '../../reports/index.ts';
 import type { ReportOptions } from '../../reports/types.ts';
+import { sql } from 'kysely';
+import { createCampaign } from '../../src/review/index.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { connectSim, keyring, syncSim } from '../helpers/sim-sync.ts';
 
@@ -165,6 +167,24 @@ describeWithDb('identity: the organization, people files and identity-findings',
     out.resume();
     await expect(runReport(db().db, 'identity-findings', { format: 'json' }, out)).resolves.toMatchObject({ report: 'identity-findings' });
     await expect(runReport(db().db, 'access-review', { format: 'json', integration: 'acme-org' }, out)).rejects.toThrow(/"acme-org" is an identity source/);
+  });
+
+  it('--reviewers manager: a person\'s items go to their manager in the people file, the rest up the resource admins; items show who is behind the account', async () => {
+    const created = await createCampaign(db().db, { name: 'Managers Q4', integrations: ['acme'], reviewers: 'manager', fallbackReviewer: 'security@acme.example' });
+    expect(created.items).toBeGreaterThan(0);
+    const items = await sql<{ account_id: string | null; reviewer_rule: string; key: string; identity: unknown }>`
+      select i.account_id, i.reviewer_rule, r.key, i.identity from review_items i join review_reviewers r on r.id = i.reviewer_id
+       where i.campaign_id = ${created.id} order by i.id`.execute(db().db);
+    const parse = (v: unknown) => (typeof v === 'string' ? (JSON.parse(v) as Row) : (v as Row | null));
+    const grace = items.rows.filter((i) => i.account_id === byName('Grace Hopper').accountId);
+    expect(grace.length).toBeGreaterThan(0);
+    expect(grace.every((i) => i.reviewer_rule === 'manager' && i.key === 'email:ada.lovelace@acme.example')).toBe(true);
+    expect(parse(grace[0]?.identity)).toMatchObject({ email: 'Grace.Hopper@Acme.example', person_status: 'terminated', department: 'Engineering' });
+    expect((parse(grace[0]?.identity)?.identity_flags as string[]) ?? []).toContain('terminated-with-access');
+    const others = items.rows.filter((i) => i.account_id !== byName('Grace Hopper').accountId);
+    expect(others.every((i) => i.reviewer_rule !== 'manager')).toBe(true);
+    const campaign = await db().db.selectFrom('review_campaigns').select('reviewer_rule').where('id', '=', created.id).executeTakeFirstOrThrow();
+    expect(campaign.reviewer_rule).toBe('manager');
   });
 
   it('an organization listing that fails keeps every account; a later clean one closes the ones that left', async () => {
