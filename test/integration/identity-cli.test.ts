@@ -68,6 +68,15 @@ describeCli('identity on the command line: roster sim → integration add → sy
       expect(terminated[0]).toMatchObject({ kind: 'terminated-with-access', account_id: grace.account_id, email: grace.email, display_name: 'Grace Hopper', matched_by: 'email' });
       expect((terminated[0]?.person as Record<string, unknown>).termination_date).toBe('2026-10-31');
 
+      // Status knows the organization as an integration of its own: one verdict each, the run it last made.
+      const status = await cli().run(['status', '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      const integrations = (JSON.parse(status.stdout) as { integrations: Array<{ integration: string; verdict: string }> }).integrations;
+      expect(integrations.map((i) => [i.integration, i.verdict])).toEqual([
+        ['acme', 'healthy'],
+        ['acme-org', 'healthy'],
+      ]);
+
       const bad = path.join(cli().dataDir, 'bad.csv');
       fs.writeFileSync(bad, 'email,status\na@acme.example,fired\nA@ACME.example,active\n');
       const refused = await cli().run(['people', 'import', bad]);

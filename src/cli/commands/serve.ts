@@ -1,3 +1,4 @@
+import { connectIdentitySource, syncOrganization } from '../../identity/org-sync.ts';
 import type { Command } from 'commander';
 import { parseDuration, parseIntegerOption } from '../../config/index.ts';
 import { logger, useServiceLogLevel } from '../../log.ts';
@@ -38,6 +39,7 @@ export function registerServe(program: Command, host: CliHost): void {
           handle,
           logger,
           connect: (integration, hooks) => connectIntegration(handle, keyring, integration, hooks),
+          syncIdentity: async (integration) => syncOrganization(handle, integration, await connectIdentitySource(handle, keyring, integration, { logger }), { trigger: 'schedule', logger }),
           observe: (integration) => {
             const count = metrics.track(integration.name);
             const track = statusFile?.track();
