@@ -61,8 +61,11 @@ export interface FindingOptions {
   workspace: string | null;
 }
 
-/** Names a service or shared account tends to have: `svc-build`, `ci.bot`, `deploy`, `noreply`, `build-bot`. */
-const NON_PERSON = /^(svc|service|bot|robot|ci|cd|build|builder|deploy|deployer|automation|jenkins|noreply|no-reply|shared|team|integration)([-._+\d]|$)|[-._](bot|svc|ci|service|automation|shared)$/i;
+/**
+ * Names a service or shared account tends to have: `svc-build`, `ci.bot`, `deploy`, `noreply`,
+ * `jenkins2`. A word followed by a dot is not enough (`ci.wang`, `build.bob` are people's first.last).
+ */
+const NON_PERSON = /^(svc|service|bot|robot|ci|cd|build|deploy|automation|jenkins|noreply|no-reply|shared|team|integration)([-_+\d]|$)|[-._](bot|svc|ci|service|automation|shared)$/i;
 const NON_PERSON_NAME = /\b(bot|service account|svc|automation|shared account|ci)\b/i;
 
 function nonPersonReason(account: AccountWithAccess, email: string | null): string | null {
