@@ -119,13 +119,15 @@ export const identityFindings: ReportDefinition<IdentityFinding> = {
   columns: () => columns,
   pages: async function* (ctx) {
     const view = await identityFor(ctx);
+    // Which sources there are is a statement, not a warning: the Bitbucket data is as complete without them.
+    const note = (text: string): void => void (ctx.notes ?? ctx.warnings).push(text);
     if (view.orgSources.length === 0 && view.peopleSources.length === 0) {
-      ctx.warnings.push(
+      note(
         `No identity source${ctx.options.asOf ? ` as of ${ctx.options.asOf.toISOString()}` : ''}: import a people file (roster people import FILE.csv) or connect the Atlassian organization (roster integration add NAME --kind atlassian-org …) and sync it; only pattern-based service accounts can be found without one.`,
       );
     } else {
-      if (view.orgSources.length === 0) ctx.warnings.push('No Atlassian organization is synced: e-mails, account status and last activity are unknown, so account-inactive-or-closed and dormant cannot be found (roster integration add NAME --kind atlassian-org …).');
-      if (view.peopleSources.length === 0) ctx.warnings.push('No people file is imported: terminated-with-access cannot be found (roster people import FILE.csv).');
+      if (view.orgSources.length === 0) note('No Atlassian organization is synced: e-mails, account status and last activity are unknown, so account-inactive-or-closed and dormant cannot be found (roster integration add NAME --kind atlassian-org …).');
+      if (view.peopleSources.length === 0) note('No people file is imported: terminated-with-access cannot be found (roster people import FILE.csv).');
     }
     for (const s of view.orgSources) if (s.runStatus !== 'succeeded') ctx.warnings.push(`The organization sync "${s.integration}" used (run ${s.runId}) is ${s.runStatus}: accounts it could not read keep their earlier state.`);
     const options = findingOptions(ctx);

@@ -102,10 +102,11 @@ export async function streamReport(
   state: SyncedState | null,
   now: Date,
   out: NodeJS.WritableStream,
-): Promise<{ rows: number; warnings: string[] }> {
+): Promise<{ rows: number; warnings: string[]; notes: string[] }> {
   const started = Date.now();
   const warnings: string[] = [];
-  const base: BaseContext = { db: trx, options, now, pageSize: PAGE_SIZE, warnings };
+  const notes: string[] = [];
+  const base: BaseContext = { db: trx, options, now, pageSize: PAGE_SIZE, warnings, notes };
   const writer = createWriter(options.format, def.columns(options), out, { bom: options.bom });
   let rows = 0;
   let pages: AsyncIterable<readonly unknown[]>;
@@ -122,7 +123,7 @@ export async function streamReport(
   }
   await writer.finish();
   logger.debug({ report: def.name, rows, ms: Date.now() - started, run_id: state?.run.id }, 'report written');
-  return { rows, warnings };
+  return { rows, warnings, notes };
 }
 
 export async function runReportWith(db: Kysely<Database>, def: ReportDefinition<unknown>, options: ReportOptions, out: NodeJS.WritableStream): Promise<ReportResult> {
@@ -130,13 +131,13 @@ export async function runReportWith(db: Kysely<Database>, def: ReportDefinition<
   const now = options.now ?? new Date();
   await ensurePlannerStatistics(db);
   const state = def.readsSyncedState ? await loadSyncedState(db, options, now) : null;
-  const { rows, warnings } = await inSnapshot(db, (trx) => streamReport(trx, def, options, state, now, out));
+  const { rows, warnings, notes } = await inSnapshot(db, (trx) => streamReport(trx, def, options, state, now, out));
   return {
     report: def.name,
     rows,
     runId: state?.run.id ?? null,
     warnings: [...(state?.warnings ?? []), ...warnings],
-    notes: state && def.notes ? def.notes(state.integration) : [],
+    notes: [...(state && def.notes ? def.notes(state.integration) : []), ...notes],
     coverageGaps: state?.gaps ?? [],
   };
 }

@@ -138,6 +138,8 @@ export interface BaseContext {
   pageSize: number;
   /** Reports add warnings here (e.g. an unknown user); the caller returns them. */
   warnings: string[];
+  /** Statements that are not warnings (nothing is wrong with the data), e.g. which identity sources exist; the CLI prints them as notes. */
+  notes?: string[];
 }
 
 /** A report over synced state also sees the integration and the run it reflects. */
