@@ -209,6 +209,18 @@ describeWithDb('identity: the organization, people files and identity-findings',
     ]);
   });
 
+  it('removing the organization integration removes its accounts and domains; people matched only by its e-mail are unmatched, by account id still matched', async () => {
+    const { removeIntegration } = await import('../../src/db/integrations.ts');
+    await removeIntegration(db().db, 'acme-org');
+    expect(await db().db.selectFrom('org_accounts').select('id').where('integration_id', '=', org.id).execute()).toEqual([]);
+    expect(await db().db.selectFrom('org_domains').select('id').where('integration_id', '=', org.id).execute()).toEqual([]);
+    const { rows } = await report('identity-findings');
+    // Grace was found through the organization's e-mail of her account; 李雷 through the file's account id.
+    expect(rows.some((r) => r.kind === 'terminated-with-access')).toBe(false);
+    expect(rows.some((r) => r.kind === 'dormant' || r.kind === 'account-inactive-or-closed')).toBe(false);
+    expect(rows.find((r) => r.kind === 'shared-or-service-account' && r.display_name === '李雷')).toMatchObject({ matched_by: 'account_id', email: 'build-service@acme.example' });
+  });
+
   it('a wrong key and a wrong organization id: clear errors, nothing stored', async () => {
     const credential = sim.org.credential;
     const bad = new OrgClient({ baseUrl: sim.baseUrl, credential: { kind: 'org-api-key', orgId: credential.orgId, token: new Secret('nope') }, maxRetries: 0 });
