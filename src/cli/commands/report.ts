@@ -36,6 +36,11 @@ function parsePoint(value: string, flag: string, allowRun: boolean): Date | stri
   return date;
 }
 
+function dormantDays(value: string): number {
+  if (!/^\s*\d+\s*$/.test(value)) throw new RosterError('input_invalid', `--dormant-days must be a whole number of days from 1 to 3650 (got "${value}"); the default is 90.`);
+  return Number(value);
+}
+
 export function registerReport(program: Command, host: CliHost): void {
   program
     .command('report')
@@ -77,7 +82,7 @@ export function registerReport(program: Command, host: CliHost): void {
           until: options.until ? parsePoint(options.until, '--until', true) : undefined,
           user: options.user,
           includeKeyBody: options.includeKeyBody === true,
-          dormantDays: options.dormantDays === undefined ? undefined : /^\s*\d+\s*$/.test(options.dormantDays) ? Number(options.dormantDays) : Number.NaN,
+          dormantDays: options.dormantDays === undefined ? undefined : dormantDays(options.dormantDays),
           domains: options.domains === undefined ? undefined : options.domains.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean),
           maxAgeMs: parseDuration(options.maxAge ?? ctx.config.file.maxAge),
         };
