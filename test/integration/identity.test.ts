@@ -131,6 +131,18 @@ describeWithDb('identity: the organization, people files and identity-findings',
     expect(notInDir).toEqual([...notInDir].sort((a, b) => Number(b) - Number(a)));
   });
 
+  it('CSV: one line per finding, person and evidence in words, access joined', async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await runReport(db().db, 'identity-findings', { format: 'csv', integration: 'acme' }, out);
+    const lines = Buffer.concat(chunks).toString('utf8').split('\r\n');
+    expect(lines[0]).toBe('kind,account_id,principal_id,display_name,email,person,matched_by,org_status,last_active,days,workspace_role,admin,evidence,access');
+    const grace = lines.find((l) => l.startsWith('terminated-with-access,'));
+    expect(grace).toContain('Grace Hopper <grace.hopper@acme.example> (terminated, workday)');
+    expect(grace).toMatch(/people:workday; import \d+ \(hr\.csv line 2\); [0-9T:.Z-]+; terminated on 2026-01-15/);
+  });
+
   it('--as-of before the people import: nobody is terminated yet; --dormant-days moves the line', async () => {
     const { rows } = await report('identity-findings', { asOf: beforePeople });
     expect(rows.some((r) => r.kind === 'terminated-with-access')).toBe(false);
