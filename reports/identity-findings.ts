@@ -1,6 +1,6 @@
 import { permissionModelOf } from '../src/connectors.ts';
 import { type AccountWithAccess, DEFAULT_DORMANT_DAYS, FINDING_KINDS, type FindingOptions, type IdentityFinding, accessLabels, findingsFor } from '../src/identity/findings.ts';
-import { type IdentityView, loadIdentity } from '../src/identity/view.ts';
+import { loadIdentity } from '../src/identity/view.ts';
 import { accessQuery, accessRules, toAccessRow } from './access.ts';
 import { cursorPages } from './cursor.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
@@ -21,12 +21,6 @@ export function findingOptions(ctx: ReportContext): FindingOptions {
     extraDomains: (ctx.options.domains ?? []).map((d) => d.toLowerCase()),
     workspace: ctx.integration.workspace,
   };
-}
-
-/** Identity sources as of the report: loaded once per report; warns when there are none. */
-export async function identityFor(ctx: ReportContext): Promise<IdentityView> {
-  const view = await loadIdentity(ctx.db, ctx.options.asOf ?? null);
-  return view;
 }
 
 /** Every user with access at the end of the run, with what they hold (one pass over the access query, by user). */
@@ -118,7 +112,7 @@ export const identityFindings: ReportDefinition<IdentityFinding> = {
   readsSyncedState: true,
   columns: () => columns,
   pages: async function* (ctx) {
-    const view = await identityFor(ctx);
+    const view = await loadIdentity(ctx.db, ctx.options.asOf ?? null);
     // Which sources there are is a statement, not a warning: the Bitbucket data is as complete without them.
     const note = (text: string): void => void (ctx.notes ?? ctx.warnings).push(text);
     if (view.orgSources.length === 0 && view.peopleSources.length === 0) {

@@ -54,9 +54,7 @@ describeWithDb('identity: the organization, people files and identity-findings',
     expect(outcome.status).toBe('succeeded');
     beforePeople = new Date();
     await new Promise((r) => setTimeout(r, 5));
-    const grace = byName('Grace Hopper');
     const lei = byName('李雷');
-    const ada = byName('Ada Lovelace');
     // Grace by e-mail (the organization spells it Grace.Hopper@Acme.example), 李雷 by account id.
     const file =
       'email,name,status,termination_date,manager_email,department,type,account_id\n' +
@@ -64,8 +62,6 @@ describeWithDb('identity: the organization, people files and identity-findings',
       `build-service@acme.example,李雷,active,,,Platform,service,${lei.accountId}\n` +
       `ada.lovelace@acme.example,Ada Lovelace,active,,,Engineering,employee,\n`;
     await importPeople(db().db, { name: 'hr.csv', bytes: Buffer.from(file) }, { source: 'workday' });
-    void grace;
-    void ada;
   });
   afterAll(async () => {
     await sim?.close();
