@@ -99,6 +99,8 @@ export interface AccessQuery {
   usersOnly: boolean;
   /** Only this principal (internal id). */
   principalId?: string;
+  /** Only this resource (internal id): "who can reach repository X" (the reviewer web page's access explorer). */
+  resourceId?: string;
   /** Only rows where the principal holds an administrator's permission through a grant on the resource itself; adds `admins_on_resource`. */
   privilegedOnly?: boolean;
 }
@@ -224,6 +226,7 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
       left join roles ro on ro.principal_id = pr.id
       ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
      where ${q.privilegedOnly ? sql`(p.resource_id, p.principal_id) in (select resource_id, principal_id from privileged)` : sql`true`}
+       and ${q.resourceId === undefined ? sql`true` : sql`p.resource_id = ${q.resourceId}`}
      group by ${key}, r.kind, r.handle, r.external_id, r.name, r.attributes, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.role
      order by ${key}`;
 }

@@ -1,5 +1,6 @@
 import { ATLASSIAN_ORG } from '../connectors/atlassian-org/definition.ts';
 import { BITBUCKET_CLOUD } from '../connectors/bitbucket-cloud/definition.ts';
+import { BITBUCKET_DATACENTER } from '../connectors/bitbucket-datacenter/definition.ts';
 import { z } from 'zod';
 import { RosterError } from './errors.ts';
 import type { ApiLimit, ConnectorDefinition, CredentialKindDefinition, IdentitySourceDefinition, OptionDefinition, PermissionModel, SourceSettingsDefinition } from './interfaces.ts';
@@ -218,4 +219,5 @@ function checkDefinition(definition: SourceSettingsDefinition): string[] {
 
 // The sources Roster ships, one line each; the first is the default kind.
 registerConnector(BITBUCKET_CLOUD);
+registerConnector(BITBUCKET_DATACENTER);
 registerIdentitySource(ATLASSIAN_ORG);
