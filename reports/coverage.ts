@@ -67,7 +67,8 @@ export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }>
     const missing: CoverageGapInfo[] = [];
     if (orgSource) {
       for await (const account of accountsWithAccess(ctx)) {
-        if (account.accountId && identity.accounts.has(account.accountId)) continue;
+        // Without an Atlassian account id (Data Center's own users) the organization cannot know the account.
+        if (account.accountId === null || identity.accounts.has(account.accountId)) continue;
         missing.push({
           integration: ctx.integration.name,
           runId: ctx.run.id,

@@ -126,7 +126,9 @@ export function findingsFor(account: AccountWithAccess, view: IdentityView, opti
   }
 
   const service = people.find((p) => p.type === 'service');
-  if (view.orgSources.length > 0 && !org) {
+  // Only an Atlassian account can be in the organization: a source without account ids (Bitbucket Data
+  // Center's own users) is unknown to it, not missing from it.
+  if (view.orgSources.length > 0 && !org && account.accountId !== null) {
     const known = service ? `; the people file (${service.source}) says it is a service account` : people.length > 0 ? `; the people file knows the person (${people[0]?.email})` : '';
     add(
       'not-in-directory',
