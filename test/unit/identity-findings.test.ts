@@ -116,6 +116,8 @@ describe('identity findings (pure)', () => {
     const f = findingsFor(account(), view([], [person({ accountId: 'a-1', type: 'service', email: 'svc-build@acme.example', emailKey: 'svc-build@acme.example' })]), options);
     expect(f.map((x) => x.kind)).toEqual(['not-in-directory', 'shared-or-service-account']);
     expect(f[0]?.evidence.detail).toMatch(/the people file \(hr\) says it is a service account/);
+    // No Atlassian account id (a Data Center user): the organization cannot know it, so it says nothing.
+    expect(kinds(account({ accountId: null }), view([], []))).toEqual([]);
     const neither = findingsFor(account(), view([], [person({ email: 'someone@acme.example', emailKey: 'someone@acme.example' })]), options);
     expect(neither.map((x) => [x.kind, x.evidence.source])).toEqual([
       ['not-in-directory', 'org:acme-org'],
