@@ -179,10 +179,18 @@ export function accessQuery(ctx: ReportContext, q: AccessQuery): RawBuilder<Acce
     roles as (${
       root
         ? sql`
-      select g.principal_id, (array[${sql.join(root[1].ladder.map((p) => sql`${p}`))}]::text[])[max(${permissionRankSql(model, root[0], sql.ref('g.permission'))})] as role
-        from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
-       where g.integration_id = ${I} and ${presentAt('g', R)}
-       group by g.principal_id`
+      select h.principal_id, (array[${sql.join(root[1].ladder.map((p) => sql`${p}`))}]::text[])[max(${permissionRankSql(model, root[0], sql.ref('h.permission'))})] as role
+        from (
+          -- A role on the root held directly, or through a group (Data Center licenses most users
+          -- through groups): either way the user is inside the instance or workspace.
+          select g.principal_id, g.permission from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
+           where g.integration_id = ${I} and ${presentAt('g', R)}
+          union all
+          select m.member_id, g.permission from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
+            join memberships m on m.group_id = g.principal_id and m.integration_id = ${I} and ${presentAt('m', R)}
+           where g.integration_id = ${I} and ${presentAt('g', R)}
+        ) h
+       group by h.principal_id`
         : sql`select null::bigint as principal_id, null::text as role where false`
     }
     )${

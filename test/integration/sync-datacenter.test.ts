@@ -11,6 +11,7 @@ import { createClock } from '../../connectors/bitbucket-cloud/simulator/index.ts
 import { ALL_LICENSED_USERS_GROUP } from '../../connectors/bitbucket-datacenter/model.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import { insertDcIntegration, rosterDcAccess, syncDc, truthDcAccess } from '../helpers/dc-sync.ts';
+import { reportRows } from './reports-helpers.ts';
 
 describeWithDb('Bitbucket Data Center: ground truth and planted cases', (get) => {
   describe('Bitbucket Data Center: ground truth on small and medium, several seeds', () => {
@@ -83,6 +84,22 @@ describeWithDb('Bitbucket Data Center: ground truth and planted cases', (get) =>
       expect(olga.rows[0]?.last).toBe('2025-09-01T08:00:00.000Z');
       const names = await sql<{ name: string }>`select display_name as name from principals where integration_id = ${integrationId} and kind = 'user' and handle in ('cmd', 'html') order by handle`.execute(get().db);
       expect(names.rows.map((r) => r.name)).toEqual(["=cmd|' /C calc'!A0", '<img src=x onerror=alert(1)>']);
+    });
+
+    it('machine-credentials flags the write key, the token without expiry and the expired one', async () => {
+      const { rows } = await reportRows(get().db, 'machine-credentials', { integration: 'dc-planted' });
+      const flagsOf = (label: string) => rows.filter((r) => r.label === label).map((r) => r.flags);
+      expect(flagsOf('deploy-bot (write)')).toEqual([expect.arrayContaining(['write-capable'])]);
+      expect(flagsOf('laptop (no expiry)')).toEqual([expect.arrayContaining(['no-expiry'])]);
+      expect(flagsOf('ci-deploy (expired)')).toEqual([expect.arrayContaining(['expired'])]);
+      expect(rows.filter((r) => (r.flags as string[]).includes('write-capable')).map((r) => r.label)).toEqual(['deploy-bot (write)']);
+    });
+
+    it('access-review: a user licensed through a group is inside the instance (no outside-workspace flag)', async () => {
+      const { rows } = await reportRows(get().db, 'access-review', { integration: 'dc-planted' });
+      const linus = rows.filter((r) => r.principal_handle === 'linus');
+      expect(linus.length).toBeGreaterThan(0);
+      expect(rows.filter((r) => (r.flags as string[]).includes('outside-workspace'))).toEqual([]);
     });
   });
 
