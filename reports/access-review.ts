@@ -3,6 +3,9 @@ import { type AccessDbRow, type AccessRow, accessFlags, accessQuery, accessRules
 import type { RawBuilder } from 'kysely';
 import { cursorPages, mapPages } from './cursor.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
+import { type FindingKind, findingsFor } from '../src/identity/findings.ts';
+import { type IdentityView, loadIdentity, matchAccount } from '../src/identity/view.ts';
+import { findingOptions } from './identity-findings.ts';
 
 /** A row of an access report, ready to render: the database row plus what needs the run list. */
 export interface RenderedAccessRow extends AccessRow {
@@ -10,13 +13,50 @@ export interface RenderedAccessRow extends AccessRow {
   flags: string[];
   /** The run list, for the times of each path (JSON only). */
   runs: ReportContext['runs'];
+  /** Who is behind the account (users only; null otherwise or when no identity source knows). */
+  identity?: RowIdentity | null;
 }
 
-export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions: { memberListKnown: boolean }): RenderedAccessRow {
+/** What the identity sources say about a row's user: the identity columns. */
+export interface RowIdentity {
+  email: string | null;
+  personStatus: string | null;
+  lastActive: string | null;
+  department: string | null;
+  /** The identity-findings kinds that apply to the account. */
+  flags: FindingKind[];
+}
+
+/** One lookup per account per report: the same user appears on many rows. */
+export function identityLookup(ctx: ReportContext, view: IdentityView): (accountId: string | null, externalId: string | null) => RowIdentity {
+  const options = findingOptions(ctx);
+  const cache = new Map<string, RowIdentity>();
+  return (accountId, externalId) => {
+    const key = accountId ?? `uuid:${externalId ?? ''}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const identity = matchAccount(view, accountId, ctx.integration.workspace);
+    const person = identity.people[0] ?? null;
+    // Access is what makes a finding; the row itself is access, so one placeholder entry stands for it.
+    const findings = findingsFor({ externalId: externalId ?? '', accountId, displayName: null, handle: null, workspaceRole: null, access: [{ resourceKind: '', resource: '', permission: '', admin: false }] }, view, options);
+    const found: RowIdentity = {
+      email: identity.email,
+      personStatus: person?.status ?? null,
+      lastActive: identity.bitbucketLastActive?.toISOString() ?? null,
+      department: person?.department ?? null,
+      flags: [...new Set(findings.map((f) => f.kind))],
+    };
+    cache.set(key, found);
+    return found;
+  };
+}
+
+export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions: { memberListKnown: boolean }, identity?: ReturnType<typeof identityLookup>): RenderedAccessRow {
   const rendered = row as RenderedAccessRow;
   rendered.firstSeen = runTime(ctx, row.first_seen_run);
   rendered.flags = accessFlags(row, flagOptions);
   rendered.runs = ctx.runs;
+  rendered.identity = identity && row.principal_kind === 'user' ? identity(row.account_id, row.principal_external_id) : null;
   return rendered;
 }
 
@@ -24,8 +64,22 @@ export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions:
 export async function* accessPages(ctx: ReportContext, query: RawBuilder<AccessDbRow>): AsyncGenerator<RenderedAccessRow[]> {
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
-  yield* mapPages(cursorPages(ctx.db, query, ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions));
+  const identity = identityLookup(ctx, await loadIdentity(ctx.db, ctx.options.asOf ?? null));
+  yield* mapPages(cursorPages(ctx.db, query, ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions, identity));
 }
+
+/** Who is behind the account, from the organization and the people files (users; empty when unknown). */
+export const identityColumns: Column<RenderedAccessRow>[] = [
+  { name: 'email', description: "E-mail of the user: the Atlassian organization's record, else the people file's", value: (r) => r.identity?.email ?? null },
+  { name: 'person_status', description: 'active, terminated or leave in the people file; empty when no person matched', value: (r) => r.identity?.personStatus ?? null },
+  { name: 'last_active', description: 'Last Bitbucket activity the organization recorded', value: (r) => r.identity?.lastActive ?? null },
+  { name: 'department', description: 'Department in the people file', value: (r) => r.identity?.department ?? null },
+  {
+    name: 'identity_flags',
+    description: 'The identity-findings kinds that apply to the user: terminated-with-access, account-inactive-or-closed, dormant, not-in-directory, external-domain, shared-or-service-account',
+    value: (r) => r.identity?.flags ?? [],
+  },
+];
 
 export const resourceColumns: Column<RenderedAccessRow>[] = [
   { name: 'resource_kind', description: 'workspace, project or repository', value: (r) => r.resource_kind },
@@ -68,12 +122,13 @@ export const accessReview: ReportDefinition<RenderedAccessRow> = {
   description:
     'Per repository, project and the workspace: every principal with access, its effective permission, every path that gives it, when it was first seen and review flags, with empty decision/reviewer/comment columns for reviewers.',
   sort: 'resource (the workspace, then projects, then repositories, each by key/slug), then principal (users, then deploy keys and tokens, each by display name, then uuid)',
-  options: ['asOf'],
+  options: ['asOf', 'dormantDays', 'domains'],
   readsSyncedState: true,
   columns: () => [
     ...resourceColumns,
     ...principalColumns,
     ...grantColumns,
+    ...identityColumns,
     { name: 'decision', description: 'For the reviewer: keep / revoke / change', value: () => '' },
     { name: 'reviewer', description: 'For the reviewer', value: () => '' },
     { name: 'comment', description: 'For the reviewer', value: () => '' },

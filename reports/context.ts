@@ -3,6 +3,7 @@ import type { Database, Integration } from '../src/db/types.ts';
 import { RosterError } from '../src/errors.ts';
 import type { RunStatus } from '../src/interfaces.ts';
 import { logger } from '../src/log.ts';
+import { isIdentitySource } from '../src/connectors.ts';
 import type { CoverageGapInfo, RunInfo } from './types.ts';
 import { plural } from '../src/text.ts';
 
@@ -12,10 +13,16 @@ import { plural } from '../src/text.ts';
 export const DEFAULT_MAX_AGE_MS = 26 * 3600_000;
 
 export async function resolveIntegration(db: Kysely<Database>, name: string | undefined): Promise<Integration> {
-  const all = await db.selectFrom('integrations').selectAll().orderBy('name').execute();
+  const every = await db.selectFrom('integrations').selectAll().orderBy('name').execute();
+  // An identity source (the Atlassian organization) is read beside the integration a report is about, never as it.
+  const all = every.filter((i) => !isIdentitySource(i.kind));
   if (name !== undefined) {
     const found = all.find((i) => i.name === name);
     if (found) return found;
+    const identity = every.find((i) => i.name === name);
+    if (identity) {
+      throw new RosterError('input_invalid', `"${name}" is an identity source (${identity.kind}): reports are about a Bitbucket integration${all.length > 0 ? ` (${all.map((i) => i.name).join(', ')})` : ''}, and show what "${name}" knows in identity-findings and the identity columns.`);
+    }
     throw new RosterError('integration_not_found', `No integration named "${name}".${all.length > 0 ? ` Known: ${all.map((i) => i.name).join(', ')}.` : ' Add one with roster integration add.'}`);
   }
   const only = all[0];

@@ -3,6 +3,8 @@ import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
 import { type Health, integrationHealth } from '../src/access/health.ts';
 import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
+import { loadIdentity } from '../src/identity/view.ts';
+import { accountsWithAccess } from './identity-findings.ts';
 import type { Column, CoverageGapInfo, ReportDefinition } from './types.ts';
 
 // ─── coverage: what the reflected run could not read ────────────────────────────────────────
@@ -17,7 +19,8 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   { name: 'status', description: 'failed, not_covered, or not_listable (no credential can list it)', value: (r) => r.status },
   {
     name: 'kind',
-    description: "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message)",
+    description:
+      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). identity-gap: an account with access that the Atlassian organization has no managed record of",
     value: (r) => r.kind,
   },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },
@@ -57,7 +60,35 @@ export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }>
       dataFromRun: null,
       dataFromRunFinishedAt: null,
     }));
-    const rows = [...gaps, ...limits];
+    // Which accounts with access the organization has no managed record of: their e-mail, status and
+    // activity are unknown (the organization API lists managed accounts only).
+    const identity = await loadIdentity(ctx.db, ctx.options.asOf ?? null);
+    const orgSource = identity.orgSources[0];
+    const missing: CoverageGapInfo[] = [];
+    if (orgSource) {
+      for await (const account of accountsWithAccess(ctx)) {
+        // Without an Atlassian account id (Data Center's own users) the organization cannot know the account.
+        if (account.accountId === null || identity.accounts.has(account.accountId)) continue;
+        missing.push({
+          integration: ctx.integration.name,
+          runId: ctx.run.id,
+          stream: 'org-accounts',
+          scope: `no-org-record:${account.accountId ?? account.externalId}`,
+          label: `${account.displayName ?? account.externalId} (${account.accountId ?? 'no account id'})`,
+          status: 'not_covered',
+          kind: 'identity-gap',
+          endpoint: null,
+          httpStatus: null,
+          errorCode: null,
+          message: `No managed account in the organization ${identity.orgSources.map((s) => `"${s.integration}" (run ${s.runId})`).join(', ')}: its e-mail, account status and last activity are unknown.`,
+          advice: 'An account of an unverified domain, an external or unmanaged account, or a service account: verify the domain or claim the account in admin.atlassian.com, or review it by hand (identity-findings lists it as not-in-directory).',
+          dataFromRun: null,
+          dataFromRunFinishedAt: null,
+        });
+      }
+      missing.sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+    }
+    const rows = [...gaps, ...limits, ...missing];
     for (let i = 0; i < rows.length; i += ctx.pageSize) yield rows.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));
   },
 };

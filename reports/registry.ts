@@ -5,6 +5,7 @@ import { accessReview } from './access-review.ts';
 import { coverage, syncStatus } from './coverage.ts';
 import { effectiveAccessChanges } from './effective-access-changes.ts';
 import { groups } from './groups.ts';
+import { identityFindings } from './identity-findings.ts';
 import { machineCredentials } from './machine-credentials.ts';
 import { privilegedAccess } from './privileged-access.ts';
 import { OPTION_FLAGS } from './run.ts';
@@ -20,6 +21,7 @@ export const REPORTS: readonly ReportDefinition<unknown>[] = [
   groups,
   accessChanges,
   effectiveAccessChanges,
+  identityFindings,
   coverage,
   syncStatus,
 ];

@@ -25,6 +25,8 @@ export const OPTION_FLAGS: Record<ReportOptionName, string> = {
   until: '--until',
   user: '--user',
   includeKeyBody: '--include-key-body',
+  dormantDays: '--dormant-days',
+  domains: '--domains',
 };
 
 /** Rejects options the report does not take, so a typo'd command does not silently mean something else. */
@@ -39,6 +41,8 @@ export function checkOptions(def: ReportDefinition<unknown>, options: ReportOpti
     until: options.until !== undefined,
     user: options.user !== undefined,
     includeKeyBody: options.includeKeyBody === true,
+    dormantDays: options.dormantDays !== undefined,
+    domains: options.domains !== undefined,
   };
   for (const [name, isGiven] of Object.entries(given) as Array<[ReportOptionName, boolean]>) {
     if (isGiven && !def.options.includes(name)) {
@@ -46,6 +50,12 @@ export function checkOptions(def: ReportDefinition<unknown>, options: ReportOpti
     }
   }
   if (options.asOf !== undefined && Number.isNaN(options.asOf.getTime())) throw new RosterError('input_invalid', '--as-of is not a valid date.');
+  if (options.dormantDays !== undefined && !(Number.isInteger(options.dormantDays) && options.dormantDays >= 1 && options.dormantDays <= 3650)) {
+    throw new RosterError('input_invalid', `--dormant-days must be a whole number of days from 1 to 3650 (got ${String(options.dormantDays)}); the default is 90.`);
+  }
+  for (const d of options.domains ?? []) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(d)) throw new RosterError('input_invalid', `--domains: "${d}" is not a domain name (e.g. acme.example,acme-corp.example).`);
+  }
 }
 
 /** The integration, the run a report reflects, and what a reader must be warned about. */
@@ -92,10 +102,11 @@ export async function streamReport(
   state: SyncedState | null,
   now: Date,
   out: NodeJS.WritableStream,
-): Promise<{ rows: number; warnings: string[] }> {
+): Promise<{ rows: number; warnings: string[]; notes: string[] }> {
   const started = Date.now();
   const warnings: string[] = [];
-  const base: BaseContext = { db: trx, options, now, pageSize: PAGE_SIZE, warnings };
+  const notes: string[] = [];
+  const base: BaseContext = { db: trx, options, now, pageSize: PAGE_SIZE, warnings, notes };
   const writer = createWriter(options.format, def.columns(options), out, { bom: options.bom });
   let rows = 0;
   let pages: AsyncIterable<readonly unknown[]>;
@@ -112,7 +123,7 @@ export async function streamReport(
   }
   await writer.finish();
   logger.debug({ report: def.name, rows, ms: Date.now() - started, run_id: state?.run.id }, 'report written');
-  return { rows, warnings };
+  return { rows, warnings, notes };
 }
 
 export async function runReportWith(db: Kysely<Database>, def: ReportDefinition<unknown>, options: ReportOptions, out: NodeJS.WritableStream): Promise<ReportResult> {
@@ -120,13 +131,13 @@ export async function runReportWith(db: Kysely<Database>, def: ReportDefinition<
   const now = options.now ?? new Date();
   await ensurePlannerStatistics(db);
   const state = def.readsSyncedState ? await loadSyncedState(db, options, now) : null;
-  const { rows, warnings } = await inSnapshot(db, (trx) => streamReport(trx, def, options, state, now, out));
+  const { rows, warnings, notes } = await inSnapshot(db, (trx) => streamReport(trx, def, options, state, now, out));
   return {
     report: def.name,
     rows,
     runId: state?.run.id ?? null,
     warnings: [...(state?.warnings ?? []), ...warnings],
-    notes: state && def.notes ? def.notes(state.integration) : [],
+    notes: [...(state && def.notes ? def.notes(state.integration) : []), ...notes],
     coverageGaps: state?.gaps ?? [],
   };
 }

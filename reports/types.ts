@@ -23,6 +23,10 @@ export interface ReportOptions {
   user?: string;
   /** `machine-credentials`: fill the `public_key` column with the key body. Default false. */
   includeKeyBody?: boolean;
+  /** `identity-findings` (and the identity flags): dormant after this many days without Bitbucket activity. Default 90; 1 to 3650. */
+  dormantDays?: number;
+  /** `identity-findings` (and the identity flags): e-mail domains that count as the organization's besides its verified ones. Default none. */
+  domains?: readonly string[];
   /** Data older than this (from the run's end to now, or to `asOf`) is reported as stale. Default 26 h. */
   maxAgeMs?: number;
   /** The time "now" stands for (key ages, data age). Default: the current time. */
@@ -40,9 +44,10 @@ export interface CoverageGapInfo {
   /**
    * `credential-gap`: the credential kind cannot read this (expected; `advice` says what would).
    * `failure`: it should have been read. `api-limit`: no credential can list it (a standing statement
-   * about the source's API; it does not make the data incomplete by Roster's doing).
+   * about the source's API; it does not make the data incomplete by Roster's doing). `identity-gap`:
+   * an account with access that the Atlassian organization has no managed record of (coverage only).
    */
-  kind: 'credential-gap' | 'failure' | 'api-limit';
+  kind: 'credential-gap' | 'failure' | 'api-limit' | 'identity-gap';
   endpoint: string | null;
   httpStatus: number | null;
   errorCode: string | null;
@@ -113,7 +118,7 @@ export interface Column<Row> {
   csv?(row: Row): string;
 }
 
-export const REPORT_OPTION_NAMES = ['asOf', 'since', 'until', 'user', 'includeKeyBody'] as const;
+export const REPORT_OPTION_NAMES = ['asOf', 'since', 'until', 'user', 'includeKeyBody', 'dormantDays', 'domains'] as const;
 export type ReportOptionName = (typeof REPORT_OPTION_NAMES)[number];
 
 export interface RunInfo {
@@ -133,6 +138,8 @@ export interface BaseContext {
   pageSize: number;
   /** Reports add warnings here (e.g. an unknown user); the caller returns them. */
   warnings: string[];
+  /** Statements that are not warnings (nothing is wrong with the data), e.g. which identity sources exist; the CLI prints them as notes. */
+  notes?: string[];
 }
 
 /** A report over synced state also sees the integration and the run it reflects. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { type PathJson, accessQuery } from './access.ts';
-import { type RenderedAccessRow, accessPages, grantColumns, principalColumns, resourceColumns } from './access-review.ts';
+import { type RenderedAccessRow, accessPages, grantColumns, identityColumns, principalColumns, resourceColumns } from './access-review.ts';
 import { resolveUser } from './context.ts';
 import { principalsAt } from '../src/access/history.ts';
 import type { Column, ReportDefinition } from './types.ts';
@@ -34,12 +34,13 @@ export const userAccess: ReportDefinition<RenderedAccessRow> = {
   description:
     'Per user: everything they can reach (their workspace role, projects, repositories), the effective permission, every path, and what would have to be removed to take the access away. With --user, one person (offboarding check).',
   sort: 'user (display name, then uuid), then resource (the workspace, then projects, then repositories, each by key/slug)',
-  options: ['asOf', 'user'],
+  options: ['asOf', 'user', 'dormantDays', 'domains'],
   readsSyncedState: true,
   columns: () => [
     ...userColumns,
     ...resourceColumns,
     ...grantColumns,
+    ...identityColumns,
     {
       name: 'to_remove',
       description: 'What must be undone for the user to lose this access: group memberships, grants on the resource or its project, the workspace owner role',

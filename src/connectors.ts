@@ -1,8 +1,9 @@
+import { ATLASSIAN_ORG } from '../connectors/atlassian-org/definition.ts';
 import { BITBUCKET_CLOUD } from '../connectors/bitbucket-cloud/definition.ts';
 import { BITBUCKET_DATACENTER } from '../connectors/bitbucket-datacenter/definition.ts';
 import { z } from 'zod';
 import { RosterError } from './errors.ts';
-import type { ApiLimit, ConnectorDefinition, CredentialKindDefinition, OptionDefinition, PermissionModel } from './interfaces.ts';
+import type { ApiLimit, ConnectorDefinition, CredentialKindDefinition, IdentitySourceDefinition, OptionDefinition, PermissionModel, SourceSettingsDefinition } from './interfaces.ts';
 import { plural } from './text.ts';
 
 /**
@@ -25,6 +26,49 @@ export function registerConnector(definition: ConnectorDefinition): void {
 /** Removes a kind registered by a test. */
 export function unregisterConnector(kind: string): void {
   CONNECTORS.delete(kind);
+  IDENTITY_SOURCES.delete(kind);
+}
+
+/**
+ * Identity sources (`IdentitySourceDefinition`): who is behind the accounts, not who holds what. They
+ * share the settings, credentials and options of a definition — so `integration add`, the config file
+ * and credential storage treat them like any source — but have no permission model: reports read
+ * them beside an access source, never as the integration a report is about.
+ */
+const IDENTITY_SOURCES = new Map<string, IdentitySourceDefinition>();
+
+export function registerIdentitySource(definition: IdentitySourceDefinition): void {
+  if (CONNECTORS.has(definition.kind) || IDENTITY_SOURCES.has(definition.kind)) throw new RosterError('internal', `Connector kind "${definition.kind}" is registered twice`);
+  const problems = checkDefinition(definition);
+  if (problems.length > 0) throw new RosterError('internal', `The definition of identity source "${definition.kind}" does not hold together: ${problems.join('; ')}`);
+  IDENTITY_SOURCES.set(definition.kind, definition);
+}
+
+/** True for an identity source's kind (the Atlassian organization). */
+export function isIdentitySource(kind: string): boolean {
+  return IDENTITY_SOURCES.has(kind);
+}
+
+export function identitySourceOf(kind: string): IdentitySourceDefinition {
+  const found = IDENTITY_SOURCES.get(kind);
+  if (!found) throw new RosterError('input_invalid', `"${kind}" is not an identity source (identity sources: ${[...IDENTITY_SOURCES.keys()].join(', ') || 'none'}).`);
+  return found;
+}
+
+/** Every kind an integration can be — access connectors, then identity sources. */
+export function sourceKinds(): string[] {
+  return [...CONNECTORS.keys(), ...IDENTITY_SOURCES.keys()];
+}
+
+export function sourceDefinitions(): SourceSettingsDefinition[] {
+  return [...CONNECTORS.values(), ...IDENTITY_SOURCES.values()];
+}
+
+/** The settings, credentials and options of any kind, access connector or identity source. */
+export function sourceOf(kind: string): SourceSettingsDefinition {
+  const found = CONNECTORS.get(kind) ?? IDENTITY_SOURCES.get(kind);
+  if (!found) throw new RosterError('input_invalid', `Unknown integration kind "${kind}": use one of ${sourceDefinitions().map((d) => `${d.kind} (${d.title})`).join(', ')}.`);
+  return found;
 }
 
 /** Every registered kind, in registration order. */
@@ -69,12 +113,12 @@ export function apiLimitsOf(kind: string): readonly ApiLimit[] {
 
 /** The source's name for messages. */
 export function connectorTitleOf(kind: string): string {
-  return CONNECTORS.get(kind)?.title ?? kind;
+  return CONNECTORS.get(kind)?.title ?? IDENTITY_SOURCES.get(kind)?.title ?? kind;
 }
 
 /** A credential kind of a connector kind; an unknown one is `input_invalid`, naming the kind's credential kinds. */
 export function credentialKindOf(kind: string, credentialKind: string): CredentialKindDefinition {
-  const definition = connectorOf(kind);
+  const definition = sourceOf(kind);
   const found = definition.credentials.find((c) => c.kind === credentialKind);
   if (!found) {
     throw new RosterError('input_invalid', `${definition.title} has no credential kind "${credentialKind}": use one of ${definition.credentials.map((c) => c.kind).join(', ')}.`);
@@ -84,7 +128,7 @@ export function credentialKindOf(kind: string, credentialKind: string): Credenti
 
 /** The standing warning about a credential kind (end-of-life), or null. */
 export function credentialWarningOf(kind: string, credentialKind: string): string | null {
-  return CONNECTORS.get(kind)?.credentials.find((c) => c.kind === credentialKind)?.warning ?? null;
+  return (CONNECTORS.get(kind) ?? IDENTITY_SOURCES.get(kind))?.credentials.find((c) => c.kind === credentialKind)?.warning ?? null;
 }
 
 /** A whole number option: a wrong value is named with the allowed range ("must be a whole number from 1 to 32 (got \"abc\")"). */
@@ -96,7 +140,14 @@ export function wholeNumber(min: number, max: number) {
 /** The zod schema of each option in a kind's table, with its default: what config, CLI and run start-up check options with. */
 export function optionSchemas(kind: string): Record<string, z.ZodType> {
   return Object.fromEntries(
-    connectorOf(kind).options.map((o) => [o.name, o.type === 'integer' ? wholeNumber(o.min, o.max).default(o.default) : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional()]),
+    sourceOf(kind).options.map((o) => [
+      o.name,
+      o.type === 'integer'
+        ? wholeNumber(o.min, o.max).default(o.default)
+        : o.type === 'text'
+          ? z.string({ error: `is required: ${o.description} (e.g. ${o.example})` }).regex(o.pattern, { error: (issue) => `"${String(issue.input)}" is not one: ${o.description} (e.g. ${o.example})` })
+          : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional(),
+    ]),
   );
 }
 
@@ -105,7 +156,7 @@ export function optionSchemas(kind: string): Record<string, z.ZodType> {
  * names and wrong values listed (each naming the option; the caller says where it came from).
  */
 export function checkOptions(kind: string, given: Readonly<Record<string, unknown>>): { options: Record<string, unknown>; problems: Array<{ option: OptionDefinition | null; name: string; message: string }> } {
-  const table = connectorOf(kind).options;
+  const table = sourceOf(kind).options;
   const present = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined && v !== null));
   const result = z.strictObject(optionSchemas(kind)).safeParse(present);
   if (result.success) return { options: result.data, problems: [] };
@@ -143,7 +194,7 @@ export function checkModel(model: PermissionModel): string[] {
 }
 
 /** The parts of a definition the engine relies on: a kind's name, one secret per credential kind, one row per option. */
-function checkDefinition(definition: ConnectorDefinition): string[] {
+function checkDefinition(definition: SourceSettingsDefinition): string[] {
   const problems: string[] = [];
   if (!/^[a-z][a-z0-9-]*$/.test(definition.kind)) problems.push(`kind "${definition.kind}" must be lowercase letters, digits and "-"`);
   if (definition.credentials.length === 0) problems.push('it declares no credential kind');
@@ -169,3 +220,4 @@ function checkDefinition(definition: ConnectorDefinition): string[] {
 // The sources Roster ships, one line each; the first is the default kind.
 registerConnector(BITBUCKET_CLOUD);
 registerConnector(BITBUCKET_DATACENTER);
+registerIdentitySource(ATLASSIAN_ORG);

@@ -382,7 +382,60 @@ export interface CredentialField {
 /** An option of an integration with its limits and default: the one table config, CLI and connector read. */
 export type OptionDefinition =
   | { name: string; type: 'integer'; flag: string; description: string; min: number; max: number; default: number }
-  | { name: string; type: 'url'; flag: string; description: string };
+  | { name: string; type: 'url'; flag: string; description: string }
+  /** A required identifier (an organization id): checked against `pattern`; `example` shows the shape in messages. */
+  | { name: string; type: 'text'; flag: string; description: string; pattern: RegExp; example: string };
+
+// ─── Identity sources (who is behind the accounts) ──────────────────────────────────────────
+
+/**
+ * What every integration has, whatever the source gives: the part of a definition `roster integration
+ * add`, the config file and credential storage read. Access connectors and identity sources share it.
+ */
+export type SourceSettingsDefinition = Pick<ConnectorDefinition, 'kind' | 'title' | 'settings' | 'credentials' | 'options' | 'resolveOptions'>;
+
+/**
+ * A source that says who is behind the accounts (the Atlassian organization: e-mail, account status,
+ * activity) rather than who holds what. It has no permission model and no access of its own: the
+ * engine stores what its reader lists as versioned identity records over the integration's runs, and
+ * reports join them to every access source's accounts by account id and e-mail.
+ */
+export interface IdentitySourceDefinition extends SourceSettingsDefinition {
+  role: 'identity';
+  /** Builds the reader for one integration; it opens its sealed credential itself. */
+  createReader(integration: IntegrationSpec, credential: SealedCredential, deps: ConnectorDeps & { signal?: AbortSignal }): Promise<IdentityReader>;
+}
+
+/** An account as an identity source knows it, keyed by the Atlassian account id. */
+export interface IdentityAccount {
+  accountId: string;
+  /** `atlassian` (a person), `app`, `customer`. */
+  accountType: string;
+  /** `active`, `inactive` or `closed`. */
+  accountStatus: string;
+  name: string | null;
+  email: string | null;
+  lastActive: string | null;
+  /** One entry per product (and site or workspace) the account reaches, with its last activity there. */
+  productAccess: Array<{ key: string; name: string | null; url: string | null; last_active: string | null }>;
+  addedToOrg: string | null;
+}
+
+export interface IdentityDomain {
+  domain: string;
+  verified: boolean;
+}
+
+/**
+ * Reads one identity source whole. Each listing either completes or throws: a partial listing is
+ * never returned, so "not listed" can be trusted to mean "no longer there".
+ */
+export interface IdentityReader {
+  listAccounts(): Promise<IdentityAccount[]>;
+  listDomains(): Promise<IdentityDomain[]>;
+  stats(): ConnectorStats;
+  close(): Promise<void>;
+}
 
 /** An integration as its connector sees it: its identity, settings and checked options (defaults filled in). */
 export interface IntegrationSpec {

@@ -6,6 +6,7 @@ import type { Action, CliHost, Io } from './host.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerIntegration } from './commands/integration.ts';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerPeople } from './commands/people.ts';
 import { registerReport } from './commands/report.ts';
 import { registerReview } from './commands/review.ts';
 import { registerSecrets } from './commands/secrets.ts';
@@ -56,6 +57,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   registerStatus(program, host);
   registerReport(program, host);
   registerReview(program, host);
+  registerPeople(program, host);
   registerSim(program, host);
   registerSecrets(program, host);
 

@@ -4,7 +4,7 @@ import cron from 'node-cron';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { RosterError } from '../errors.ts';
-import { connectorKinds, connectorOf, defaultConnectorKind, optionSchemas, wholeNumber } from '../connectors.ts';
+import { defaultConnectorKind, optionSchemas, sourceKinds, sourceOf, wholeNumber } from '../connectors.ts';
 
 export const DEFAULT_SCHEDULE = '0 3 * * *';
 export const CONFIG_FILE_NAMES = ['roster.config.yaml', 'roster.config.yml', 'roster.config.json'];
@@ -59,7 +59,7 @@ const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of a
  * limits (`src/connectors.ts`). Secrets come from environment variables.
  */
 export function integrationConfigSchema(kind: string) {
-  const definition = connectorOf(kind);
+  const definition = sourceOf(kind);
   const { workspace, baseUrl } = definition.settings;
   const check = (problem: (value: string) => string | null) =>
     z.string().superRefine((value, ctx) => {
@@ -129,7 +129,7 @@ export interface IntegrationConfig {
 export function declaredKind(raw: unknown): { kind: string } | { problem: string } {
   const kind = raw !== null && typeof raw === 'object' && 'kind' in raw ? (raw as { kind: unknown }).kind : undefined;
   if (kind === undefined) return { kind: defaultConnectorKind() };
-  if (typeof kind !== 'string' || !connectorKinds().includes(kind)) return { problem: `unknown integration kind ${JSON.stringify(kind)}: use one of ${connectorKinds().join(', ')}` };
+  if (typeof kind !== 'string' || !sourceKinds().includes(kind)) return { problem: `unknown integration kind ${JSON.stringify(kind)}: use one of ${sourceKinds().join(', ')}` };
   return { kind };
 }
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { connectorOf, credentialKindOf } from '../connectors.ts';
+import { credentialKindOf, sourceOf } from '../connectors.ts';
 import { RosterError } from '../errors.ts';
 import type { CredentialKind, CredentialKindDefinition, IntegrationKind, IntegrationSpec, SealedCredential } from '../interfaces.ts';
 import { type Keyring, Secret } from '../secrets/index.ts';
@@ -47,7 +47,7 @@ export function credentialParts(kind: IntegrationKind, credentialKind: Credentia
  * transaction, so a failure leaves the earlier integration exactly as it was.
  */
 export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, input: IntegrationInput, replace: boolean): Promise<{ integration: Integration; replaced: boolean }> {
-  connectorOf(input.kind);
+  sourceOf(input.kind);
   const parts = credentialParts(input.kind, input.credentialKind, input.credential);
   return db.transaction().execute(async (trx) => {
     const existing = await trx.selectFrom('integrations').selectAll().where('name', '=', input.name).forUpdate().executeTakeFirst();

@@ -227,7 +227,7 @@ export interface ReviewCampaignsTable {
   id: GeneratedId;
   name: string;
   status: Generated<'open' | 'closed'>;
-  reviewer_rule: 'reviewer' | 'resource-admins' | 'reviewers-file';
+  reviewer_rule: 'reviewer' | 'resource-admins' | 'reviewers-file' | 'manager';
   undecided_policy: Generated<'flag' | 'keep' | 'revoke'>;
   /** A date (no time), as `YYYY-MM-DD` text. */
   due_on: ColumnType<string | null, string | null | undefined, string | null>;
@@ -293,6 +293,8 @@ export interface ReviewItemsTable {
   change_causes: ColumnType<string[] | null, string | null | undefined, string | null>;
   base_item_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
   carried_forward: Generated<boolean>;
+  /** Who is behind the account at creation (migration 2026-12-01T1320); null on older items. */
+  identity: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
 export interface ReviewItemStatesTable {
@@ -340,6 +342,83 @@ export interface Database {
   review_items: ReviewItemsTable;
   review_item_states: ReviewItemStatesTable;
   review_decision_log: ReviewDecisionLogTable;
+  people_imports: PeopleImportsTable;
+  people: PeopleTable;
+  org_accounts: OrgAccountsTable;
+  org_domains: OrgDomainsTable;
+}
+
+// ─── Identity (migration 2026-12-01T1320) ───────────────────────────────────────────────────
+
+/** One `roster people import`: a snapshot of one people source. */
+export interface PeopleImportsTable {
+  id: GeneratedId;
+  source: string;
+  file_name: string;
+  file_sha256: string;
+  preset: string;
+  mapping: Json<Record<string, string>>;
+  rows: number;
+  imported_at: Timestamp;
+}
+
+export type PersonStatus = 'active' | 'terminated' | 'leave';
+export type PersonType = 'employee' | 'contractor' | 'service';
+
+/** A version of one person of a source, valid from `first_seen_import` until `removed_import`. */
+export interface PeopleTable {
+  id: GeneratedId;
+  source: string;
+  email: string;
+  email_key: string;
+  account_id: string | null;
+  name: string | null;
+  employee_id: string | null;
+  status: PersonStatus;
+  termination_date: string | null;
+  manager_email: string | null;
+  department: string | null;
+  type: PersonType | null;
+  line: number;
+  first_seen_import: Id;
+  last_seen_import: Id;
+  removed_import: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+/** One product an organization account can reach, with its last activity there. */
+export interface ProductAccess {
+  key: string;
+  name: string | null;
+  url: string | null;
+  last_active: string | null;
+}
+
+/** A version of one managed account of an organization integration, over its sync runs. */
+export interface OrgAccountsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  account_id: string;
+  email: string | null;
+  email_key: string | null;
+  name: string | null;
+  account_type: string;
+  account_status: string;
+  last_active: NullableTimestamp;
+  product_access: Json<ProductAccess[]>;
+  added_to_org: NullableTimestamp;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface OrgDomainsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  domain: string;
+  verified: boolean;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
 }
 
 export type Integration = Selectable<IntegrationsTable>;

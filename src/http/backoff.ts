@@ -50,6 +50,12 @@ export function parseRateLimitHeaders(headers: Record<string, string>, now: numb
   const reset = int('x-ratelimit-reset');
   let resetAt: number | null = null;
   if (reset !== null) resetAt = reset > 1_000_000_000 ? reset * 1000 : now + reset * 1000;
+  else {
+    // The Atlassian Administration APIs send the reset as an ISO 8601 time (UTC).
+    const iso = headers['x-ratelimit-reset']?.trim();
+    const at = iso && /^\d{4}-\d{2}-\d{2}T/.test(iso) ? Date.parse(iso) : Number.NaN;
+    if (!Number.isNaN(at)) resetAt = at;
+  }
   return {
     limit: int('x-ratelimit-limit'),
     remaining: int('x-ratelimit-remaining'),

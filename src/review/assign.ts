@@ -71,6 +71,8 @@ export function describeRule(rule: AssignmentRule): string {
   switch (rule) {
     case 'reviewer':
       return 'named reviewer';
+    case 'manager':
+      return 'manager (people file)';
     case 'repository-admin':
       return 'repository admin';
     case 'project-admin':

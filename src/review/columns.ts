@@ -40,6 +40,8 @@ export interface ItemView {
   change_causes: string[] | null;
   base_item_id: string | null;
   carried_forward: boolean;
+  /** Who is behind the account when the campaign was created (frozen); null when nothing was known. */
+  identity: ItemIdentity | null;
   /** Current state. */
   reviewer: ReviewerInfo;
   decision: 'keep' | 'revoke' | 'reduce' | null;
@@ -48,6 +50,15 @@ export interface ItemView {
   decided_by: ReviewerInfo | null;
   decided_at: string | null;
   decided_via: 'reviewer' | 'carried-forward' | 'policy' | null;
+}
+
+/** What the identity sources said of an item's user at creation: a reviewer decides on a person, not an account id. */
+export interface ItemIdentity {
+  email: string | null;
+  person_status: string | null;
+  last_active: string | null;
+  department: string | null;
+  identity_flags: string[];
 }
 
 export const reviewerLabel = (r: ReviewerInfo): string => r.displayName ?? r.email ?? r.externalId ?? r.key;
@@ -77,6 +88,11 @@ export const ITEM_COLUMNS: readonly ItemColumn[] = [
   { name: 'principal_handle', description: 'Nickname', value: (i) => text(i.principal_handle), context: true },
   { name: 'account_id', description: 'Atlassian account id', value: (i) => text(i.account_id), context: true },
   { name: 'workspace_role', description: 'member or owner; empty when not in the member list', value: (i) => text(i.workspace_role), context: true },
+  { name: 'email', description: "The user's e-mail (Atlassian organization, else people file) when the campaign was created", value: (i) => text(i.identity?.email) },
+  { name: 'person_status', description: 'active, terminated or leave in the people file', value: (i) => text(i.identity?.person_status) },
+  { name: 'last_active', description: 'Last Bitbucket activity the organization recorded', value: (i) => text(i.identity?.last_active) },
+  { name: 'department', description: 'Department in the people file', value: (i) => text(i.identity?.department) },
+  { name: 'identity_flags', description: 'terminated-with-access, account-inactive-or-closed, dormant, not-in-directory, external-domain, shared-or-service-account', value: (i) => (i.identity?.identity_flags ?? []).join('; ') },
   { name: 'permission', description: 'Effective permission under review', value: (i) => i.permission, context: true },
   { name: 'paths', description: 'Every path that gives it', value: (i) => i.paths.map(pathText).join('; '), context: true },
   { name: 'first_seen', description: 'When Roster first saw the access as it is', value: (i) => text(i.first_seen_at) },

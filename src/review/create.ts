@@ -11,7 +11,7 @@ import { resourcesAt } from '../access/history.ts';
 import { type Candidate, type Level, chooseReviewer } from './assign.ts';
 import { sha256Hex } from './decisions.ts';
 import { type MappingRow, parseMappingFile } from './mapping-file.ts';
-import { describeReviewer, resolveReviewer } from './reviewers.ts';
+import { describeReviewer, emailReviewer, resolveReviewer } from './reviewers.ts';
 import { type CampaignRow, findCampaign } from './sql/campaigns.ts';
 import { type NewItem, type StateWrite, insertItems, writeStates } from './sql/items.ts';
 import { type NewLogEntry, appendLog } from './sql/log.ts';
@@ -19,6 +19,8 @@ import { type ReviewerIdentity, ensureReviewers } from './sql/reviewers.ts';
 import { PAGE_SIZE, contextAt, itemFlags, itemsDigest, rulesOf, snapshotLine } from './snapshot.ts';
 import { type CreateCampaignOptions, type CreateCampaignResult, type DeltaChange, UNDECIDED_POLICIES, type AssignmentRule } from './types.ts';
 import { plural } from '../text.ts';
+import { identityLookup } from '../../reports/access-review.ts';
+import { loadIdentity, matchAccount } from '../identity/view.ts';
 
 type Db = Kysely<Database>;
 
@@ -40,9 +42,10 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
   if (rules !== 1) {
     throw new RosterError('input_invalid', `${rules === 0 ? 'No reviewer rule' : 'More than one reviewer rule'}: give exactly one of --reviewer WHO, --reviewers resource-admins, --reviewers-file FILE.csv.`);
   }
-  if (options.reviewers !== undefined && options.reviewers !== 'resource-admins') {
-    throw new RosterError('input_invalid', `--reviewers "${String(options.reviewers)}" is not a rule: use --reviewers resource-admins (or --reviewer WHO, or --reviewers-file FILE.csv).`);
+  if (options.reviewers !== undefined && options.reviewers !== 'resource-admins' && options.reviewers !== 'manager') {
+    throw new RosterError('input_invalid', `--reviewers "${String(options.reviewers)}" is not a rule: use --reviewers resource-admins or --reviewers manager (or --reviewer WHO, or --reviewers-file FILE.csv).`);
   }
+  const ruleName = options.reviewer !== undefined ? 'reviewer' : options.reviewersFile !== undefined ? 'reviewers-file' : (options.reviewers ?? 'resource-admins');
   const policy = options.undecided ?? 'flag';
   if (!(UNDECIDED_POLICIES as readonly string[]).includes(policy)) throw new RosterError('input_invalid', `--undecided "${policy}": use flag, keep or revoke.`);
   const due = options.due === undefined ? null : parseDue(options.due);
@@ -71,6 +74,17 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
   const scope = await resolveScope(db, snapshots, options);
   const base = options.changesSince === undefined ? null : await resolveBase(db, options.changesSince, snapshots);
 
+  // Who is behind each account now: shown on every item, and the managers of the `manager` rule.
+  const identity = await loadIdentity(db, null);
+  if (ruleName === 'manager' && ![...identity.peopleByEmail.values()].flat().some((p) => p.managerEmail !== null)) {
+    throw new RosterError(
+      'input_invalid',
+      identity.peopleSources.length === 0
+        ? '--reviewers manager needs a people file with manager e-mails: import one first (roster people import FILE.csv, column manager_email or --map manager_email=Column).'
+        : `--reviewers manager: the people files (${identity.peopleSources.map((s) => s.source).join(', ')}) name no manager; import one with a manager_email column (or --map manager_email=Column).`,
+    );
+  }
+
   await ensurePlannerStatistics(db);
   return db
     .transaction()
@@ -80,7 +94,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
       await sql`set local work_mem = '32MB'`.execute(trx);
       const inserted = await sql<{ id: string }>`
         insert into review_campaigns (name, reviewer_rule, undecided_policy, due_on, base_campaign_id, base_run_id, definition, definition_sha256, created_at)
-        values (${name}, ${single ? 'reviewer' : mapping ? 'reviewers-file' : 'resource-admins'}, ${policy}, ${due}, ${base?.campaign?.id ?? null},
+        values (${name}, ${ruleName}, ${policy}, ${due}, ${base?.campaign?.id ?? null},
                 ${base?.runId ?? null}, '{}', ${'0'.repeat(64)}, ${now.toISOString()})
         returning id::text as id`.execute(trx);
       const campaignId = (inserted.rows[0] as { id: string }).id;
@@ -103,6 +117,14 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
         const ctx = contextAt(trx, snap.integration, snap.run, snap.runs, now);
         const flagOptions = { memberListKnown: await memberListKnown(ctx) };
         const rules = rulesOf(snap.integration.kind);
+        const identityOf = identityLookup(ctx, identity);
+        // The manager of the person behind a user's account, by e-mail; never the person themself.
+        const managerOf = (row: AccessRow): Candidate | undefined => {
+          if (ruleName !== 'manager' || row.principal_kind !== 'user') return undefined;
+          const matched = matchAccount(identity, row.account_id, snap.integration.workspace);
+          const person = matched.people.find((p) => p.managerEmail !== null && p.managerEmail !== p.emailKey);
+          return person?.managerEmail ? remember(emailReviewer(person.managerEmail)) : undefined;
+        };
         const baseline = base ? await loadBaseline(trx, base, snap, now) : null;
         const facts: WindowFacts | null = baseline ? { ...(await windowFacts(ctx, baseline.sinceRun, snap.run.id)), projectBefore: baseline.projectBefore } : null;
         const hash = createHash('sha256');
@@ -146,7 +168,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
               if (change !== null) delta[change as keyof typeof delta] += 1;
               if (carry) change = 'unchanged';
             }
-            const levels = levelsFor(row, { single: singleCandidate, mapping: mappingCandidates, owners, projectAdmins, repositoryAdmins: admins });
+            const levels = levelsFor(row, { single: singleCandidate, mapping: mappingCandidates, manager: managerOf(row), owners, projectAdmins, repositoryAdmins: admins });
             const assignment = chooseReviewer({ kind: row.principal_kind, externalId: row.principal_external_id ?? '', name: row.principal_name ?? 'anyone' }, levels, fallbackCandidate, row.resource_external_id);
             if (!assignment.ok) {
               unassignable.push(`${row.principal_name ?? row.principal_external_id ?? 'anyone'} (${row.principal_kind}) ${row.permission} on ${row.resource_kind} ${row.resource_handle ?? row.resource_name}${assignment.reason === 'own-access' ? ': own access, and nobody else up the rule' : ': the rule names no reviewer'}`);
@@ -183,6 +205,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
               baseItemId,
               carriedForward: carry !== null,
               carry,
+              identity: row.principal_kind === 'user' ? (({ email, personStatus, lastActive, department, flags: kinds }) => ({ email, person_status: personStatus, last_active: lastActive, department, identity_flags: kinds }))(identityOf(row.account_id, row.principal_external_id)) : null,
             });
             items += 1;
           }
@@ -248,7 +271,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
           due,
           undecidedPolicy: policy,
           reviewerRule: {
-            rule: single ? 'reviewer' : mapping ? 'reviewers-file' : 'resource-admins',
+            rule: ruleName,
             reviewer: single?.key ?? null,
             reviewersFile: options.reviewersFile ? { name: options.reviewersFile.name, sha256: sha256Hex(options.reviewersFile.text) } : null,
             fallback: fallback?.key ?? null,
@@ -348,6 +371,8 @@ function userIdentity(row: AccessRow): ReviewerIdentity {
 interface RuleCandidates {
   single: Candidate | null;
   mapping: Map<string, Candidate> | null;
+  /** `--reviewers manager`: the item's person's manager, when the people files name one. */
+  manager?: Candidate | undefined;
   owners: readonly Candidate[];
   projectAdmins: ReadonlyMap<string, readonly Candidate[]>;
   repositoryAdmins: readonly Candidate[];
@@ -369,11 +394,14 @@ function levelsFor(row: AccessRow, c: RuleCandidates): Level[] {
     if (row.resource_kind === 'project') return [level('mapping:project', [m.get(`project:${row.resource_handle ?? ''}`)]), level('mapping:default', [m.get('default')])];
     return [level('mapping:default', [m.get('default')])];
   }
+  // `manager`: the person's manager first; items with none (no person, no manager, a machine
+  // credential, a public repository) go up the resource's admins as under `resource-admins`.
+  const managerLevel = c.manager ? [level('manager', [c.manager])] : [];
   if (row.resource_kind === 'repository') {
-    return [level('repository-admin', c.repositoryAdmins), level('project-admin', c.projectAdmins.get(row.project_handle ?? '') ?? []), level('workspace-owner', c.owners)];
+    return [...managerLevel, level('repository-admin', c.repositoryAdmins), level('project-admin', c.projectAdmins.get(row.project_handle ?? '') ?? []), level('workspace-owner', c.owners)];
   }
-  if (row.resource_kind === 'project') return [level('project-admin', c.repositoryAdmins), level('workspace-owner', c.owners)];
-  return [level('workspace-owner', c.owners)];
+  if (row.resource_kind === 'project') return [...managerLevel, level('project-admin', c.repositoryAdmins), level('workspace-owner', c.owners)];
+  return [...managerLevel, level('workspace-owner', c.owners)];
 }
 
 /** Mapping rows resolved: keys `repository:SLUG|UUID`, `project:KEY`, `default` → reviewer. */

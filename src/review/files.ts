@@ -35,7 +35,18 @@ export function detectDelimiter(headerLine: string): ',' | ';' | '\t' {
   return best;
 }
 
-export function readCsv(file: string, bytes: Buffer): Sheet {
+/** What a message about an unreadable file tells its reader to do (default: the review export's advice). */
+export interface CsvAdvice {
+  invalid: string;
+  empty: string;
+}
+
+const REVIEW_ADVICE: CsvAdvice = {
+  invalid: 'Export the file again from Roster and decide in the fresh copy.',
+  empty: 'export the campaign again and decide in the exported file.',
+};
+
+export function readCsv(file: string, bytes: Buffer, advice: CsvAdvice = REVIEW_ADVICE): Sheet {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -51,10 +62,10 @@ export function readCsv(file: string, bytes: Buffer): Sheet {
     records = parse(text, { delimiter, info: true, skip_empty_lines: true, relax_column_count: true }) as unknown as typeof records;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
-    throw new RosterError('input_invalid', `${file}${line ? ` line ${line}` : ''}: not valid CSV (${(error as Error).message}). Export the file again from Roster and decide in the fresh copy.`, { cause: error });
+    throw new RosterError('input_invalid', `${file}${line ? ` line ${line}` : ''}: not valid CSV (${(error as Error).message}). ${advice.invalid}`, { cause: error });
   }
   const [head, ...body] = records;
-  if (!head) throw new RosterError('input_invalid', `${file} is empty: export the campaign again and decide in the exported file.`);
+  if (!head) throw new RosterError('input_invalid', `${file} is empty: ${advice.empty}`);
   const header = head.record.map((h) => h.trim().toLowerCase());
   const rows: SheetRow[] = [];
   for (const { record, info } of body) {

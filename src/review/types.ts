@@ -13,7 +13,7 @@ export interface Decision {
   reduceTo: string | null;
 }
 
-export const REVIEWER_RULES = ['reviewer', 'resource-admins', 'reviewers-file'] as const;
+export const REVIEWER_RULES = ['reviewer', 'resource-admins', 'reviewers-file', 'manager'] as const;
 export type ReviewerRule = (typeof REVIEWER_RULES)[number];
 
 /**
@@ -21,7 +21,7 @@ export type ReviewerRule = (typeof REVIEWER_RULES)[number];
  * repository's, else its project's, else the workspace owners); a row of the mapping file; the
  * fallback reviewer.
  */
-export const ASSIGNMENT_RULES = ['reviewer', 'repository-admin', 'project-admin', 'workspace-owner', 'mapping:repository', 'mapping:project', 'mapping:default', 'fallback'] as const;
+export const ASSIGNMENT_RULES = ['reviewer', 'manager', 'repository-admin', 'project-admin', 'workspace-owner', 'mapping:repository', 'mapping:project', 'mapping:default', 'fallback'] as const;
 export type AssignmentRule = (typeof ASSIGNMENT_RULES)[number];
 
 export const UNDECIDED_POLICIES = ['flag', 'keep', 'revoke'] as const;
@@ -55,8 +55,11 @@ export interface CreateCampaignOptions {
   /** Integration names; default the only one. */
   integrations?: string[];
   reviewer?: ReviewerName;
-  /** `resource-admins`: the admins of each item's resource. */
-  reviewers?: 'resource-admins';
+  /**
+   * `resource-admins`: the admins of each item's resource. `manager`: the person's manager in the
+   * people files (by e-mail); items with no manager there go to the resource's admins.
+   */
+  reviewers?: 'resource-admins' | 'manager';
   /** A mapping file's text (CSV: project, repository, reviewer) and its name for messages. */
   reviewersFile?: { name: string; text: string };
   fallbackReviewer?: ReviewerName;

@@ -1,3 +1,4 @@
+import { isIdentitySource } from '../connectors.ts';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { RosterDatabase } from '../db/index.ts';
 import { listIntegrations } from '../db/integrations.ts';
@@ -15,6 +16,11 @@ export interface SchedulerOptions {
   pollMs?: number;
   /** Watches each run (metrics, the status file): its engine events, then its outcome (null: it did not run). */
   observe?: (integration: Integration) => { onEvent(event: EngineEvent): void; onEnd(outcome: SyncOutcome | null): Promise<void> };
+  /**
+   * Syncs an identity source (the Atlassian organization), which has no streams for the engine's
+   * runner: its own run on the same run rows and lock. Without it, identity sources are not scheduled.
+   */
+  syncIdentity?: (integration: Integration) => Promise<{ runId: string; status: string; summary: string }>;
 }
 
 /**
@@ -84,6 +90,17 @@ export class Scheduler {
     const promise = (async (): Promise<SyncOutcome | null> => {
       const integration = await handle.db.selectFrom('integrations').selectAll().where('name', '=', name).executeTakeFirst();
       if (!integration || integration.status === 'disabled') return null;
+      if (isIdentitySource(integration.kind)) {
+        try {
+          const outcome = this.#options.syncIdentity ? await this.#options.syncIdentity(integration) : null;
+          if (outcome) logger.info({ integration: name, run_id: outcome.runId, status: outcome.status }, outcome.summary);
+        } catch (error) {
+          if (!(error instanceof RosterError && error.code === 'sync_locked')) logger.error({ integration: name, err: errorMessage(error) }, 'scheduled sync failed');
+        } finally {
+          this.#running.delete(name);
+        }
+        return null;
+      }
       const observer = this.#options.observe?.(integration);
       let result: SyncOutcome | null = null;
       try {

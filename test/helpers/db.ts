@@ -22,6 +22,9 @@ export const TEST_ID_STARTS: Record<string, number> = {
   grants: 99_900,
   memberships: 9_900,
   reported_access: 999_000,
+  people_imports: 997,
+  people: 9_990,
+  org_accounts: 9_990,
 };
 
 async function startIdsHigh(handle: RosterDatabase): Promise<void> {

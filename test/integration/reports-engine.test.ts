@@ -383,7 +383,7 @@ describeWithDb('reports over a hand-checked workspace', (get) => {
     expect(manifest.apiLimits.map((l) => l.id)).toEqual(['workspace-ssh-keys', 'access-tokens']);
     expect(manifest.apiLimits.every((l) => l.source.startsWith('https://'))).toBe(true);
     expect(manifest.roster.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'effective-access-changes.csv', 'coverage.csv', 'sync-status.csv']);
+    expect(manifest.files.map((f) => f.file)).toEqual(['access-review.csv', 'user-access.csv', 'privileged-access.csv', 'machine-credentials.csv', 'groups.csv', 'access-changes.csv', 'effective-access-changes.csv', 'identity-findings.csv', 'coverage.csv', 'sync-status.csv']);
     for (const file of manifest.files) {
       const bytes = await fs.readFile(path.join(out, file.file));
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);

@@ -150,7 +150,7 @@ describe('the registry', () => {
   });
 
   it('rejects options a report does not take, and unknown formats', () => {
-    expect(() => checkOptions(findReport('access-review'), { format: 'csv', since: '3' })).toThrow('access-review does not take --since (it takes --as-of)');
+    expect(() => checkOptions(findReport('access-review'), { format: 'csv', since: '3' })).toThrow('access-review does not take --since (it takes --as-of, --dormant-days, --domains)');
     expect(() => checkOptions(findReport('sync-status'), { format: 'csv', asOf: new Date() })).toThrow('sync-status does not take --as-of.');
     expect(() => checkOptions(findReport('groups'), { format: 'xml' as 'csv' })).toThrow('Unknown format "xml"');
     expect(() => checkOptions(findReport('groups'), { format: 'json', bom: true })).toThrow('applies to CSV only');

@@ -43,7 +43,13 @@ describe('runSimCommand', () => {
     expect(info.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info.workspace).toBe('acme');
     expect(info.tokenUrl).toBe(`${info.baseUrl}/site/oauth2/access_token`);
-    expect(Object.keys(info.credentials).sort()).toEqual(['adminApiToken', 'appPassword', 'memberApiToken', 'oauth', 'projectAccessToken', 'repositoryAccessToken', 'workspaceAccessToken']);
+    expect(Object.keys(info.credentials).sort()).toEqual(['adminApiToken', 'appPassword', 'memberApiToken', 'oauth', 'orgApiKey', 'projectAccessToken', 'repositoryAccessToken', 'workspaceAccessToken']);
+    // The Atlassian organization of the same process: its key reads its managed accounts.
+    const org = (info.credentials as unknown as { orgApiKey: { kind: string; orgId: string; token: string } }).orgApiKey;
+    expect(org.kind).toBe('org-api-key');
+    const users = await fetch(`${info.baseUrl}/admin/v1/orgs/${org.orgId}/users`, { headers: { authorization: `Bearer ${org.token}` } });
+    expect(users.status).toBe(200);
+    expect(((await users.json()) as { data: unknown[] }).data.length).toBeGreaterThan(5);
     const h = basic(info.credentials.adminApiToken);
     expect((await fetch(`${info.baseUrl}/2.0/repositories/${info.workspace}`, { headers: h })).status).toBe(200);
     expect((await fetch(`${info.baseUrl}/2.0/repositories/${info.workspace}`, { headers: h })).status).toBe(500);

@@ -81,7 +81,7 @@ export async function runSimCommand(opts: SimCommandOptions): Promise<void> {
     ...(opts.reportedPermissions ? { reportedPermissions: opts.reportedPermissions } : {}),
   });
   const tokenUrl = `${sim.baseUrl}/site/oauth2/access_token`;
-  process.stdout.write(`${JSON.stringify({ baseUrl: sim.baseUrl, workspace: sim.workspace, tokenUrl, credentials: sim.credentials })}\n`);
+  process.stdout.write(`${JSON.stringify({ baseUrl: sim.baseUrl, workspace: sim.workspace, tokenUrl, credentials: { ...sim.credentials, orgApiKey: sim.org.credential } })}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);

@@ -16,6 +16,7 @@ import { RateLimiter, scaledLimit } from './rate-limit.ts';
 import { type Json, type JsonObject, Renderer } from './render.ts';
 import { type Outcome, ROUTES, type Route, type RouteContext, compileRoutes } from './routes.ts';
 import { Random } from './random.ts';
+import { type OrgSimulator, createOrgSimulator } from '../../atlassian-org/simulator/index.ts';
 import type {
   ActiveFault,
   ControllableClock,
@@ -42,6 +43,8 @@ export interface SimulatorInternals {
   issueApiToken: CredentialStore['issueApiToken'];
   workspaceModel: Workspace;
   routes: readonly Route[];
+  /** The Atlassian organization that manages the workspace's accounts, served under `/admin/` (see connectors/atlassian-org/simulator). */
+  org: OrgSimulator;
 }
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator & SimulatorInternals> {
@@ -64,6 +67,13 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   if (opts.faults) faults.add(opts.faults);
   const limiter = new RateLimiter(clock);
   const mutationRng = new Random(seed * 97 + 5);
+  const org = createOrgSimulator({
+    workspace: ws.info.slug,
+    users: ws.users.map((u) => ({ accountId: u.accountId, displayName: u.displayName, email: u.email })),
+    seed,
+    now: () => clock.now(),
+    ...(opts.orgPageSize !== undefined ? { pageSize: opts.orgPageSize } : {}),
+  });
 
   let stats = emptyStats();
   const memo = new Map<string, unknown>();
@@ -128,6 +138,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const pathname = qIndex < 0 ? rawUrl : rawUrl.slice(0, qIndex);
     const query = new URLSearchParams(qIndex < 0 ? '' : rawUrl.slice(qIndex + 1));
     if (pathname.startsWith('/__sim/')) return control(req, res, pathname, query);
+    // The Atlassian Administration API of the organization: its own credential, limits and errors.
+    if (org.handle(req, res, pathname, query)) return;
     const method = req.method ?? 'GET';
 
     if (pathname === TOKEN_PATH) return tokenEndpoint(req, res, method);
@@ -564,6 +576,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     issueAccessToken: store.issueAccessToken.bind(store),
     issueApiToken: store.issueApiToken.bind(store),
     workspaceModel: ws,
+    org,
     routes: COMPILED,
     close: () =>
       new Promise<void>((resolve) => {

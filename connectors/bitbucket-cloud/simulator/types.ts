@@ -35,6 +35,8 @@ export interface ControllableClock extends SimClock {
 }
 
 export interface SimulatorOptions {
+  /** Accounts per page of the organization simulator's users listing. Default 50. */
+  orgPageSize?: number;
   /** Size of the generated workspace. Default `small`. */
   profile?: SimProfile;
   /** Seed of the generator: same seed, same workspace, same ids. Default 1. */

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_SCHEDULE, parseIntegrationConfig } from '../../config/index.ts';
-import { connectorDefinitions, connectorKinds, credentialWarningOf, defaultConnectorKind } from '../../connectors.ts';
+import { credentialWarningOf, defaultConnectorKind, sourceDefinitions, sourceKinds } from '../../connectors.ts';
 import { listIntegrations, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
 import { Secret } from '../../secrets/index.ts';
@@ -48,18 +48,18 @@ function attributeOf(flag: string): string {
 
 /** `text` with the kind named when more than one kind is registered: "(bitbucket-cloud) …". */
 function perKind(kinds: string[], text: string): string {
-  return connectorKinds().length > 1 ? `${text} (${kinds.join(', ')})` : text;
+  return sourceKinds().length > 1 ? `${text} (${kinds.join(', ')})` : text;
 }
 
 export function registerIntegration(program: Command, host: CliHost): void {
-  const definitions = connectorDefinitions();
+  const definitions = sourceDefinitions();
   const integration = program.command('integration').description(`connect, list and remove integrations (${definitions.map((d) => d.title).join(', ')})`);
 
   const add = integration
     .command('add')
     .description('connect an integration; the secret is read from an environment variable or stdin, never from the command line')
     .argument('<name>', 'a short name for this integration, e.g. acme-prod')
-    .addOption(new Option('--kind <kind>', `the source: ${definitions.map((d) => `${d.kind} (${d.title})`).join(', ')}`).choices(connectorKinds()).default(defaultConnectorKind()));
+    .addOption(new Option('--kind <kind>', `the source: ${definitions.map((d) => `${d.kind} (${d.title})`).join(', ')}`).choices(sourceKinds()).default(defaultConnectorKind()));
   const withWorkspace = definitions.filter((d) => d.settings.workspace);
   if (withWorkspace.length > 0) add.option('--workspace <slug>', perKind(withWorkspace.map((d) => d.kind), withWorkspace.map((d) => d.settings.workspace?.description).join('; ')));
   const credentials = definitions.flatMap((d) => d.credentials.map((c) => ({ connector: d.kind, ...c })));
@@ -76,9 +76,10 @@ export function registerIntegration(program: Command, host: CliHost): void {
   for (const d of definitions) {
     for (const o of d.options) {
       const described = o.type === 'integer' ? `${o.description} (default ${o.default.toLocaleString('en-US')}, ${o.min.toLocaleString('en-US')} to ${o.max.toLocaleString('en-US')})` : o.description;
-      const seen = flags.get(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`) ?? { description: described, kinds: [] };
+      const arg = o.type === 'url' ? '<url>' : o.type === 'text' ? '<value>' : '<n>';
+      const seen = flags.get(`${o.flag}|${arg}`) ?? { description: described, kinds: [] };
       seen.kinds.push(d.kind);
-      flags.set(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`, seen);
+      flags.set(`${o.flag}|${arg}`, seen);
     }
   }
   for (const [key, { description, kinds }] of flags) {
@@ -89,7 +90,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
     .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
     .action(
       host.run(async (ctx, name: string, options: AddOptions) => {
-        // Commander has checked --kind against the registered kinds.
+        // Commander has checked --kind against the registered kinds (access connectors and identity sources).
         const definition = definitions.find((d) => d.kind === options.kind);
         const optionOf: Record<string, string> = { ...OPTION_OF, ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, o.flag])) };
         const parsed = parseIntegrationConfig({

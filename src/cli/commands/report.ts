@@ -20,6 +20,8 @@ interface ReportCliOptions {
   includeKeyBody?: boolean;
   maxAge?: string;
   effective?: boolean;
+  dormantDays?: string;
+  domains?: string;
 }
 
 /** A date (ISO 8601, or YYYY-MM-DD meaning the end of that day UTC) or, where allowed, a run id. */
@@ -34,10 +36,15 @@ function parsePoint(value: string, flag: string, allowRun: boolean): Date | stri
   return date;
 }
 
+function dormantDays(value: string): number {
+  if (!/^\s*\d+\s*$/.test(value)) throw new RosterError('input_invalid', `--dormant-days must be a whole number of days from 1 to 3650 (got "${value}"); the default is 90.`);
+  return Number(value);
+}
+
 export function registerReport(program: Command, host: CliHost): void {
   program
     .command('report')
-    .description('access-review, user-access, privileged-access, machine-credentials, groups, access-changes, effective-access-changes, coverage, sync-status, evidence')
+    .description('access-review, user-access, privileged-access, machine-credentials, groups, access-changes, effective-access-changes, identity-findings, coverage, sync-status, evidence')
     .argument('[name]', 'the report (see --list)')
     .option('--list', 'describe every report and its columns')
     .option('--integration <name>', 'which integration (default: the only one)')
@@ -50,6 +57,8 @@ export function registerReport(program: Command, host: CliHost): void {
     .option('--bom', 'CSV: start with a UTF-8 byte order mark, for Excel')
     .option('--include-key-body', 'machine-credentials: include the public key body')
     .option('--effective', 'access-changes: changes of effective access with their causes (the effective-access-changes report)')
+    .option('--dormant-days <n>', 'identity-findings: dormant after this many days without Bitbucket activity (default 90)')
+    .option('--domains <list>', "identity-findings: e-mail domains that count as the organization's besides its verified ones, comma-separated")
     .option('--max-age <duration>', 'warn when the data is older than this (default from config, else 26h)')
     .action(
       host.run(async (ctx, reportName: string | undefined, options: ReportCliOptions) => {
@@ -73,6 +82,8 @@ export function registerReport(program: Command, host: CliHost): void {
           until: options.until ? parsePoint(options.until, '--until', true) : undefined,
           user: options.user,
           includeKeyBody: options.includeKeyBody === true,
+          dormantDays: options.dormantDays === undefined ? undefined : dormantDays(options.dormantDays),
+          domains: options.domains === undefined ? undefined : options.domains.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean),
           maxAgeMs: parseDuration(options.maxAge ?? ctx.config.file.maxAge),
         };
         if (name === 'evidence') {

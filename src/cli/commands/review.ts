@@ -59,7 +59,7 @@ export function registerReview(program: Command, host: CliHost): void {
     .option('--integration <name>', 'integration to review (repeat for several; default: the only one)', collect, [])
     .requiredOption('--name <name>', 'campaign name, e.g. "Q4 2026" (unique)')
     .option('--reviewer <who>', 'one reviewer for every item: e-mail, Bitbucket uuid, account id or display name')
-    .addOption(new Option('--reviewers <rule>', 'resource-admins: repository admins, else project admins, else workspace owners').choices(['resource-admins']))
+    .addOption(new Option('--reviewers <rule>', "resource-admins: repository admins, else project admins, else workspace owners; manager: the person's manager in the people files (manager_email), else the resource's admins").choices(['resource-admins', 'manager']))
     .option('--reviewers-file <file.csv>', 'CSV with columns project, repository, reviewer (a row with neither is the default)')
     .option('--fallback-reviewer <who>', 'reviews what the rule cannot give anyone else (someone\'s own access); default none: such a campaign is refused')
     .option('--privileged-only', 'only admin and owner access (default: all access)')
@@ -78,7 +78,7 @@ export function registerReview(program: Command, host: CliHost): void {
           name: options.name,
           integrations: options.integration,
           reviewer: options.reviewer,
-          reviewers: options.reviewers as 'resource-admins' | undefined,
+          reviewers: options.reviewers as 'resource-admins' | 'manager' | undefined,
           reviewersFile: options.reviewersFile ? { name: options.reviewersFile, text: await readText(options.reviewersFile) } : undefined,
           fallbackReviewer: options.fallbackReviewer,
           privilegedOnly: options.privilegedOnly === true,

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { connectIdentitySource, syncOrganization } from '../../identity/org-sync.ts';
 import type { Command } from 'commander';
 import { RosterError } from '../../errors.ts';
 import { parseDuration, parseIntegerOption } from '../../config/index.ts';
@@ -50,6 +51,7 @@ export function registerServe(program: Command, host: CliHost): void {
           handle,
           logger,
           connect: (integration, hooks) => connectIntegration(handle, keyring, integration, hooks),
+          syncIdentity: async (integration) => syncOrganization(handle, integration, await connectIdentitySource(handle, keyring, integration, { logger }), { trigger: 'schedule', logger }),
           observe: (integration) => {
             const count = metrics.track(integration.name);
             const track = statusFile?.track();

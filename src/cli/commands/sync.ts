@@ -3,6 +3,8 @@ import { findIntegration, listIntegrations } from '../../db/integrations.ts';
 import type { Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
 import { logger } from '../../log.ts';
+import { isIdentitySource } from '../../connectors.ts';
+import { connectIdentitySource, syncOrganization } from '../../identity/org-sync.ts';
 import { connectIntegration } from '../../sync/connect.ts';
 import { runSync } from '../../sync/runner.ts';
 import type { CliContext } from '../context.ts';
@@ -52,6 +54,13 @@ export function registerSync(program: Command, host: CliHost): void {
 export async function syncOne(ctx: CliContext, integration: Integration, options: { full: boolean; wait: boolean; signal?: AbortSignal; trigger?: 'manual' | 'demo' }): Promise<number> {
   const handle = await ctx.database();
   const keyring = ctx.keyring();
+  if (isIdentitySource(integration.kind)) {
+    // An identity source: its own small run (accounts and domains), on the same run rows and lock.
+    const reader = await connectIdentitySource(handle, keyring, integration, { logger, signal: options.signal });
+    const outcome = await syncOrganization(handle, integration, reader, { trigger: options.trigger ?? 'manual', logger });
+    ctx.out(outcome.summary);
+    return outcome.status === 'succeeded' ? 0 : 1;
+  }
   const progress = new ProgressLine(ctx.stderr, `syncing ${integration.name}`, { intervalSeconds: ctx.config.env.ROSTER_PROGRESS_INTERVAL });
   // On the embedded database, `roster status` reads this process's status file while it syncs.
   const track = ctx.statusFile?.track();

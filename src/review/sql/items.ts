@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { PathJson } from '../../../reports/access.ts';
 import type { Database } from '../../db/types.ts';
-import type { ItemView } from '../columns.ts';
+import type { ItemIdentity, ItemView } from '../columns.ts';
 import type { ReviewerInfo } from '../types.ts';
 
 type Db = Kysely<Database>;
@@ -35,6 +35,8 @@ export interface NewItem {
   causes: string[] | null;
   baseItemId: string | null;
   carriedForward: boolean;
+  /** Who is behind the account at creation (users); null when nothing is known. */
+  identity: ItemIdentity | null;
 }
 
 /** Inserts items in one statement per 2,000; returns their ids by `principal_id resource_id`. */
@@ -47,11 +49,11 @@ export async function insertItems(db: Db, campaignId: string, items: readonly Ne
       insert into review_items (campaign_id, integration_id, run_id, principal_id, principal_kind, principal_external_id, principal_name, principal_handle,
                                 account_id, workspace_role, resource_id, resource_kind, resource_external_id, resource_handle, resource_name, project_handle,
                                 permission, paths, first_seen_run, first_seen_at, flags, reviewer_id, reviewer_rule, reviewer_note, change, change_causes,
-                                base_item_id, carried_forward)
+                                base_item_id, carried_forward, identity)
       select ${campaignId}, t.integration_id::bigint, t.run_id::bigint, t.principal_id::bigint, t.principal_kind, t.principal_external_id, t.principal_name, t.principal_handle,
              t.account_id, t.workspace_role, t.resource_id::bigint, t.resource_kind, t.resource_external_id, t.resource_handle, t.resource_name, t.project_handle,
              t.permission, t.paths::jsonb, t.first_seen_run::bigint, t.first_seen_at::timestamptz, t.flags::jsonb, t.reviewer_id::bigint, t.rule, t.note, t.change,
-             t.causes::jsonb, t.base_item_id::bigint, t.carried::boolean
+             t.causes::jsonb, t.base_item_id::bigint, t.carried::boolean, t.identity::jsonb
         from unnest(${col((r) => r.integrationId)}::text[], ${col((r) => r.runId)}::text[], ${col((r) => r.principal_id)}::text[], ${col((r) => r.principal_kind)}::text[],
                     ${col((r) => r.principal_external_id)}::text[], ${col((r) => r.principal_name)}::text[], ${col((r) => r.principal_handle)}::text[],
                     ${col((r) => r.account_id)}::text[], ${col((r) => r.workspace_role)}::text[], ${col((r) => r.resource_id)}::text[], ${col((r) => r.resource_kind)}::text[],
@@ -59,10 +61,11 @@ export async function insertItems(db: Db, campaignId: string, items: readonly Ne
                     ${col((r) => r.project_handle)}::text[], ${col((r) => r.permission)}::text[], ${col((r) => JSON.stringify(r.paths))}::text[],
                     ${col((r) => r.first_seen_run)}::text[], ${col((r) => r.first_seen_at)}::text[], ${col((r) => JSON.stringify(r.flags))}::text[],
                     ${col((r) => r.reviewerId)}::text[], ${col((r) => r.rule)}::text[], ${col((r) => r.note)}::text[], ${col((r) => r.change)}::text[],
-                    ${col((r) => (r.causes ? JSON.stringify(r.causes) : null))}::text[], ${col((r) => r.baseItemId)}::text[], ${col((r) => String(r.carriedForward))}::text[])
+                    ${col((r) => (r.causes ? JSON.stringify(r.causes) : null))}::text[], ${col((r) => r.baseItemId)}::text[], ${col((r) => String(r.carriedForward))}::text[],
+                    ${col((r) => (r.identity ? JSON.stringify(r.identity) : null))}::text[])
           with ordinality as t(integration_id, run_id, principal_id, principal_kind, principal_external_id, principal_name, principal_handle, account_id, workspace_role,
                                resource_id, resource_kind, resource_external_id, resource_handle, resource_name, project_handle, permission, paths, first_seen_run,
-                               first_seen_at, flags, reviewer_id, rule, note, change, causes, base_item_id, carried, ord)
+                               first_seen_at, flags, reviewer_id, rule, note, change, causes, base_item_id, carried, identity, ord)
        order by t.ord
       returning id::text as id, principal_id::text as principal_id, resource_id::text as resource_id`.execute(db);
     for (const r of result.rows) ids.set(`${r.principal_id} ${r.resource_id}`, r.id);
@@ -129,6 +132,7 @@ interface ViewRow {
   change_causes: string[] | string | null;
   base_item_id: string | null;
   carried_forward: boolean;
+  identity: ItemIdentity | string | null;
   assigned_id: string;
   reviewer_id: string;
   decision: 'keep' | 'revoke' | 'reduce' | null;
@@ -155,7 +159,7 @@ export async function loadItemViews(db: Db, campaignId: string, reviewers: Reado
     select i.id::text as id, i.campaign_id::text as campaign_id, ig.name as integration, ig.kind as integration_kind, i.run_id::text as run_id, i.principal_id::text as principal_id,
            i.principal_kind, i.principal_external_id, i.principal_name, i.principal_handle, i.account_id, i.workspace_role, i.resource_id::text as resource_id,
            i.resource_kind, i.resource_external_id, i.resource_handle, i.resource_name, i.project_handle, i.permission, i.paths, i.first_seen_run::text as first_seen_run,
-           i.first_seen_at, i.flags, i.reviewer_rule, i.reviewer_note, i.change, i.change_causes, i.base_item_id::text as base_item_id, i.carried_forward,
+           i.first_seen_at, i.flags, i.reviewer_rule, i.reviewer_note, i.change, i.change_causes, i.base_item_id::text as base_item_id, i.carried_forward, i.identity,
            i.reviewer_id::text as assigned_id, s.reviewer_id::text as reviewer_id, s.decision, s.reduce_to, s.comment, s.decided_by::text as decided_by, s.decided_at, s.decided_via
       from review_items i
       join review_item_states s on s.item_id = i.id
@@ -201,6 +205,7 @@ export async function loadItemViews(db: Db, campaignId: string, reviewers: Reado
     change_causes: r.change_causes === null ? null : json(r.change_causes),
     base_item_id: r.base_item_id,
     carried_forward: r.carried_forward,
+    identity: r.identity === null ? null : json(r.identity),
     reviewer: reviewer(r.reviewer_id),
     decision: r.decision,
     reduce_to: r.reduce_to,
