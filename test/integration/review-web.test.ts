@@ -127,7 +127,7 @@ describeWithDb('the reviewer web page', (get) => {
       await page.click('#keep-selected');
       await expect.poll(() => page.locator('h1').innerText()).toMatch(new RegExp(`^Keep ${expected.length} items?\\?$`));
       // The confirmation takes focus on load (autofocus); under load it may land after the heading.
-      await expect.poll(() => page.evaluate(() => document.activeElement?.id ?? null)).toBe('confirm-keep');
+      await expect.poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe('confirm-keep');
       await Promise.all([page.waitForURL(/notice=kept/), page.keyboard.press('Enter')]);
       expect(await page.locator('#notice').innerText()).toBe(`Kept ${expected.length === 1 ? '1 item' : `${expected.length} items`}.`);
       expect(await page.locator('#progress').innerText()).toContain(`${expected.length} of ${total} decided`);
