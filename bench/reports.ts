@@ -16,6 +16,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createScratchServerDatabase } from '../src/db/scratch.ts';
 import { truthConnector } from '../connectors/bitbucket-cloud/simulator/truth-connector.ts';
 import { runSync } from '../src/sync/runner.ts';
+import { measureFloor } from './floor.ts';
 import { generateWorkspace } from '../connectors/bitbucket-cloud/simulator/generate.ts';
 import type { SimProfile } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
@@ -51,6 +52,7 @@ async function scratchDatabase(kind: 'embedded' | 'server'): Promise<RosterDatab
   const handle = await openDatabase({ kind: 'server', url: scratch.url });
   return {
     ...handle,
+    target: { kind: 'server', url: scratch.url },
     close: async () => {
       await handle.close();
       await scratch.drop();
@@ -117,6 +119,10 @@ export async function benchReports(options: ReportBenchOptions): Promise<ReportB
         rssPeakMb: mb(rssPeak),
       };
       results.push(row);
+      if ((def.name === 'access-review' || def.name === 'user-access') && handle.target.kind === 'server' && (options.format ?? 'csv') === 'csv') {
+        const floor = await measureFloor({ kind: 'server', url: handle.target.url }, def.name);
+        log(`${def.name.padEnd(20)} floor (COPY … TO STDOUT, same rows/columns/order) ${(floor.wallMs / 1000).toFixed(1)} s, ${mb(floor.bytes)} MB; Roster ÷ floor = ${(ms / floor.wallMs).toFixed(2)}`);
+      }
       log(`${def.name.padEnd(20)} ${String(row.rows).padStart(9)} rows ${(ms / 1000).toFixed(1).padStart(7)} s ${String(row.rowsPerSecond).padStart(7)} rows/s ${String(mb(bytes)).padStart(5)} MB out   heap ${row.heapStartMb} → peak ${row.heapPeakMb} MB${row.liveHeapPeakMb === null ? '' : ` (live ${row.liveHeapPeakMb} MB)`}   rss peak ${row.rssPeakMb} MB`);
     }
     return results;

@@ -28,7 +28,7 @@ import { createScratchDatabase, serverProblem, serverUrl } from './databases.ts'
 import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type SectionId, fmt, machineLine, markdownTable, textTable } from './figures.ts';
 import { ROUTES, type RequestBreakdown, minimumRequests } from './minimum.ts';
 import { type SimProcess, startSimProcess } from './sim-process.ts';
-import type { DbKind, IngestResult, RateLimitedResult, ReportRunResult, SyncResult } from './types.ts';
+import type { DbKind, FloorRunResult, IngestResult, RateLimitedResult, ReportRunResult, SyncResult } from './types.ts';
 import { runWorker } from './workers.ts';
 
 export interface BenchOptions {
@@ -55,6 +55,8 @@ const TARGETS = {
   loaderShare: 0.5,
   accessReviewMs: 30_000,
   accessReviewRssMb: 512,
+  /** A report's time over its floor (a plain COPY of the same rows from the same database). */
+  floorRatio: 2,
   simStartMs: 10_000,
   simRequestsPerSecond: 1000,
 };
@@ -286,14 +288,31 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           for (const report of REPORTS) {
             const out = await runWorker<ReportRunResult>({ kind: 'report', db: db.target, report }, { timeoutMs: WORKER_TIMEOUT_MS });
             raw[`report:${report}:${profile}:${kind}`] = out;
-            const strict = report === 'access-review' && profile === 'enterprise';
-            const within = out.result.wallMs < TARGETS.accessReviewMs && out.peakRssMb < TARGETS.accessReviewRssMb;
+            // The floor, in the same database right after the report (its statistics analyzed, its pages warm):
+            // best of two rounds except on enterprise, where one round already takes a minute.
+            const floor = await runWorker<FloorRunResult>({ kind: 'floor', db: db.target, report, rounds: profile === 'enterprise' ? 1 : 2 }, { timeoutMs: WORKER_TIMEOUT_MS });
+            raw[`floor:${report}:${profile}:${kind}`] = floor;
+            const ratio = out.result.wallMs / Math.max(1, floor.result.wallMs);
+            const judgedFloor = profile === 'large' || profile === 'enterprise';
+            add(
+              'reports',
+              `${report} CSV, ${profile}, ${kind}: Roster / floor (COPY (…) TO STDOUT (FORMAT csv) of the same rows, columns and order)`,
+              `${fmt.s(out.result.wallMs)} / ${fmt.s(floor.result.wallMs)} = ${fmt.num(ratio, 2)}× (floor ${fmt.bytes(floor.result.bytes)} vs report ${fmt.bytes(out.result.bytes)}; floor peak RSS ${fmt.mib(floor.peakRssMb)})`,
+              judgedFloor ? `≤ ${TARGETS.floorRatio}× floor` : '',
+              judgedFloor ? (ratio <= TARGETS.floorRatio ? 'pass' : 'miss') : 'info',
+            );
+            // Time: enterprise access-review on the server. Memory: every large report on the server
+            // (embedded, PGlite's own ~400 MiB sits in the same process: shown, not judged).
+            const timed = report === 'access-review' && profile === 'enterprise' && kind === 'server';
+            const sized = kind === 'server' && judgedFloor;
+            const targets = [timed ? `< ${TARGETS.accessReviewMs / 1000} s` : '', sized ? `peak RSS < ${fmt.mib(TARGETS.accessReviewRssMb)}` : ''].filter(Boolean);
+            const met = (!timed || out.result.wallMs < TARGETS.accessReviewMs) && (!sized || out.peakRssMb < TARGETS.accessReviewRssMb);
             add(
               'reports',
               `${report} CSV, ${profile}, ${kind}`,
               `${fmt.s(out.result.wallMs)}, ${fmt.int(out.result.rows)} rows, ${fmt.bytes(out.result.bytes)}; peak RSS ${rss(out, kind)}`,
-              strict ? `< ${TARGETS.accessReviewMs / 1000} s, < ${fmt.mib(TARGETS.accessReviewRssMb)}` : '',
-              strict ? (within ? 'pass' : 'miss') : 'info',
+              targets.join(', '),
+              targets.length > 0 ? (met ? 'pass' : 'miss') : 'info',
             );
           }
         }

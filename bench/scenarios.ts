@@ -15,6 +15,7 @@ import { type LoadCounts, type StagedScope, loadScopes } from '../src/sync/loade
 import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
 import { type EngineEvent, runSync } from '../src/sync/runner.ts';
 import { createClock, startSimulator } from '../connectors/bitbucket-cloud/simulator/index.ts';
+import { measureFloor } from './floor.ts';
 import type { BenchDbTarget, IngestResult, RateLimitedResult, ReportRunResult, Scenario, ScenarioResult, SimEndpoint, SyncResult } from './types.ts';
 
 /** A fixed, throwaway key: the bench's databases are scratch databases. */
@@ -36,6 +37,9 @@ function dispatch(scenario: Scenario): Promise<ScenarioResult> {
       return withDatabase(scenario.db, (handle) => syncScenario(handle, scenario.sim, scenario.integration, scenario.mode));
     case 'report':
       return withDatabase(scenario.db, (handle) => reportScenario(handle, scenario.report));
+    case 'floor':
+      // On connections of its own: an embedded data directory must not be open twice.
+      return measureFloor(scenario.db, scenario.report, scenario.rounds);
     case 'ingest':
       return withDatabase(scenario.db, (handle) => ingestScenario(handle, scenario.rows, scenario.batch, scenario.rounds));
     case 'rate-limited':

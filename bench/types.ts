@@ -23,6 +23,8 @@ export type Scenario =
   | { kind: 'prepare'; db: BenchDbTarget }
   | { kind: 'sync'; db: BenchDbTarget; sim: SimEndpoint; mode: 'full' | 'incremental'; integration: string }
   | { kind: 'report'; db: BenchDbTarget; report: string }
+  /** The floor of an access report: a plain COPY of the same rows, columns and order (bench/floor.ts). */
+  | { kind: 'floor'; db: BenchDbTarget; report: 'access-review' | 'user-access'; rounds: number }
   | { kind: 'ingest'; db: BenchDbTarget; rows: number; batch: number; rounds: number }
   | { kind: 'rate-limited'; db: BenchDbTarget; profile: SimProfile; budgetPerHour: number; speed: number };
 
@@ -49,6 +51,13 @@ export interface ReportRunResult {
   bytes: number;
   wallMs: number;
   warnings: number;
+}
+
+export interface FloorRunResult {
+  report: string;
+  /** Best of the rounds. */
+  wallMs: number;
+  bytes: number;
 }
 
 export interface IngestResult {
@@ -85,7 +94,7 @@ export interface PrepareResult {
   migrated: boolean;
 }
 
-export type ScenarioResult = PrepareResult | SyncResult | ReportRunResult | IngestResult | RateLimitedResult;
+export type ScenarioResult = PrepareResult | SyncResult | ReportRunResult | FloorRunResult | IngestResult | RateLimitedResult;
 
 /** The one line a worker prints on stdout, after the marker. */
 export interface WorkerOutput<T extends ScenarioResult = ScenarioResult> {
