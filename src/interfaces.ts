@@ -279,8 +279,23 @@ export interface Connector {
   kind: IntegrationKind;
   streams: readonly StreamDeclaration[];
   detectCapabilities(signal: AbortSignal): Promise<Capabilities>;
+  /**
+   * What a sync would cost in requests, from a cheap probe of the source's counts (a few requests):
+   * `roster sync --plan` before an integration's first run. Optional: without it, a plan needs a run.
+   */
+  estimateRequests?(signal: AbortSignal): Promise<RequestEstimate>;
   stats(): ConnectorStats;
   close(): Promise<void>;
+}
+
+/** A connector's estimate of a sync's requests (`Connector.estimateRequests`). */
+export interface RequestEstimate {
+  /** Requests the probe itself made (detection included). */
+  probeRequests: number;
+  /** Requests per stream of a full and of an incremental run; `stream` null for requests outside any stream (detection, tokens). */
+  streams: Array<{ stream: string | null; full: number; incremental: number }>;
+  /** What the estimate assumes, for the plan's reader ("each repository's permissions fit one page"). */
+  assumptions: string[];
 }
 
 /** Events a connector and the engine emit for progress display and logs. */

@@ -5,12 +5,13 @@
  */
 import { RosterError } from '../../src/errors.ts';
 import { HttpClient, sharedBudget, systemClock, type Clock } from '../../src/http/index.ts';
-import type { Capabilities, Connector, ConnectorStats, ProgressEvent } from '../../src/interfaces.ts';
+import type { Capabilities, Connector, ConnectorStats, ProgressEvent, RequestEstimate } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import { BitbucketApi } from './api.ts';
 import { detectCapabilities } from './capabilities.ts';
 import { createAuthorizer, type BitbucketCredential, type OAuthTokens } from './credentials.ts';
 import type { StreamState } from './listings.ts';
+import { estimateBitbucketRequests } from './plan.ts';
 import { buildStreams } from './streams.ts';
 
 export type { BitbucketCredential, OAuthTokens } from './credentials.ts';
@@ -171,6 +172,12 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
         'bitbucket capabilities detected',
       );
       return detection.capabilities;
+    },
+    async estimateRequests(signal: AbortSignal): Promise<RequestEstimate> {
+      const before = http.stats().requests;
+      const capabilities = state.detection?.capabilities ?? (await this.detectCapabilities(signal));
+      const estimate = await estimateBitbucketRequests(state, streams, capabilities, signal);
+      return { ...estimate, probeRequests: http.stats().requests - before };
     },
     stats(): ConnectorStats {
       return http.stats();

@@ -1,3 +1,4 @@
+import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from './plan.ts';
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
 import type { CredentialKind } from '../interfaces.ts';
@@ -84,6 +85,8 @@ export interface HealthFacts {
   lastSuccessAt: string | null;
   /** Scopes of the last finished run that were not read completely. */
   scopes: ScopeProblem[];
+  /** The configured schedule against the budget, at the last finished run's requests; null without a schedule or a run. Absent in older status files. */
+  schedule?: ScheduleFit | null;
 }
 
 /** What the process running a sync knows between two database writes (kept in the status file). */
@@ -204,6 +207,9 @@ export async function readHealthFacts(db: Kysely<Database>, options: { integrati
       openRun: openRun ? runFacts(openRun) : null,
       lastSuccessAt: lastSuccess?.finished_at?.toISOString() ?? null,
       scopes: scopes.map((s) => ({ scope: s.scope, stream: s.stream, label: s.label, status: s.status, httpStatus: s.http_status, code: s.error_code, message: s.message, advice: s.advice })),
+      // What the last run took is what each scheduled run will take (scheduled runs are incremental,
+      // and an incremental run of Bitbucket reads nearly everything a full one does).
+      schedule: lastRun && lastRun.api_requests > 0 ? scheduleFit(integration, lastRun.api_requests, budgetOf(integration), 1) : null,
     });
   }
   return result;
@@ -290,6 +296,8 @@ export function judgeIntegration(facts: HealthFacts, options: JudgeOptions): Int
     verdict = 'healthy';
     reason = `Last run ${lastRun.id} succeeded ${formatAge(dataAgeSeconds ?? 0)} ago and read everything.`;
   }
+  const scheduleProblem = scheduleWarning(facts.schedule ?? null, integration.name);
+  if (scheduleProblem) warnings.push(scheduleProblem);
   const credentialWarning = CREDENTIAL_WARNINGS[integration.credentialKind];
   if (credentialWarning) warnings.unshift(credentialWarning);
 

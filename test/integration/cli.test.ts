@@ -102,6 +102,15 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     expect(lenient.code).toBe(0);
   });
 
+  it('sync --plan refuses flags it cannot honour, naming them', async () => {
+    const json = await cli().run(['sync', '--integration', 'acme', '--json']);
+    expect(json.code).not.toBe(0);
+    expect(json.stderr).toContain('--json applies to --plan only');
+    const full = await cli().run(['sync', '--integration', 'acme', '--plan', '--full']);
+    expect(full.code).not.toBe(0);
+    expect(full.stderr).toContain('--plan does not sync, so --full has nothing to do');
+  });
+
   it('status is 2 ("cannot tell") when the database does not answer', async () => {
     const result = await cli().run(['status'], { env: { DATABASE_URL: 'postgres://roster:hunter2@127.0.0.1:1/nowhere' } });
     expect(result.code).toBe(2);

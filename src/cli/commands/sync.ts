@@ -4,6 +4,7 @@ import type { Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
 import { logger } from '../../log.ts';
 import { connectIntegration } from '../../sync/connect.ts';
+import { formatPlan, planSync } from '../../sync/plan.ts';
 import { runSync } from '../../sync/runner.ts';
 import type { CliContext } from '../context.ts';
 import type { CliHost } from '../main.ts';
@@ -17,14 +18,28 @@ export function registerSync(program: Command, host: CliHost): void {
     .option('--integration <name>', 'only this integration')
     .option('--full', 're-read everything instead of only what changed since the last good run')
     .option('--wait', 'if another process is syncing this integration, wait for it instead of exiting')
+    .option('--plan', 'do not sync: print the requests a full and an incremental sync will take, the hours at the budget, and which settings change them (from the last run, or a probe of a few requests when never synced)')
+    .option('--json', 'with --plan: print the plan as JSON')
     .action(
-      host.run(async (ctx, options: { integration?: string; full?: boolean; wait?: boolean }) => {
+      host.run(async (ctx, options: { integration?: string; full?: boolean; wait?: boolean; plan?: boolean; json?: boolean }) => {
+        if (options.json && !options.plan) throw new RosterError('input_invalid', '--json applies to --plan only (roster sync --integration NAME --plan --json).');
+        if (options.plan && (options.full || options.wait)) throw new RosterError('input_invalid', `--plan does not sync, so ${options.full ? '--full' : '--wait'} has nothing to do: drop it (the plan shows both a full and an incremental sync).`);
         const handle = await ctx.database();
         await applyConfiguredIntegrations(ctx, handle);
         const targets: Integration[] = options.integration
           ? [await findIntegration(handle.db, options.integration)]
           : (await listIntegrations(handle.db)).filter((i) => i.status !== 'disabled');
         if (targets.length === 0) throw new RosterError('integration_not_found', 'No integrations to sync. Add one with `roster integration add`, or try `roster demo`.');
+        if (options.plan) {
+          const keyring = ctx.keyring();
+          const plans = [];
+          for (const integration of targets) {
+            plans.push(await planSync(handle.db, integration, () => connectIntegration(handle, keyring, integration, { onProgress: () => {}, logger })));
+          }
+          if (options.json) ctx.out(JSON.stringify(options.integration ? plans[0] : plans, null, 2));
+          else for (const plan of plans) ctx.out(formatPlan(plan).trimEnd());
+          return 0;
+        }
         const controller = new AbortController();
         const onSignal = () => {
           ctx.err('\nroster: interrupted — finishing the scopes in flight and keeping a checkpoint (press Ctrl-C again to quit at once)');
