@@ -10,7 +10,8 @@ import { saveIntegration } from '../src/db/integrations.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Integration } from '../src/db/types.ts';
 import { Secret, loadKeyring } from '../src/secrets/index.ts';
-import { type ConnectorOverrides, connectIntegration } from '../src/sync/connect.ts';
+import type { ConnectorTuning as ConnectorOverrides } from '../src/interfaces.ts';
+import { connectIntegration } from '../src/sync/connect.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from '../src/sync/loader.ts';
 import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
 import { type EngineEvent, runSync } from '../src/sync/runner.ts';
@@ -58,7 +59,8 @@ async function withDatabase<T>(target: BenchDbTarget, body: (handle: RosterDatab
   }
 }
 
-async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimEndpoint, budgetPerHour: number): Promise<Integration> {
+/** The bench's integration of a simulator; its budget is the run's tuning (beyond what an operator may set), not a stored option. */
+async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimEndpoint): Promise<Integration> {
   const existing = await handle.db.selectFrom('integrations').selectAll().where('name', '=', name).executeTakeFirst();
   if (existing) return existing;
   const { integration } = await saveIntegration(
@@ -66,12 +68,13 @@ async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimE
     keyring,
     {
       name,
+      kind: 'bitbucket-cloud',
       workspace: sim.workspace,
       baseUrl: sim.baseUrl,
       credentialKind: 'api-token',
       schedule: null,
       timezone: 'UTC',
-      options: { budgetPerHour },
+      options: {},
       credential: { secret: new Secret(sim.token), username: sim.email },
     },
     false,
@@ -122,7 +125,7 @@ async function timedSync(handle: RosterDatabase, integration: Integration, mode:
 
 /** A sync with Roster's defaults (connector concurrency, scope concurrency) and no rate limit. */
 async function syncScenario(handle: RosterDatabase, sim: SimEndpoint, name: string, mode: 'full' | 'incremental'): Promise<SyncResult> {
-  const integration = await ensureIntegration(handle, name, sim, 1_000_000);
+  const integration = await ensureIntegration(handle, name, sim);
   const { result } = await timedSync(handle, integration, mode, { budgetPerHour: 1_000_000 });
   return result;
 }
@@ -261,7 +264,7 @@ async function rateLimitedScenario(handle: RosterDatabase, scenario: Extract<Sce
   try {
     const admin = sim.credentials.adminApiToken;
     const endpoint: SimEndpoint = { baseUrl: sim.baseUrl, workspace: sim.workspace, email: admin.email, token: admin.token };
-    const integration = await ensureIntegration(handle, `rate-limited-${scenario.profile}`, endpoint, scenario.budgetPerHour);
+    const integration = await ensureIntegration(handle, `rate-limited-${scenario.profile}`, endpoint);
     const simStart = clock.now();
     let lastAnswer = simStart;
     const realStart = performance.now();

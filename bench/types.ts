@@ -105,4 +105,4 @@ export interface WorkerOutput<T extends ScenarioResult = ScenarioResult> {
   openRssMb: number;
 }
 
-export const RESULT_MARKER = '@@bench-result ';
+export const RESULT_MARKER = 'bench-result ';

@@ -1,6 +1,6 @@
 /**
  * One measured scenario in a process of its own: `node --import tsx bench/worker.ts '<scenario JSON>'`.
- * Prints one line `@@bench-result {"result":…,"peakRssMb":…}` on stdout; logs stay on stderr.
+ * Prints one line `bench-result {"result":…,"peakRssMb":…}` on stdout; logs stay on stderr.
  * Peak RSS is `process.resourceUsage().maxRSS`: this process only (the simulator runs elsewhere, and
  * so does a PostgreSQL server; the embedded database runs in here and counts).
  */

@@ -5,6 +5,7 @@ import * as versionedPrincipalsAndResources from './2026-12-01T1000_versioned_pr
 import * as connectorVocabularies from './2026-12-01T1030_connector_vocabularies.ts';
 import * as syncRunSegments from './2026-12-01T1100_sync_run_segments.ts';
 import * as reviewCampaigns from './2026-12-01T1200_review_campaigns.ts';
+import * as credentialSlots from './2026-12-01T1310_credential_slots.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01T1030_connector_vocabularies': connectorVocabularies,
   '2026-12-01T1100_sync_run_segments': syncRunSegments,
   '2026-12-01T1200_review_campaigns': reviewCampaigns,
+  '2026-12-01T1310_credential_slots': credentialSlots,
 };

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
-import { type Health, integrationHealth } from '../src/sync/health.ts';
+import { type Health, integrationHealth } from '../src/access/health.ts';
 import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
 import type { Column, CoverageGapInfo, ReportDefinition } from './types.ts';
 

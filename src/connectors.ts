@@ -1,32 +1,24 @@
-import { BITBUCKET_CLOUD_API_LIMITS } from '../connectors/bitbucket-cloud/limits.ts';
-import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
+import { BITBUCKET_CLOUD } from '../connectors/bitbucket-cloud/definition.ts';
+import { z } from 'zod';
 import { RosterError } from './errors.ts';
-import type { ApiLimit, PermissionModel } from './interfaces.ts';
+import type { ApiLimit, ConnectorDefinition, CredentialKindDefinition, OptionDefinition, PermissionModel } from './interfaces.ts';
+import { plural } from './text.ts';
 
 /**
- * The registry of connector kinds: the one engine file that names connectors. Reports, status, the
- * sync and the CLI ask it what a kind declares instead of knowing any source themselves; a new source
- * registers its definition here (or, in a test, through `registerConnector`) and touches no other
- * engine file.
+ * The registry of connector kinds: the one engine file that names connectors. The CLI, the config
+ * file, `db/integrations.ts`, run start-up, status, reports, `roster sim` and `roster demo` ask it
+ * what a kind declares (its `ConnectorDefinition`, exported by `connectors/<kind>/definition.ts`)
+ * instead of knowing any source themselves. A new source adds one `registerConnector` line at the
+ * end of this file (or, in a test, calls `registerConnector`) and touches no other engine file.
  */
-export interface ConnectorFacts {
-  kind: string;
-  /** The source's name in messages ("Bitbucket Cloud's own effective permissions"). */
-  title: string;
-  /** How access works in the source: resources, ladders, inheritance, root roles, implicit access. */
-  permissionModel: PermissionModel;
-  /** What gives access in this source that its API cannot list with any credential. */
-  apiLimits: readonly ApiLimit[];
-}
+const CONNECTORS = new Map<string, ConnectorDefinition>();
 
-const CONNECTORS = new Map<string, ConnectorFacts>();
-
-/** Adds a connector kind. Refuses a kind already registered, and a model that does not hold together. */
-export function registerConnector(facts: ConnectorFacts): void {
-  if (CONNECTORS.has(facts.kind)) throw new RosterError('internal', `Connector kind "${facts.kind}" is registered twice`);
-  const problems = checkModel(facts.permissionModel);
-  if (problems.length > 0) throw new RosterError('internal', `The permission model of "${facts.kind}" does not hold together: ${problems.join('; ')}`);
-  CONNECTORS.set(facts.kind, facts);
+/** Adds a connector kind. Refuses a kind already registered, and a definition that does not hold together. */
+export function registerConnector(definition: ConnectorDefinition): void {
+  if (CONNECTORS.has(definition.kind)) throw new RosterError('internal', `Connector kind "${definition.kind}" is registered twice`);
+  const problems = [...checkModel(definition.permissionModel), ...checkDefinition(definition)];
+  if (problems.length > 0) throw new RosterError('internal', `The definition of connector "${definition.kind}" does not hold together: ${problems.join('; ')}`);
+  CONNECTORS.set(definition.kind, definition);
 }
 
 /** Removes a kind registered by a test. */
@@ -34,15 +26,39 @@ export function unregisterConnector(kind: string): void {
   CONNECTORS.delete(kind);
 }
 
-function facts(kind: string): ConnectorFacts {
+/** Every registered kind, in registration order. */
+export function connectorKinds(): string[] {
+  return [...CONNECTORS.keys()];
+}
+
+/** Every registered definition, in registration order. */
+export function connectorDefinitions(): ConnectorDefinition[] {
+  return [...CONNECTORS.values()];
+}
+
+/** The kind `roster integration add`, the config file, `roster sim` and `roster demo` take when none is given: the first registered. */
+export function defaultConnectorKind(): string {
+  const first = CONNECTORS.keys().next();
+  if (first.done) throw new RosterError('internal', 'No connector is registered');
+  return first.value;
+}
+
+function knownKinds(): string {
+  return connectorDefinitions()
+    .map((d) => `${d.kind} (${d.title})`)
+    .join(', ');
+}
+
+/** The definition of a kind; an unknown kind is `input_invalid`, naming the kinds there are. */
+export function connectorOf(kind: string): ConnectorDefinition {
   const found = CONNECTORS.get(kind);
-  if (!found) throw new RosterError('internal', `No connector is registered for integration kind "${kind}" (known: ${[...CONNECTORS.keys()].join(', ')})`);
+  if (!found) throw new RosterError('input_invalid', `Unknown integration kind "${kind}": use one of ${knownKinds()}.`);
   return found;
 }
 
 /** The permission model of an integration's kind. */
 export function permissionModelOf(kind: string): PermissionModel {
-  return facts(kind).permissionModel;
+  return connectorOf(kind).permissionModel;
 }
 
 /** Standing limits of what the source's API can list, for an integration of `kind`. */
@@ -53,6 +69,51 @@ export function apiLimitsOf(kind: string): readonly ApiLimit[] {
 /** The source's name for messages. */
 export function connectorTitleOf(kind: string): string {
   return CONNECTORS.get(kind)?.title ?? kind;
+}
+
+/** A credential kind of a connector kind; an unknown one is `input_invalid`, naming the kind's credential kinds. */
+export function credentialKindOf(kind: string, credentialKind: string): CredentialKindDefinition {
+  const definition = connectorOf(kind);
+  const found = definition.credentials.find((c) => c.kind === credentialKind);
+  if (!found) {
+    throw new RosterError('input_invalid', `${definition.title} has no credential kind "${credentialKind}": use one of ${definition.credentials.map((c) => c.kind).join(', ')}.`);
+  }
+  return found;
+}
+
+/** The standing warning about a credential kind (end-of-life), or null. */
+export function credentialWarningOf(kind: string, credentialKind: string): string | null {
+  return CONNECTORS.get(kind)?.credentials.find((c) => c.kind === credentialKind)?.warning ?? null;
+}
+
+/** A whole number option: a wrong value is named with the allowed range ("must be a whole number from 1 to 32 (got \"abc\")"). */
+export function wholeNumber(min: number, max: number) {
+  const range = `a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}`;
+  return z.number({ error: (issue) => `must be ${range} (got ${typeof issue.input === 'string' ? `"${issue.input}"` : String(issue.input)})` }).int().min(min).max(max);
+}
+
+/** The zod schema of each option in a kind's table, with its default: what config, CLI and run start-up check options with. */
+export function optionSchemas(kind: string): Record<string, z.ZodType> {
+  return Object.fromEntries(
+    connectorOf(kind).options.map((o) => [o.name, o.type === 'integer' ? wholeNumber(o.min, o.max).default(o.default) : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional()]),
+  );
+}
+
+/**
+ * An integration's stored options checked against its kind's table: defaults filled in, unknown
+ * names and wrong values listed (each naming the option; the caller says where it came from).
+ */
+export function checkOptions(kind: string, given: Readonly<Record<string, unknown>>): { options: Record<string, unknown>; problems: Array<{ option: OptionDefinition | null; name: string; message: string }> } {
+  const table = connectorOf(kind).options;
+  const present = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined && v !== null));
+  const result = z.strictObject(optionSchemas(kind)).safeParse(present);
+  if (result.success) return { options: result.data, problems: [] };
+  const problems = result.error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((name) => ({ option: null, name, message: `is not an option of ${connectorTitleOf(kind)} (its options: ${table.map((o) => o.name).join(', ') || 'none'})` }));
+    const name = String(issue.path[0] ?? '');
+    return [{ option: table.find((o) => o.name === name) ?? null, name, message: issue.message }];
+  });
+  return { options: {}, problems };
 }
 
 /** Every rule must name kinds the model declares, on their ladders. */
@@ -80,4 +141,29 @@ export function checkModel(model: PermissionModel): string[] {
   return problems;
 }
 
-registerConnector({ kind: 'bitbucket-cloud', title: 'Bitbucket Cloud', permissionModel: BITBUCKET_CLOUD_MODEL, apiLimits: BITBUCKET_CLOUD_API_LIMITS });
+/** The parts of a definition the engine relies on: a kind's name, one secret per credential kind, one row per option. */
+function checkDefinition(definition: ConnectorDefinition): string[] {
+  const problems: string[] = [];
+  if (!/^[a-z][a-z0-9-]*$/.test(definition.kind)) problems.push(`kind "${definition.kind}" must be lowercase letters, digits and "-"`);
+  if (definition.credentials.length === 0) problems.push('it declares no credential kind');
+  const seen = new Set<string>();
+  for (const credential of definition.credentials) {
+    if (seen.has(credential.kind)) problems.push(`credential kind "${credential.kind}" is declared twice`);
+    seen.add(credential.kind);
+    const fields = Object.values(credential.fields);
+    const secrets = fields.filter((f) => f.from === 'secret').length;
+    if (secrets !== 1) problems.push(`credential kind "${credential.kind}" has ${plural(secrets, 'secret field')} (needs exactly one)`);
+    if (fields.filter((f) => f.from === 'username').length > 1) problems.push(`credential kind "${credential.kind}" takes more than one field from --username`);
+    const slots = fields.map((f) => f.slot);
+    if (new Set(slots).size !== slots.length) problems.push(`credential kind "${credential.kind}" stores two fields in one slot`);
+  }
+  const names = definition.options.map((o) => o.name);
+  if (new Set(names).size !== names.length) problems.push('an option is declared twice');
+  for (const option of definition.options) {
+    if (option.type === 'integer' && !(option.min <= option.default && option.default <= option.max)) problems.push(`option ${option.name}: default ${option.default} is outside ${option.min}–${option.max}`);
+  }
+  return problems;
+}
+
+// The sources Roster ships, one line each; the first is the default kind.
+registerConnector(BITBUCKET_CLOUD);

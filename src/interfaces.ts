@@ -6,6 +6,10 @@
  *                                                                    └──▶ effective access ──▶ reports
  */
 
+import type { ZodType } from 'zod';
+import type { Logger } from './log.ts';
+import type { Secret } from './secrets/index.ts';
+
 // ─── Vocabulary ──────────────────────────────────────────────────────────────────────────────
 
 export const PRINCIPAL_KINDS = ['user', 'group', 'deploy_key', 'access_token'] as const;
@@ -80,18 +84,14 @@ export interface ImplicitAccess {
   undo: string;
 }
 
-export const CREDENTIAL_KINDS = [
-  'workspace-access-token',
-  'project-access-token',
-  'repository-access-token',
-  'oauth-client-credentials',
-  'api-token',
-  'app-password',
-] as const;
-export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
+/** A credential kind's name, declared by its connector's definition (`api-token`, `personal-access-token`). */
+export type CredentialKind = string;
 
-export const INTEGRATION_KINDS = ['bitbucket-cloud'] as const;
-export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
+/** An integration kind's name: a connector's `kind` in the registry (`src/connectors.ts`). */
+export type IntegrationKind = string;
+
+/** Error code stored on `not_covered` scope rows that the credential kind explains (expected, not a failure). */
+export const CREDENTIAL_GAP = 'credential_gap';
 
 export const RUN_STATUSES = ['running', 'paused', 'succeeded', 'partial', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -305,3 +305,168 @@ export type ProgressEvent =
   | { type: 'retry'; path: string; attempt: number; reason: string; delayMs: number }
   | { type: 'scope-start'; scope: Scope }
   | { type: 'scope-end'; scope: Scope; status: ScopeStatus; items: number; pages: number };
+
+// ─── Connector definition (how a source plugs in) ─────────────────────────────────────────
+
+/**
+ * Everything the engine knows of a source, exported by `connectors/<kind>/definition.ts` and
+ * registered by one line in `src/connectors.ts`: the CLI, the config file, `db/integrations.ts`,
+ * `roster status`, `roster sim` / `roster demo` and run start-up read kinds, credential kinds,
+ * options, defaults and warnings from here, so a new source touches no other engine file.
+ */
+export interface ConnectorDefinition {
+  kind: IntegrationKind;
+  /** The source's name in messages ("Bitbucket Cloud's own effective permissions"). */
+  title: string;
+  /** How access works in the source: resources, ladders, inheritance, root roles, implicit access. */
+  permissionModel: PermissionModel;
+  /** What gives access in this source that its API cannot list with any credential. */
+  apiLimits: readonly ApiLimit[];
+  /** What an integration of this kind is given besides its credential (`roster integration add`, the config file). */
+  settings: IntegrationSettings;
+  /** The credentials the source accepts, by kind. */
+  credentials: readonly CredentialKindDefinition[];
+  /**
+   * Options an operator may set, with their limits: the one table config, CLI and `create()` read
+   * (an integration's stored options are checked against it before the connector is built).
+   */
+  options: readonly OptionDefinition[];
+  /**
+   * Fills what the operator left out from what they gave, when the integration is added (Bitbucket
+   * Cloud: the OAuth token URL from the base URL), and says what it derived. Default: nothing to add.
+   */
+  resolveOptions?(input: ResolveInput): { options: Record<string, unknown>; notes: string[] };
+  /** Builds the connector for one integration; it opens its sealed credential itself. */
+  create(integration: IntegrationSpec, credential: SealedCredential, deps: ConnectorDeps): Promise<Connector>;
+  /** The source's simulator, for `roster sim --source KIND` and `roster demo --source KIND`. Loaded only when asked for. */
+  simulator?: () => Promise<SimulatorOffer>;
+}
+
+export interface IntegrationSettings {
+  /** The integration's workspace (`--workspace`, config `workspace`): checked, or null when the source has none (one server). */
+  workspace: { description: string; check(value: string): string | null } | null;
+  /** The API root (`--base-url`, config `baseUrl`): its default, or null when the operator must give it (a server's URL). */
+  baseUrl: { description: string; default: string | null };
+}
+
+/** What `resolveOptions` sees: the settings and options as given, after their checks. */
+export interface ResolveInput {
+  baseUrl: string;
+  credentialKind: CredentialKind;
+  options: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One credential kind: what its parts are, where `roster integration add` and the config file take
+ * each from, where each is stored (sealed), and a zod schema the opened parts must satisfy — checked
+ * when the credential is added and again before the connector uses it.
+ */
+export interface CredentialKindDefinition {
+  kind: CredentialKind;
+  /** One line for `--help` and messages: `Atlassian API token of a workspace admin (with --username: its account e-mail)`. */
+  description: string;
+  /** The credential's parts by name. Exactly one is the secret (`from: 'secret'`). */
+  fields: Readonly<Record<string, CredentialField>>;
+  /** The opened parts (each a `Secret`, which never prints): checks them, and says what is wrong. */
+  schema: ZodType<Record<string, Secret>>;
+  /** A standing warning about every credential of this kind (end-of-life), shown by `integration add`/`list` and `status`. */
+  warning?: string;
+}
+
+export interface CredentialField {
+  /**
+   * Where the operator gives it: `secret` is read from `--secret-env VAR` or standard input (config:
+   * `secretEnv`), never from the command line; `username` is `--username` (config: `username`).
+   */
+  from: 'secret' | 'username';
+  /** The stored slot (`credentials.name`), sealed with the integration's id. */
+  slot: string;
+  /** What it is, for `--help` and messages: `the Atlassian account e-mail`. */
+  description: string;
+}
+
+/** An option of an integration with its limits and default: the one table config, CLI and connector read. */
+export type OptionDefinition =
+  | { name: string; type: 'integer'; flag: string; description: string; min: number; max: number; default: number }
+  | { name: string; type: 'url'; flag: string; description: string };
+
+/** An integration as its connector sees it: its identity, settings and checked options (defaults filled in). */
+export interface IntegrationSpec {
+  id: string;
+  name: string;
+  kind: IntegrationKind;
+  workspace: string | null;
+  baseUrl: string;
+  credentialKind: CredentialKind;
+  options: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * An integration's stored credential, still sealed: the connector opens what it needs when it needs
+ * it, and seals what it must keep (rotated OAuth tokens) before it uses them.
+ */
+export interface SealedCredential {
+  kind: CredentialKind;
+  /** The parts of the credential kind, opened and checked against its schema. */
+  open(): Promise<Record<string, Secret>>;
+  /** A slot the connector keeps itself (an OAuth access or refresh token), opened; null when none is stored. */
+  openState(slot: string): Promise<{ value: Secret; expiresAt: Date | null } | null>;
+  /** Seals and stores slots of the connector's own, in one transaction. */
+  saveState(values: ReadonlyArray<{ slot: string; value: string; expiresAt: Date | null }>): Promise<void>;
+}
+
+/** What the engine gives `create()` besides the integration and its credential. */
+export interface ConnectorDeps {
+  logger: Logger;
+  onProgress: (event: ProgressEvent) => void;
+  /**
+   * Requests this integration's runs made in the last hour in other processes, as counts at times in
+   * ms: a fresh process fills its budget window with them so pacing starts from the truth.
+   */
+  priorRequests: ReadonlyArray<{ at: number; count: number }>;
+  /** Knobs tests and the benchmark set (a fast clock, a budget, waits); never credentials, never from an operator. */
+  tuning: ConnectorTuning;
+}
+
+export interface ConnectorTuning {
+  clock?: { now(): number; sleep(ms: number, signal?: AbortSignal): Promise<void> };
+  budgetPerHour?: number;
+  concurrency?: number;
+  maxRateLimitWaitMs?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
+  retryBaseMs?: number;
+}
+
+/** A source's simulator, as `roster sim` and `roster demo` reach it through the registry. */
+export interface SimulatorOffer {
+  /** Profiles `roster sim --profile` accepts, smallest first; the demo takes the first two. */
+  profiles: readonly string[];
+  /**
+   * Runs `roster sim`: prints one JSON line `{baseUrl, workspace, tokenUrl, credentials}`, then serves
+   * until stopped. `flags` are the command's own as given (strings); a bad one throws `input_invalid`.
+   */
+  serve(flags: SimFlags): Promise<void>;
+  /** Starts one for `roster demo`, and says how to connect an integration to it with its admin credential. */
+  start(options: { profile: string; seed: number }): Promise<RunningSimulator>;
+}
+
+export interface SimFlags {
+  port: number;
+  profile: string;
+  seed: number;
+  faults?: string;
+  rateLimit?: string;
+  reportedPermissions?: string;
+}
+
+export interface RunningSimulator {
+  baseUrl: string;
+  /** The simulated workspace, when the source has workspaces. */
+  workspace: string | null;
+  /** A name for messages: `workspace "acme"`, `server at http://…`. */
+  label: string;
+  /** The integration to add for it: its settings, an admin credential's parts and the options it needs. */
+  integration: { credentialKind: CredentialKind; credential: { secret: Secret; username: string | null }; options: Record<string, unknown> };
+  close(): Promise<void>;
+}

@@ -1,8 +1,8 @@
 import { ConnectorError } from '../../src/errors.ts';
-import type { Capabilities, CoverageGap, CredentialKind } from '../../src/interfaces.ts';
+import type { Capabilities, CoverageGap } from '../../src/interfaces.ts';
 import type { BitbucketApi } from './api.ts';
 import { parseSourceError } from './api.ts';
-import { APP_PASSWORD_EOL_WARNING, CREDENTIAL_LABELS, isAccessToken, splitScopes, type Authorizer } from './credentials.ts';
+import { APP_PASSWORD_EOL_WARNING, CREDENTIAL_LABELS, type CredentialKind, isAccessToken, splitScopes, type Authorizer } from './credentials.ts';
 import { workspaceAccessSchema, workspaceSchema, type BitbucketWorkspace } from './schemas.ts';
 import { z } from 'zod';
 
@@ -85,7 +85,8 @@ function capitalize(s: string): string {
 
 /** Null when `capabilities` can read what `req` describes; otherwise why not and what would. */
 export function gapFor(capabilities: Capabilities, req: Requirement, workspace: string): CoverageGap | null {
-  const kind = capabilities.credentialKind;
+  // Capabilities this connector detected carry its own credential kinds.
+  const kind = capabilities.credentialKind as CredentialKind;
   const label = CREDENTIAL_LABELS[kind];
   if (isAccessToken(kind) && !req.accessTokens) {
     return {

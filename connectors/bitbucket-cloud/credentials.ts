@@ -1,6 +1,5 @@
 import { ConnectorError } from '../../src/errors.ts';
 import type { Clock, HttpClient } from '../../src/http/index.ts';
-import type { CredentialKind } from '../../src/interfaces.ts';
 import { registerSecret, type Logger } from '../../src/log.ts';
 import { errorBodySchema, oauthTokenSchema } from './schemas.ts';
 
@@ -18,9 +17,8 @@ export type BitbucketCredential =
       expiresAt?: Date | string | null;
     };
 
-// Every kind here is a CredentialKind, and every CredentialKind has a shape here.
-type Assert<T extends true> = T;
-export type _KindsMatch = Assert<BitbucketCredential['kind'] extends CredentialKind ? (CredentialKind extends BitbucketCredential['kind'] ? true : false) : false>;
+/** Bitbucket Cloud's credential kinds (the definition declares each, with its fields and schema). */
+export type CredentialKind = BitbucketCredential['kind'];
 
 export const ACCESS_TOKEN_KINDS = ['workspace-access-token', 'project-access-token', 'repository-access-token'] as const;
 export type AccessTokenKind = (typeof ACCESS_TOKEN_KINDS)[number];
@@ -38,8 +36,9 @@ export const CREDENTIAL_LABELS: Record<CredentialKind, string> = {
   'app-password': 'app password',
 };
 
+/** The one statement that app passwords are end-of-life: capability warnings, `integration add`/`list` and `status` show it. */
 export const APP_PASSWORD_EOL_WARNING =
-  'App passwords are end-of-life: Atlassian switched them off in July 2026. Replace this credential with an Atlassian API token (Basic email:token) of a workspace admin.';
+  'Bitbucket app passwords were switched off in July 2026: replace this credential with an Atlassian API token of a workspace admin (credential kind api-token).';
 
 export interface OAuthTokens {
   accessToken: string;

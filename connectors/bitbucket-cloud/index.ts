@@ -10,6 +10,7 @@ import type { Logger } from '../../src/log.ts';
 import { BitbucketApi } from './api.ts';
 import { detectCapabilities } from './capabilities.ts';
 import { createAuthorizer, type BitbucketCredential, type OAuthTokens } from './credentials.ts';
+import { BITBUCKET_TOKEN_URL, optionLimits } from './settings.ts';
 import type { StreamState } from './listings.ts';
 import { estimateBitbucketRequests } from './plan.ts';
 import { buildStreams } from './streams.ts';
@@ -18,8 +19,6 @@ export type { BitbucketCredential, OAuthTokens } from './credentials.ts';
 export { REQUIREMENTS, gapFor, missingScopes } from './capabilities.ts';
 export { PAGELEN } from './listings.ts';
 export { sshKeyFacts } from './normalize.ts';
-
-export const DEFAULT_TOKEN_URL = 'https://bitbucket.org/site/oauth2/access_token';
 
 export interface BitbucketCloudOptions {
   /** API root without `/2.0`, e.g. `https://api.bitbucket.org`; 2.0 is `${baseUrl}/2.0`, 1.0 is `${baseUrl}/1.0`. */
@@ -31,9 +30,9 @@ export interface BitbucketCloudOptions {
   tokenUrl?: string;
   /** Called with every OAuth token pair issued or rotated, before it is used; persist it encrypted. */
   onTokens?: (t: OAuthTokens) => Promise<void>;
-  /** Requests in flight at once for this integration. Default 4. */
+  /** Requests in flight at once for this integration. Default and operator limits: `BITBUCKET_CLOUD_OPTIONS` (settings.ts). */
   concurrency?: number;
-  /** Requests per rolling hour for this credential. Default 1000. */
+  /** Requests per rolling hour for this credential. Default and operator limits: `BITBUCKET_CLOUD_OPTIONS` (settings.ts). */
   budgetPerHour?: number;
   /** Longest wait for budget or a 429; beyond it `ConnectorError('budget_exhausted', { resumeAt })`. Default 15 min. */
   maxRateLimitWaitMs?: number;
@@ -59,8 +58,8 @@ export interface BitbucketCloudOptions {
 /** Option limits, checked together so a bad configuration lists every problem at once. */
 function checkOptions(opts: BitbucketCloudOptions): void {
   const problems: string[] = [];
-  const positiveInt = (name: string, v: number | undefined, max: number): void => {
-    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > max)) problems.push(`${name} must be an integer from 1 to ${max}, got ${v}`);
+  const positiveInt = (name: string, v: number | undefined, max?: number): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1 || (max !== undefined && v > max))) problems.push(`${name} must be an integer ${max === undefined ? 'of at least 1' : `from 1 to ${max}`}, got ${v}`);
   };
   let base: URL | null = null;
   try {
@@ -78,8 +77,10 @@ function checkOptions(opts: BitbucketCloudOptions): void {
     }
   }
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.workspace) && !/^\{[0-9a-fA-F-]{36}\}$/.test(opts.workspace)) problems.push(`workspace must be a slug, got ${JSON.stringify(opts.workspace)}`);
-  positiveInt('concurrency', opts.concurrency, 64);
-  positiveInt('budgetPerHour', opts.budgetPerHour, 1_000_000);
+  // What an operator may set is the options table's (settings.ts), checked where they set it; here only
+  // that the value is usable, because tests and the benchmark tune beyond it (a budget of 5, or of a million).
+  positiveInt('concurrency', opts.concurrency);
+  positiveInt('budgetPerHour', opts.budgetPerHour);
   positiveInt('timeoutMs', opts.timeoutMs, 10 * 60_000);
   if (opts.maxRetries !== undefined && (!Number.isInteger(opts.maxRetries) || opts.maxRetries < 0 || opts.maxRetries > 20)) problems.push(`maxRetries must be an integer from 0 to 20, got ${opts.maxRetries}`);
   if (opts.maxRateLimitWaitMs !== undefined && !(opts.maxRateLimitWaitMs >= 0)) problems.push(`maxRateLimitWaitMs must be >= 0, got ${opts.maxRateLimitWaitMs}`);
@@ -117,17 +118,17 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
   checkOptions(opts);
   const clock: Clock = opts.clock ?? systemClock;
   const baseUrl = opts.baseUrl.replace(/\/+$/, '');
-  const tokenUrl = opts.tokenUrl ?? DEFAULT_TOKEN_URL;
+  const tokenUrl = opts.tokenUrl ?? BITBUCKET_TOKEN_URL;
   const isOAuth = opts.credential.kind === 'oauth-client-credentials';
   const origins = [new URL(baseUrl).origin, ...(isOAuth ? [new URL(tokenUrl).origin] : [])];
 
   const identity = budgetIdentity(opts.credential, baseUrl);
-  const budget = sharedBudget(identity, opts.budgetPerHour ?? 1000);
+  const budget = sharedBudget(identity, opts.budgetPerHour ?? optionLimits('budgetPerHour').default);
   if (opts.priorRequests) budget.seed(opts.priorRequests, clock.now());
   const http = new HttpClient({
     allowedOrigins: origins,
     budget,
-    concurrency: opts.concurrency ?? 4,
+    concurrency: opts.concurrency ?? optionLimits('concurrency').default,
     timeoutMs: opts.timeoutMs,
     maxRetries: opts.maxRetries,
     maxRateLimitWaitMs: opts.maxRateLimitWaitMs,

@@ -1,6 +1,6 @@
 import type { Capabilities, RequestEstimate, StreamDeclaration } from '../../src/interfaces.ts';
 import { REQUIREMENTS, gapFor } from './capabilities.ts';
-import { isAccessToken } from './credentials.ts';
+import { ACCESS_TOKEN_KINDS } from './credentials.ts';
 import { PAGELEN, type StreamState } from './listings.ts';
 
 /**
@@ -37,10 +37,11 @@ export async function estimateBitbucketRequests(state: StreamState, streams: rea
   const repositories = readable('repositories') ? await sizeOf(['2.0', 'repositories', ws], 'repositories') : 0;
   const reported = readable('reported-access') ? await sizeOf(['2.0', 'workspaces', ws, 'permissions', 'repositories'], 'effective permission rows') : 0;
 
+  const readsWorkspaceInDetection = (ACCESS_TOKEN_KINDS as readonly string[]).includes(capabilities.credentialKind);
   const bulkGroups = gapFor(capabilities, REQUIREMENTS.groupPrivileges, ws) === null;
   const perStream: Record<string, { full: number; incremental: number }> = {
     // Access tokens read the workspace during detection (README: "detection *is* the workspace read").
-    workspace: { full: isAccessToken(capabilities.credentialKind) ? 0 : 1, incremental: isAccessToken(capabilities.credentialKind) ? 0 : 1 },
+    workspace: { full: readsWorkspaceInDetection ? 0 : 1, incremental: readsWorkspaceInDetection ? 0 : 1 },
     members: same(readable('members') ? pages(members, PAGELEN.workspacePermissions) : 0),
     groups: same(readable('groups') ? 1 : 0),
     projects: same(readable('projects') ? pages(projects, PAGELEN.projects) : 0),

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { RosterError, errorMessage } from '../errors.ts';
 import { scrubSecrets } from '../log.ts';
 import { CliContext, type GlobalOptions } from './context.ts';
+import type { Action, CliHost, Io } from './host.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerIntegration } from './commands/integration.ts';
 import { registerMigrate } from './commands/migrate.ts';
@@ -12,26 +13,6 @@ import { registerServe } from './commands/serve.ts';
 import { registerSim } from './commands/sim.ts';
 import { StatusUsageError, registerStatus, statusUsageError } from './commands/status.ts';
 import { registerSync } from './commands/sync.ts';
-
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-}
-
-/** A command's action: receives the context, returns the exit code. */
-export type Action<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<number>;
-
-export interface CliHost {
-  io: Io;
-  /**
-   * Wraps an action: builds the context, maps errors to one clear line, closes what it opened.
-   * `onError`, when given, answers every error instead (also a bad config, found while building the
-   * context): `roster status` turns them into its "cannot tell" answer.
-   */
-  run<A extends unknown[]>(action: Action<A>, onError?: (error: unknown, io: Io, ...args: A) => number): (...args: A) => Promise<void>;
-}
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }): Promise<number> {
   let exitCode = 0;

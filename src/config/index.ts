@@ -4,38 +4,10 @@ import cron from 'node-cron';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { RosterError } from '../errors.ts';
-import { CREDENTIAL_KINDS, INTEGRATION_KINDS } from '../interfaces.ts';
+import { connectorKinds, connectorOf, defaultConnectorKind, optionSchemas, wholeNumber } from '../connectors.ts';
 
-export const BITBUCKET_CLOUD_API = 'https://api.bitbucket.org';
-export const BITBUCKET_TOKEN_URL = 'https://bitbucket.org/site/oauth2/access_token';
-
-/**
- * The OAuth token endpoint of an integration: the one given, else Bitbucket's own for Bitbucket's
- * API, else the same path under the given base URL (the simulator, a proxy). A base URL that is not
- * Bitbucket's must never send OAuth requests to bitbucket.org behind the user's back.
- */
-export function tokenUrlFor(baseUrl: string, tokenUrl?: string | null): string {
-  if (tokenUrl) return tokenUrl;
-  const base = new URL(baseUrl);
-  if (base.hostname === 'api.bitbucket.org') return BITBUCKET_TOKEN_URL;
-  return new URL('site/oauth2/access_token', base.href.endsWith('/') ? base.href : `${base.href}/`).toString();
-}
 export const DEFAULT_SCHEDULE = '0 3 * * *';
 export const CONFIG_FILE_NAMES = ['roster.config.yaml', 'roster.config.yml', 'roster.config.json'];
-
-/**
- * A Bitbucket workspace slug: lowercase letters, digits, `-`, `_`, `.`. When a user pastes a URL or
- * a display name instead, the message suggests the slug.
- */
-export function checkWorkspaceSlug(value: string): string | null {
-  if (/^[a-z0-9][a-z0-9_.-]*$/.test(value)) return null;
-  const fromUrl = /bitbucket\.org\/(?:!api\/2\.0\/workspaces\/|2\.0\/workspaces\/|workspaces\/|repositories\/)?([A-Za-z0-9_.-]+)/.exec(value);
-  if (fromUrl?.[1]) {
-    return `"${value}" is a URL, not a workspace slug; use the slug "${fromUrl[1].toLowerCase()}" (the part after bitbucket.org/)`;
-  }
-  const suggestion = value.trim().toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '');
-  return `"${value}" is not a workspace slug (lowercase letters, digits, "-", "_" and "." only)${suggestion ? `; did you mean "${suggestion}"? The slug is in your workspace URL: bitbucket.org/<slug>` : ''}`;
-}
 
 const CRON_FIELDS: Record<string, string> = {
   second: 'second (0-59)',
@@ -68,11 +40,6 @@ export function checkTimezone(timezone: string): string | null {
   }
 }
 
-const slug = z.string().superRefine((value, ctx) => {
-  const problem = checkWorkspaceSlug(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
-
 const cronExpression = z.string().superRefine((value, ctx) => {
   const problem = checkCron(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -83,35 +50,100 @@ const timezone = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-/** A whole number option of the config file: a wrong value is named with the allowed range. */
-function wholeNumber(min: number, max: number) {
-  const range = `a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}`;
-  return z.number({ error: (issue) => `must be ${range} (got ${typeof issue.input === 'string' ? `"${issue.input}"` : String(issue.input)})` }).int().min(min).max(max);
-}
-
 const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of an environment variable (e.g. BITBUCKET_TOKEN), never the secret itself');
 
-/** One connected workspace, as declared in a config file. Secrets come from environment variables. */
-export const integrationConfigSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, ".", "_" and "-", at most 63 characters'),
-  kind: z.enum(INTEGRATION_KINDS).default('bitbucket-cloud'),
-  workspace: slug,
-  baseUrl: z.url({ protocol: /^https?$/ }).default(BITBUCKET_CLOUD_API),
-  tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
-  credentialKind: z.enum(CREDENTIAL_KINDS),
-  /** Environment variable holding the secret (token, API token, password or client secret). */
-  secretEnv: envVarName.optional(),
-  /** API token e-mail, app-password username, or OAuth client id. */
-  username: z.string().min(1).optional(),
-  schedule: cronExpression.default(DEFAULT_SCHEDULE),
-  timezone: timezone.default('UTC'),
-  concurrency: wholeNumber(1, 32).default(4),
-  budgetPerHour: wholeNumber(10, 100_000).default(1000),
-});
-export type IntegrationConfig = z.infer<typeof integrationConfigSchema>;
+/**
+ * One integration, as declared in a config file, of the kind it names (default: the registry's first).
+ * What it takes besides the engine's own keys (name, kind, credential, schedule) is its kind's
+ * declaration: the workspace and base URL settings, the credential kinds, and the options with their
+ * limits (`src/connectors.ts`). Secrets come from environment variables.
+ */
+export function integrationConfigSchema(kind: string) {
+  const definition = connectorOf(kind);
+  const { workspace, baseUrl } = definition.settings;
+  const check = (problem: (value: string) => string | null) =>
+    z.string().superRefine((value, ctx) => {
+      const found = problem(value);
+      if (found) ctx.addIssue({ code: 'custom', message: found });
+    });
+  const credentialKinds = definition.credentials.map((c) => c.kind);
+  return z
+    .strictObject({
+      name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, ".", "_" and "-", at most 63 characters'),
+      kind: z.literal(kind).default(kind),
+      workspace: workspace
+        ? check(workspace.check).optional().superRefine((value, ctx) => {
+            if (value === undefined) ctx.addIssue({ code: 'custom', message: `is required for ${definition.title}: ${workspace.description}` });
+          })
+        : z.undefined({ error: `${definition.title} has no workspaces; leave it out` }),
+      baseUrl: baseUrl.default === null ? z.url({ protocol: /^https?$/, error: `is required for ${definition.title}: ${baseUrl.description} (an http(s) URL)` }) : z.url({ protocol: /^https?$/ }).default(baseUrl.default),
+      credentialKind: z.string().refine((value) => credentialKinds.includes(value), { error: (issue) => `${definition.title} has no credential kind "${String(issue.input)}": use one of ${credentialKinds.join(', ')}` }),
+      /** Environment variable holding the secret (token, API token, password or client secret). */
+      secretEnv: envVarName.optional(),
+      /** What the credential kind takes besides its secret (an account e-mail, a username, an OAuth client id). */
+      username: z.string().min(1).optional(),
+      schedule: cronExpression.default(DEFAULT_SCHEDULE),
+      timezone: timezone.default('UTC'),
+      ...optionSchemas(kind),
+    })
+    .transform((raw): IntegrationConfig => {
+      const given = Object.fromEntries(definition.options.map((o) => [o.name, (raw as Record<string, unknown>)[o.name]]).filter(([, v]) => v !== undefined));
+      const resolved = definition.resolveOptions?.({ baseUrl: raw.baseUrl as string, credentialKind: raw.credentialKind, options: given }) ?? { options: given, notes: [] };
+      return {
+        ...given,
+        name: raw.name,
+        kind,
+        workspace: (raw.workspace as string | undefined) ?? null,
+        baseUrl: raw.baseUrl as string,
+        credentialKind: raw.credentialKind,
+        secretEnv: raw.secretEnv,
+        username: raw.username,
+        schedule: raw.schedule,
+        timezone: raw.timezone,
+        options: resolved.options,
+        notes: resolved.notes,
+      };
+    });
+}
+
+/** One integration of the config file (or of `roster integration add`), checked by its kind's declaration. */
+export interface IntegrationConfig {
+  name: string;
+  kind: string;
+  workspace: string | null;
+  baseUrl: string;
+  credentialKind: string;
+  secretEnv?: string;
+  username?: string;
+  schedule: string;
+  timezone: string;
+  /** The kind's options, checked, with defaults and derived values filled in: what is stored. */
+  options: Record<string, unknown>;
+  /** What `resolveOptions` derived, for the operator (`roster integration add` prints them). */
+  notes: string[];
+  /** Each option also under its own name, as the file spells it (`concurrency: 4`). */
+  [option: string]: unknown;
+}
+
+/** The kind an integration's raw declaration names, or the default kind; an unknown kind is a problem of its `kind` key. */
+export function declaredKind(raw: unknown): { kind: string } | { problem: string } {
+  const kind = raw !== null && typeof raw === 'object' && 'kind' in raw ? (raw as { kind: unknown }).kind : undefined;
+  if (kind === undefined) return { kind: defaultConnectorKind() };
+  if (typeof kind !== 'string' || !connectorKinds().includes(kind)) return { problem: `unknown integration kind ${JSON.stringify(kind)}: use one of ${connectorKinds().join(', ')}` };
+  return { kind };
+}
+
+/** Parses one integration declaration by the schema of its kind; issues carry their key as the path. */
+export function parseIntegrationConfig(raw: unknown): { success: true; data: IntegrationConfig } | { success: false; issues: z.core.$ZodIssue[] } {
+  const kind = declaredKind(raw);
+  if ('problem' in kind) return { success: false, issues: [{ code: 'custom', path: ['kind'], message: kind.problem, input: raw } as z.core.$ZodIssue] };
+  const result = integrationConfigSchema(kind.kind).safeParse(raw);
+  return result.success ? { success: true, data: result.data } : { success: false, issues: result.error.issues };
+}
 
 export const fileConfigSchema = z.strictObject({
-  integrations: z.array(integrationConfigSchema).default([]),
+  /** Each parsed by its kind's schema (`parseIntegrationConfig`). */
+  integrations: z.array(z.unknown()).default([]),
   server: z
     .strictObject({
       port: wholeNumber(0, 65535).default(8080),
@@ -175,7 +207,7 @@ export function parseIntegerOption(option: string, value: string, min: number, m
   return Number(value.trim());
 }
 
-export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type FileConfig = Omit<z.output<typeof fileConfigSchema>, 'integrations'> & { integrations: IntegrationConfig[] };
 export type EnvConfig = z.infer<typeof envSchema>;
 
 export interface RosterConfig {
@@ -224,9 +256,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, explicitPath?: 
   }
   const fileResult = fileConfigSchema.safeParse(raw);
   if (!fileResult.success) problems.push(formatIssues(fileResult.error.issues));
-  if (fileResult.success) {
+  const integrations: IntegrationConfig[] = [];
+  // Each integration is checked by its kind's schema even when the rest of the file is wrong, so one
+  // message lists every problem.
+  const declaredIntegrations = raw !== null && typeof raw === 'object' && Array.isArray((raw as { integrations?: unknown }).integrations) ? ((raw as { integrations: unknown[] }).integrations) : [];
+  {
     const names = new Map<string, number>();
-    fileResult.data.integrations.forEach((integration, index) => {
+    declaredIntegrations.forEach((declared, index) => {
+      const parsed = parseIntegrationConfig(declared);
+      if (!parsed.success) {
+        problems.push(formatIssues(parsed.issues, `integrations.${index}`));
+        return;
+      }
+      const integration = parsed.data;
+      integrations.push(integration);
       const earlier = names.get(integration.name);
       if (earlier !== undefined) problems.push(`  - integrations.${index}.name: "${integration.name}" is already used by integrations.${earlier}`);
       names.set(integration.name, index);
@@ -235,7 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, explicitPath?: 
   if (problems.length > 0 || !envResult.success || !fileResult.success) {
     throw new RosterError('config_invalid', `Invalid configuration${file ? ` (${file})` : ''}:\n${problems.join('\n')}`);
   }
-  return { env: envResult.data, file: fileResult.data, source: file ?? null };
+  return { env: envResult.data, file: { ...fileResult.data, integrations }, source: file ?? null };
 }
 
 /** Parses "26h", "90m", "2d", "30s" into milliseconds. */

@@ -1,38 +1,45 @@
 import type { Kysely } from 'kysely';
+import { connectorOf, credentialKindOf } from '../connectors.ts';
 import { RosterError } from '../errors.ts';
-import type { CredentialKind } from '../interfaces.ts';
-import type { Keyring } from '../secrets/index.ts';
-import { Secret, SecretStore } from '../secrets/index.ts';
-import type { CredentialName, Database, Integration } from './types.ts';
+import type { CredentialKind, CredentialKindDefinition, IntegrationKind, IntegrationSpec, SealedCredential } from '../interfaces.ts';
+import { type Keyring, Secret } from '../secrets/index.ts';
+import { SecretStore } from './credentials.ts';
+import type { Database, Integration } from './types.ts';
 
 export interface IntegrationInput {
   name: string;
-  workspace: string;
+  kind: IntegrationKind;
+  /** Null for a source without workspaces. */
+  workspace: string | null;
   baseUrl: string;
   credentialKind: CredentialKind;
   schedule: string | null;
   timezone: string;
-  options?: { tokenUrl?: string; concurrency?: number; budgetPerHour?: number };
-  /** The credential's parts. `secret` is the token, API token, password or OAuth client secret. */
+  /** Checked against the kind's options table by the caller (config, CLI). */
+  options?: Record<string, unknown>;
+  /** The credential as the operator gives it: the secret, and `--username` for kinds that take one. */
   credential: { secret: Secret; username?: string | null };
 }
 
-/** Which extra identifier each credential kind needs besides its secret, for messages and checks. */
-export const CREDENTIAL_USERNAME: Record<CredentialKind, string | null> = {
-  'workspace-access-token': null,
-  'project-access-token': null,
-  'repository-access-token': null,
-  'api-token': 'the Atlassian account e-mail (--username)',
-  'app-password': 'the Bitbucket username (--username)',
-  'oauth-client-credentials': 'the OAuth consumer key (--username)',
-};
-
-function usernameSlot(kind: CredentialKind): CredentialName {
-  return kind === 'oauth-client-credentials' ? 'client_id' : 'username';
+/** What `--username` is for a credential kind ("the Atlassian account e-mail"), or null when it takes none. */
+export function usernameOf(definition: CredentialKindDefinition): string | null {
+  return Object.values(definition.fields).find((f) => f.from === 'username')?.description ?? null;
 }
 
-function secretSlot(kind: CredentialKind): CredentialName {
-  return kind === 'oauth-client-credentials' ? 'client_secret' : 'secret';
+/**
+ * The parts of a credential by field name, from what the operator gave, checked against the kind's
+ * schema: a missing or empty part is `input_invalid`, naming it and the fix.
+ */
+export function credentialParts(kind: IntegrationKind, credentialKind: CredentialKind, given: { secret: Secret; username?: string | null }): Array<{ slot: string; value: Secret }> {
+  const definition = credentialKindOf(kind, credentialKind);
+  const username = usernameOf(definition);
+  if (username && !given.username) throw new RosterError('input_invalid', `--credential-kind ${credentialKind} needs --username: ${username}.`);
+  if (!username && given.username) throw new RosterError('input_invalid', `--credential-kind ${credentialKind} takes no --username (the secret is the whole credential); leave it out.`);
+  const parts: Record<string, Secret> = {};
+  for (const [name, field] of Object.entries(definition.fields)) parts[name] = field.from === 'secret' ? given.secret : new Secret(given.username ?? '');
+  const checked = definition.schema.safeParse(parts);
+  if (!checked.success) throw new RosterError('input_invalid', `The ${credentialKind} credential is not usable: ${checked.error.issues.map((i) => i.message).join('; ')}.`);
+  return Object.entries(definition.fields).map(([name, field]) => ({ slot: field.slot, value: parts[name] as Secret }));
 }
 
 /**
@@ -40,18 +47,16 @@ function secretSlot(kind: CredentialKind): CredentialName {
  * transaction, so a failure leaves the earlier integration exactly as it was.
  */
 export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, input: IntegrationInput, replace: boolean): Promise<{ integration: Integration; replaced: boolean }> {
-  const needsUsername = CREDENTIAL_USERNAME[input.credentialKind];
-  if (needsUsername && !input.credential.username) {
-    throw new RosterError('input_invalid', `Credential kind ${input.credentialKind} needs ${needsUsername} besides the secret.`);
-  }
+  connectorOf(input.kind);
+  const parts = credentialParts(input.kind, input.credentialKind, input.credential);
   return db.transaction().execute(async (trx) => {
     const existing = await trx.selectFrom('integrations').selectAll().where('name', '=', input.name).forUpdate().executeTakeFirst();
     if (existing && !replace) {
-      throw new RosterError('integration_exists', `An integration named "${input.name}" already exists (workspace ${existing.workspace}). Choose another name, or pass --replace to overwrite its settings and credential (its sync history is kept).`);
+      throw new RosterError('integration_exists', `An integration named "${input.name}" already exists (${existing.workspace ? `workspace ${existing.workspace}` : existing.base_url}). Choose another name, or pass --replace to overwrite its settings and credential (its sync history is kept).`);
     }
     const values = {
       name: input.name,
-      kind: 'bitbucket-cloud' as const,
+      kind: input.kind,
       workspace: input.workspace,
       base_url: input.baseUrl,
       credential_kind: input.credentialKind,
@@ -70,8 +75,7 @@ export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, in
     }
     const store = new SecretStore(trx, keyring);
     const id = String(integration.id);
-    await store.put(id, secretSlot(input.credentialKind), input.credential.secret.reveal(), null, trx);
-    if (input.credential.username) await store.put(id, usernameSlot(input.credentialKind), input.credential.username, null, trx);
+    for (const part of parts) await store.put(id, part.slot, part.value.reveal(), null, trx);
     return { integration, replaced: existing !== undefined };
   });
 }
@@ -105,42 +109,51 @@ export async function removeIntegration(db: Kysely<Database>, name: string): Pro
   });
 }
 
-export interface ResolvedCredential {
-  kind: CredentialKind;
-  secret: Secret;
-  username: string | null;
-  /** OAuth only: the last access token and its expiry, and the current refresh token. */
-  accessToken: { value: Secret; expiresAt: Date | null } | null;
-  refreshToken: Secret | null;
+/** An integration as its connector sees it (`create()`): settings and stored options. */
+export function integrationSpec(integration: Integration, options: Readonly<Record<string, unknown>>): IntegrationSpec {
+  return { id: String(integration.id), name: integration.name, kind: integration.kind, workspace: integration.workspace, baseUrl: integration.base_url, credentialKind: integration.credential_kind, options };
 }
 
-export async function readCredential(db: Kysely<Database>, keyring: Keyring, integration: Integration): Promise<ResolvedCredential> {
+/**
+ * An integration's credential, still sealed, for its connector to open (`SealedCredential`). Opening
+ * fails with the fix when a part is missing (an integration added before its kind declared the part).
+ */
+export function sealedCredential(db: Kysely<Database>, keyring: Keyring, integration: Integration): SealedCredential {
   const store = new SecretStore(db, keyring);
   const id = String(integration.id);
-  const kind = integration.credential_kind;
-  const secret = await store.get(id, secretSlot(kind), integration.name);
-  if (!secret) {
-    throw new RosterError('secret_missing', `Integration "${integration.name}" has no stored credential. Add it again with \`roster integration add ${integration.name} --replace\`.`);
-  }
-  const username = await store.get(id, usernameSlot(kind), integration.name);
-  const accessToken = kind === 'oauth-client-credentials' ? await store.get(id, 'access_token', integration.name) : null;
-  const refreshToken = kind === 'oauth-client-credentials' ? await store.get(id, 'refresh_token', integration.name) : null;
   return {
-    kind,
-    secret: secret.value,
-    username: username ? username.value.reveal() : null,
-    accessToken: accessToken ? { value: accessToken.value, expiresAt: accessToken.expiresAt } : null,
-    refreshToken: refreshToken?.value ?? null,
+    kind: integration.credential_kind,
+    async open() {
+      const definition = credentialKindOf(integration.kind, integration.credential_kind);
+      const parts: Record<string, Secret> = {};
+      for (const [name, field] of Object.entries(definition.fields)) {
+        const stored = await store.get(id, field.slot, integration.name);
+        if (!stored) throw new RosterError('secret_missing', `Integration "${integration.name}" has no stored ${field.description}. Add it again with \`roster integration add ${integration.name} --replace\`.`);
+        parts[name] = stored.value;
+      }
+      const checked = definition.schema.safeParse(parts);
+      if (!checked.success) throw new RosterError('secret_missing', `The stored credential of integration "${integration.name}" is not usable (${checked.error.issues.map((i) => i.message).join('; ')}). Add it again with \`roster integration add ${integration.name} --replace\`.`);
+      return parts;
+    },
+    openState: (slot) => store.get(id, slot, integration.name),
+    // Persisted at once, in one transaction, before they are used: a crash cannot lose the only valid refresh token.
+    saveState: (values) =>
+      db.transaction().execute(async (trx) => {
+        for (const v of values) await store.put(id, v.slot, v.value, v.expiresAt, trx);
+      }),
   };
 }
 
-/** Persists rotated OAuth tokens at once, before they are used, so a crash cannot lose the only valid refresh token. */
-export async function saveOAuthTokens(db: Kysely<Database>, keyring: Keyring, integrationId: string, tokens: { accessToken: string; refreshToken: string | null; expiresAt: Date }): Promise<void> {
+/** Whether the stored credential is exactly the one given (the config file's, re-read at every start). */
+export async function credentialUnchanged(db: Kysely<Database>, keyring: Keyring, integration: Integration, given: { secret: Secret; username?: string | null }): Promise<boolean> {
+  const definition = credentialKindOf(integration.kind, integration.credential_kind);
   const store = new SecretStore(db, keyring);
-  await db.transaction().execute(async (trx) => {
-    await store.put(integrationId, 'access_token', tokens.accessToken, tokens.expiresAt, trx);
-    if (tokens.refreshToken) await store.put(integrationId, 'refresh_token', tokens.refreshToken, null, trx);
-  });
+  for (const field of Object.values(definition.fields)) {
+    const stored = await store.get(String(integration.id), field.slot, integration.name);
+    const value = field.from === 'secret' ? given.secret.reveal() : (given.username ?? '');
+    if (stored?.value.reveal() !== value) return false;
+  }
+  return true;
 }
 
 export async function setIntegrationStatus(db: Kysely<Database>, integrationId: string, status: 'active' | 'revoked' | 'disabled', message: string | null): Promise<void> {

@@ -28,7 +28,8 @@ export interface IntegrationsTable {
   updated_at: Timestamp;
 }
 
-export type CredentialName = 'secret' | 'username' | 'client_id' | 'client_secret' | 'access_token' | 'refresh_token';
+/** A slot of a stored credential, declared by the connector (`CredentialField.slot`): `secret`, `username`, `client_id`, `access_token`, … */
+export type CredentialName = string;
 
 export interface CredentialsTable {
   integration_id: Id;

@@ -80,7 +80,7 @@ export function remediationChanges(item: ItemView, target: string | null, ctx: {
   const membership = (group: string | null): string => {
     const facts = group === null ? undefined : ctx.groups.get(group);
     const g = group ?? '?';
-    return `or remove ${who} from group ${g} (Workspace settings → User groups → ${g}, ${web}/${ws}/workspace/settings/groups; API: DELETE ${api}/1.0/groups/${ws}/${encodeURIComponent(g)}/members/${uuid}/), which affects only them but takes away everything the group gives them${facts ? ` (${facts.grants} grant(s))` : ''}`;
+    return `or remove ${who} from group ${g} (Workspace settings → User groups → ${g}, ${web}/${ws}/workspace/settings/groups; API: DELETE ${api}/1.0/groups/${ws}/${encodeURIComponent(g)}/members/${uuid}/), which affects only them but takes away everything the group gives them${facts ? ` (${plural(facts.grants, 'grant')})` : ''}`;
   };
   const changes: RemediationChange[] = [];
   const paths = item.paths.filter((p: PathJson) => target === null || rank(p.permission) > rank(target));

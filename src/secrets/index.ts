@@ -2,9 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import fs from 'node:fs';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import type { Kysely } from 'kysely';
 import { RosterError } from '../errors.ts';
-import type { CredentialName, Database } from '../db/types.ts';
 import { registerSecret } from '../log.ts';
 
 /** A secret value that prints as `[redacted]` wherever it ends up: logs, errors, JSON, util.inspect. */
@@ -111,11 +109,11 @@ export interface SealedSecret {
 }
 
 /** Additional authenticated data binds a ciphertext to its row: a sealed value moved to another row won't open. */
-function aad(integrationId: string, name: CredentialName): Buffer {
+function aad(integrationId: string, name: string): Buffer {
   return Buffer.from(`roster:credential:${integrationId}:${name}`);
 }
 
-export function seal(keyring: Keyring, plaintext: string, integrationId: string, name: CredentialName): SealedSecret {
+export function seal(keyring: Keyring, plaintext: string, integrationId: string, name: string): SealedSecret {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keyring.current.key, iv);
   cipher.setAAD(aad(integrationId, name));
@@ -123,7 +121,7 @@ export function seal(keyring: Keyring, plaintext: string, integrationId: string,
   return { key_id: keyring.current.id, iv, auth_tag: cipher.getAuthTag(), ciphertext };
 }
 
-export function unseal(keyring: Keyring, row: { key_id: string; iv: Uint8Array; auth_tag: Uint8Array; ciphertext: Uint8Array }, integrationId: string, name: CredentialName, integrationName: string): Secret {
+export function unseal(keyring: Keyring, row: { key_id: string; iv: Uint8Array; auth_tag: Uint8Array; ciphertext: Uint8Array }, integrationId: string, name: string, integrationName: string): Secret {
   const key = keyring.byId.get(row.key_id);
   if (!key) {
     const loaded = [...keyring.byId.keys()].join(', ');
@@ -136,67 +134,5 @@ export function unseal(keyring: Keyring, row: { key_id: string; iv: Uint8Array; 
     return new Secret(Buffer.concat([decipher.update(Buffer.from(row.ciphertext)), decipher.final()]).toString('utf8'));
   } catch (error) {
     throw new RosterError('secret_key_wrong', `The ${name} of integration "${integrationName}" does not decrypt with key id ${row.key_id}: the stored value was altered or belongs to another row. Re-add the credential with \`roster integration add ${integrationName} --replace\`.`, { cause: error });
-  }
-}
-
-export class SecretStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly keyring: Keyring,
-  ) {}
-
-  async put(integrationId: string, name: CredentialName, value: string, expiresAt: Date | null = null, db: Kysely<Database> = this.db): Promise<void> {
-    const sealed = seal(this.keyring, value, integrationId, name);
-    await db
-      .insertInto('credentials')
-      .values({ integration_id: integrationId, name, ...sealed, expires_at: expiresAt, updated_at: new Date() })
-      .onConflict((oc) => oc.columns(['integration_id', 'name']).doUpdateSet({ ...sealed, expires_at: expiresAt, updated_at: new Date() }))
-      .execute();
-  }
-
-  async get(integrationId: string, name: CredentialName, integrationName: string): Promise<{ value: Secret; expiresAt: Date | null } | null> {
-    const row = await this.db
-      .selectFrom('credentials')
-      .select(['key_id', 'iv', 'auth_tag', 'ciphertext', 'expires_at'])
-      .where('integration_id', '=', integrationId)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (!row) return null;
-    return { value: unseal(this.keyring, row, integrationId, name, integrationName), expiresAt: row.expires_at };
-  }
-
-  async delete(integrationId: string, name: CredentialName): Promise<void> {
-    await this.db.deleteFrom('credentials').where('integration_id', '=', integrationId).where('name', '=', name).execute();
-  }
-
-  /**
-   * Re-encrypts every stored secret with the current key, in one transaction: either every row moves
-   * to the new key or none does. Returns how many rows were re-encrypted and from which key ids.
-   */
-  async rotate(): Promise<{ rotated: number; fromKeys: string[] }> {
-    return this.db.transaction().execute(async (trx) => {
-      const rows = await trx
-        .selectFrom('credentials')
-        .innerJoin('integrations', 'integrations.id', 'credentials.integration_id')
-        .select(['credentials.integration_id', 'credentials.name', 'credentials.key_id', 'credentials.iv', 'credentials.auth_tag', 'credentials.ciphertext', 'integrations.name as integration_name'])
-        .forUpdate()
-        .execute();
-      const fromKeys = new Set<string>();
-      let rotated = 0;
-      for (const row of rows) {
-        if (row.key_id === this.keyring.current.id) continue;
-        const plain = unseal(this.keyring, row, String(row.integration_id), row.name, row.integration_name);
-        const sealed = seal(this.keyring, plain.reveal(), String(row.integration_id), row.name);
-        await trx
-          .updateTable('credentials')
-          .set({ ...sealed, updated_at: new Date() })
-          .where('integration_id', '=', row.integration_id)
-          .where('name', '=', row.name)
-          .execute();
-        fromKeys.add(row.key_id);
-        rotated++;
-      }
-      return { rotated, fromKeys: [...fromKeys] };
-    });
   }
 }

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { RosterDatabase } from '../db/index.ts';
 import { errorMessage } from '../errors.ts';
 import { scrubSecrets } from '../log.ts';
-import { cannotTellDocument, integrationHealth, statusDocument } from '../sync/health.ts';
+import { cannotTellDocument, integrationHealth, statusDocument } from '../access/health.ts';
 import type { RosterMetrics } from './metrics.ts';
 
 export interface StatusServerOptions {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineEvent } from '../sync/runner.ts';
-import { type IntegrationHealth, VERDICTS } from '../sync/health.ts';
+import { type IntegrationHealth, VERDICTS } from '../access/health.ts';
 
 /**
  * `GET /metrics` of `roster serve`, in the Prometheus text format. Two kinds of figures:

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { type HealthFacts, type LiveProgress, readHealthFacts } from '../sync/health.ts';
+import { type HealthFacts, type LiveProgress, readHealthFacts } from '../access/health.ts';
 import type { EngineEvent } from '../sync/runner.ts';
 
 /**

@@ -8,8 +8,7 @@ import type { Logger } from '../log.ts';
  * summary — share these types and nothing else from each other's insides.
  */
 
-/** Error code stored on `not_covered` rows that the credential kind explains (expected, not a failure). */
-export const CREDENTIAL_GAP = 'credential_gap';
+export { CREDENTIAL_GAP } from '../interfaces.ts';
 
 export type SyncMode = 'full' | 'incremental';
 

@@ -3,7 +3,8 @@ import type { RosterDatabase } from '../../src/db/index.ts';
 import { saveIntegration } from '../../src/db/integrations.ts';
 import type { Database, Integration } from '../../src/db/types.ts';
 import { Secret, loadKeyring } from '../../src/secrets/index.ts';
-import { type ConnectorOverrides, connectIntegration } from '../../src/sync/connect.ts';
+import type { ConnectorTuning as ConnectorOverrides } from '../../src/interfaces.ts';
+import { connectIntegration } from '../../src/sync/connect.ts';
 import { type EngineEvent, type SyncOutcome, runSync } from '../../src/sync/runner.ts';
 import type { SimCredentialName, Simulator } from '../../connectors/bitbucket-cloud/simulator/index.ts';
 
@@ -24,7 +25,7 @@ export async function connectSim(handle: RosterDatabase, sim: Simulator, name: s
   const { integration } = await saveIntegration(
     handle.db,
     keyring,
-    { name, workspace: sim.workspace, baseUrl: sim.baseUrl, credentialKind: c.kind, schedule: null, timezone: 'UTC', options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token`, budgetPerHour: options.budgetPerHour }, credential },
+    { name, kind: 'bitbucket-cloud', workspace: sim.workspace, baseUrl: sim.baseUrl, credentialKind: c.kind, schedule: null, timezone: 'UTC', options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token`, budgetPerHour: options.budgetPerHour }, credential },
     true,
   );
   return integration;

@@ -1,15 +1,22 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { z } from 'zod';
 import { registerConnector, unregisterConnector } from '../../src/connectors.ts';
+import { saveIntegration } from '../../src/db/integrations.ts';
 import type { Integration } from '../../src/db/types.ts';
-import type { Batch, Connector, PermissionModel, StreamDeclaration } from '../../src/interfaces.ts';
+import type { Batch, Connector, ConnectorDefinition, IntegrationSpec, PermissionModel, StreamDeclaration } from '../../src/interfaces.ts';
+import { Secret } from '../../src/secrets/index.ts';
+import { connectIntegration } from '../../src/sync/connect.ts';
 import { runSync } from '../../src/sync/runner.ts';
+import { describeCli } from '../helpers/cli.ts';
 import { describeWithDb } from '../helpers/db.ts';
+import { keyring } from '../helpers/sim-sync.ts';
 import { type ReportRow, reportRows } from './reports-helpers.ts';
 
 /**
  * A source unlike Bitbucket — organisations hold teams, teams hold repositories, with their own
- * ladders — plugged in through the registry alone: its permission model is a declaration, and the
- * engine derives effective access and every report from it without knowing the source.
+ * ladders, one server and no workspaces, a credential of its own — plugged in through its definition
+ * alone: `registerConnector` is the one line a new source adds to the engine. Integration add, sync,
+ * effective access, every report and status then work for it without any engine file knowing it.
  */
 
 const MODEL: PermissionModel = {
@@ -88,20 +95,65 @@ function fakeConnector(): Connector {
   };
 }
 
+const FORGE_TOKEN_WARNING = 'Forge tokens expire after a year: renew this one before it does.';
+
+/** What `create()` was given, to check the engine handed over the credential and options as declared. */
+interface Created {
+  integration: IntegrationSpec;
+  token: string;
+  user: string;
+}
+
+/** The whole of the fake source, as a definition: what `connectors/<kind>/definition.ts` exports. */
+function fakeDefinition(created: Created[]): ConnectorDefinition {
+  const part = (what: string) => z.instanceof(Secret).refine((s) => s.reveal() !== '', `${what} is empty`);
+  return {
+    kind: 'fake-org',
+    title: 'Fake Forge',
+    permissionModel: MODEL,
+    apiLimits: [{ id: 'forge-bots', what: 'forge bots', statement: 'Fake Forge cannot list its bots.', source: 'https://forge.example/docs/bots' }],
+    settings: { workspace: null, baseUrl: { description: 'the forge server URL', default: null } },
+    credentials: [
+      {
+        kind: 'forge-token',
+        description: 'a Fake Forge token; --username is the account it belongs to',
+        fields: { user: { from: 'username', slot: 'forge_user', description: 'the forge account' }, token: { from: 'secret', slot: 'forge_token', description: 'the forge token' } },
+        schema: z.object({ user: part('the forge account (--username)'), token: part('the forge token') }),
+        warning: FORGE_TOKEN_WARNING,
+      },
+    ],
+    options: [{ name: 'pageSize', type: 'integer', flag: '--page-size', description: 'rows per page', min: 1, max: 50, default: 20 }],
+    async create(integration, credential) {
+      const parts = await credential.open();
+      created.push({ integration, token: parts.token?.reveal() ?? '', user: parts.user?.reveal() ?? '' });
+      return fakeConnector();
+    },
+  };
+}
+
 describeWithDb('a connector with its own permission model, through the registry alone', (get) => {
   let integration: Integration;
+  const created: Created[] = [];
   beforeAll(async () => {
-    registerConnector({ kind: 'fake-org', title: 'Fake Org', permissionModel: MODEL, apiLimits: [] });
-    integration = await get()
-      .db.insertInto('integrations')
-      .values({ name: 'fake', kind: 'fake-org' as Integration['kind'], workspace: null, base_url: 'http://127.0.0.1:1', credential_kind: 'api-token', schedule: null, options: '{}' })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const outcome = await runSync(get(), { integration, mode: 'full', trigger: 'test', connect: async () => fakeConnector() });
+    registerConnector(fakeDefinition(created));
+    ({ integration } = await saveIntegration(
+      get().db,
+      keyring,
+      { name: 'fake', kind: 'fake-org', workspace: null, baseUrl: 'http://forge.example', credentialKind: 'forge-token', schedule: null, timezone: 'UTC', credential: { secret: new Secret('forge-secret-1'), username: 'robot' } },
+      false,
+    ));
+    const outcome = await runSync(get(), { integration, mode: 'full', trigger: 'test', connect: (hooks) => connectIntegration(get(), keyring, integration, hooks) });
     expect(outcome.error).toBeNull();
     expect(outcome.status).toBe('succeeded');
   });
   afterAll(() => unregisterConnector('fake-org'));
+
+  it('builds the connector through its definition: the credential in its own slots, options with their defaults', async () => {
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ token: 'forge-secret-1', user: 'robot', integration: { name: 'fake', kind: 'fake-org', workspace: null, baseUrl: 'http://forge.example', credentialKind: 'forge-token', options: { pageSize: 20 } } });
+    const slots = await get().db.selectFrom('credentials').select('name').where('integration_id', '=', integration.id).orderBy('name').execute();
+    expect(slots.map((s) => s.name)).toEqual(['forge_token', 'forge_user']);
+  });
 
   it('materializes effective access on its leaf kind by its own rules', async () => {
     const rows = await get()
@@ -158,5 +210,68 @@ describeWithDb('a connector with its own permission model, through the registry 
       'acme Ana Admin admin 1',
       'data Cy Member maintainer 2',
     ]);
+  });
+});
+
+describeCli('a new source through the command line: integration add → sync → reports → status, no engine change', (cli) => {
+  const created: Created[] = [];
+  beforeAll(() => registerConnector(fakeDefinition(created)));
+  afterAll(() => unregisterConnector('fake-org'));
+
+  it('integration add reads the kind, its settings, credential and options from the definition', async () => {
+    const help = await cli().run(['integration', 'add', '--help']);
+    expect(help.stdout).toContain('fake-org (Fake Forge)');
+    expect(help.stdout).toContain('forge-token = a Fake Forge token');
+    expect(help.stdout).toMatch(/--page-size <n>\s+rows per page \(default 20, 1 to 50\) \(fake-org\)/);
+
+    const refused = await cli().run(['integration', 'add', 'forge', '--kind', 'fake-org', '--workspace', 'acme', '--credential-kind', 'api-token', '--page-size', '99', '--concurrency', '4', '--secret-env', 'FT'], { env: { FT: 'forge-secret-2' } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--workspace: Fake Forge has no workspaces; leave it out');
+    expect(refused.stderr).toContain('--base-url: is required for Fake Forge: the forge server URL');
+    expect(refused.stderr).toContain('--credential-kind: Fake Forge has no credential kind "api-token": use one of forge-token');
+    expect(refused.stderr).toContain('--page-size: must be a whole number from 1 to 50 (got 99)');
+    const noUser = await cli().run(['integration', 'add', 'forge', '--kind', 'fake-org', '--base-url', 'http://forge.example', '--credential-kind', 'forge-token', '--secret-env', 'FT'], { env: { FT: 'forge-secret-2' } });
+    expect(noUser.code).toBe(1);
+    expect(noUser.stderr).toContain('--credential-kind forge-token needs --username: the forge account.');
+    const foreign = await cli().run(['integration', 'add', 'forge', '--kind', 'fake-org', '--base-url', 'http://forge.example', '--credential-kind', 'forge-token', '--username', 'robot', '--concurrency', '4', '--secret-env', 'FT'], { env: { FT: 'forge-secret-2' } });
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toContain('Fake Forge takes no --concurrency');
+
+    const added = await cli().run(['integration', 'add', 'forge', '--kind', 'fake-org', '--base-url', 'http://forge.example', '--credential-kind', 'forge-token', '--username', 'robot', '--page-size', '7', '--secret-env', 'FT'], { env: { FT: 'forge-secret-2' } });
+    expect(added.stderr).toBe(`roster: warning: ${FORGE_TOKEN_WARNING}\n`);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain('Added integration "forge" for http://forge.example (forge-token');
+    const listed = JSON.parse((await cli().run(['integration', 'list', '--json'])).stdout) as Array<Record<string, unknown>>;
+    expect(listed).toMatchObject([{ name: 'forge', kind: 'fake-org', workspace: null, credentialKind: 'forge-token', warning: FORGE_TOKEN_WARNING }]);
+  });
+
+  it('sync builds it through the definition, and reports and status speak its model', async () => {
+    const synced = await cli().run(['sync', '--integration', 'forge']);
+    expect(synced.stderr).not.toContain('error');
+    expect(synced.code).toBe(0);
+    expect(created.at(-1)).toMatchObject({ token: 'forge-secret-2', user: 'robot', integration: { kind: 'fake-org', options: { pageSize: 7 } } });
+
+    const review = await cli().run(['report', 'access-review', '--integration', 'forge', '--format', 'ndjson']);
+    expect(review.code).toBe(0);
+    const rows = review.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.filter((r) => r.resource_kind === 'repo').map((r) => `${String(r.resource)} ${String(r.principal_name)} ${String(r.permission)}`)).toEqual([
+      'api Ana Admin maintain',
+      'api Ben Member pull',
+      'api Cy Member pull',
+      'api Dee Outsider push',
+      'docs Ana Admin maintain',
+      'docs Ben Member pull',
+      'docs Cy Member pull',
+      'etl anyone pull',
+      'etl Ana Admin maintain',
+      'etl Cy Member maintain',
+    ]);
+    const coverage = await cli().run(['report', 'coverage', '--integration', 'forge', '--format', 'ndjson']);
+    expect(coverage.code).toBe(0);
+    expect(coverage.stdout).toContain('Fake Forge cannot list its bots.');
+
+    const status = await cli().run(['status', '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ verdict: 'healthy', integrations: [{ integration: 'forge', verdict: 'healthy', credentialKind: 'forge-token', warnings: [FORGE_TOKEN_WARNING] }] });
   });
 });

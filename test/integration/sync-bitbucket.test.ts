@@ -349,10 +349,15 @@ describeWithDb('faults: nothing seen before is removed unless its scope was re-r
     const { integration, broken } = await scenario(small, 'fault-revoked', 'revoke:after=8', () => small.mutate.setRepoUserPermission(direct.repoUuid, direct.userUuid, null));
     expect(broken.status).toBe('failed');
     expect(broken.error?.code).toBe('unauthorized');
-    // The revocation cut the run short before the changed repository was read: nothing of it goes.
-    const complete = await get().db.selectFrom('sync_scopes').select('scope').where('run_id', '=', broken.runId).where('status', '=', 'complete').execute();
-    expect(complete.map((c) => c.scope)).not.toContain(`repository-user-permissions:${direct.repoUuid}`);
-    expect((await removedIn(get(), broken.runId)).grants).toBe(0);
+    // The revocation cut the run short: some repositories were not re-read. Which ones depends on the
+    // order concurrent reads finish in, so the rule is checked either way: the changed grant goes only
+    // if its repository's listing completed before the token was refused (scenario() has already
+    // checked that nothing outside a cleanly read scope was removed).
+    const complete = (await get().db.selectFrom('sync_scopes').select('scope').where('run_id', '=', broken.runId).where('status', '=', 'complete').execute()).map((c) => c.scope);
+    const repoListings = complete.filter((s) => s.startsWith('repository-user-permissions:'));
+    expect(repoListings.length).toBeLessThan(small.truth.repositories().length);
+    const changedWasRead = complete.includes(`repository-user-permissions:${direct.repoUuid}`);
+    expect((await removedIn(get(), broken.runId)).grants).toBe(changedWasRead ? 1 : 0);
     const row = await get().db.selectFrom('integrations').select(['status', 'status_message']).where('id', '=', integration.id).executeTakeFirstOrThrow();
     expect(row.status).toBe('revoked');
     expect(row.status_message).toMatch(/401|revoked|rejected/i);

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkCron, checkWorkspaceSlug, loadConfig, parseDuration } from '../../src/config/index.ts';
+import { checkWorkspaceSlug } from '../../connectors/bitbucket-cloud/settings.ts';
+import { checkCron, loadConfig, parseDuration } from '../../src/config/index.ts';
 import { maskDatabaseUrl, parseDatabaseUrl } from '../../src/db/index.ts';
 
 function writeConfig(name: string, text: string): string {

@@ -1,9 +1,10 @@
 import { scheduleFit } from '../../src/sync/plan.ts';
 import { describe, expect, it } from 'vitest';
-import { checkCron, tokenUrlFor } from '../../src/config/index.ts';
+import { tokenUrlFor } from '../../connectors/bitbucket-cloud/settings.ts';
+import { checkCron } from '../../src/config/index.ts';
 import { RosterMetrics } from '../../src/server/metrics.ts';
-import { type HealthFacts, type RunFacts, exitCodeFor, judgeIntegration, statusDocument } from '../../src/sync/health.ts';
-import { describeDuration } from '../../src/sync/segments.ts';
+import { type HealthFacts, type RunFacts, exitCodeFor, judgeIntegration, statusDocument } from '../../src/access/health.ts';
+import { describeDuration } from '../../src/access/run-time.ts';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 const HOUR = 3_600_000;
@@ -31,7 +32,7 @@ function run(overrides: Partial<RunFacts> = {}): RunFacts {
 
 function facts(overrides: Partial<HealthFacts> = {}, integration: Partial<HealthFacts['integration']> = {}): HealthFacts {
   return {
-    integration: { id: '1', name: 'acme', workspace: 'acme', credentialKind: 'api-token', status: 'active', statusMessage: null, ...integration },
+    integration: { id: '1', name: 'acme', kind: 'bitbucket-cloud', workspace: 'acme', credentialKind: 'api-token', status: 'active', statusMessage: null, ...integration },
     lastRun: run(),
     openRun: null,
     lastSuccessAt: '2026-12-01T11:01:00.000Z',

@@ -1,5 +1,5 @@
 import type { RosterDatabase } from '../../db/index.ts';
-import { findIntegration, readCredential, saveIntegration } from '../../db/integrations.ts';
+import { credentialUnchanged, findIntegration, saveIntegration } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
 import { Secret } from '../../secrets/index.ts';
 import type { CliContext } from '../context.ts';
@@ -12,31 +12,34 @@ import type { CliContext } from '../context.ts';
  */
 export async function applyConfiguredIntegrations(ctx: CliContext, handle: RosterDatabase): Promise<void> {
   for (const declared of ctx.config.file.integrations) {
-    const existing = await handle.db.selectFrom('integrations').select(['id', 'credential_kind']).where('name', '=', declared.name).executeTakeFirst();
+    const existing = await handle.db.selectFrom('integrations').select(['id', 'kind', 'credential_kind']).where('name', '=', declared.name).executeTakeFirst();
     const secretValue = declared.secretEnv ? ctx.env[declared.secretEnv] : undefined;
+    const given = secretValue ? { secret: new Secret(secretValue), username: declared.username ?? null } : null;
+    const sameCredentialKind = existing !== undefined && existing.kind === declared.kind && existing.credential_kind === declared.credentialKind;
     const settings = {
+      kind: declared.kind,
       workspace: declared.workspace,
       base_url: declared.baseUrl,
       credential_kind: declared.credentialKind,
       schedule: declared.schedule,
       timezone: declared.timezone,
-      options: JSON.stringify({ tokenUrl: declared.tokenUrl, concurrency: declared.concurrency, budgetPerHour: declared.budgetPerHour }),
+      options: JSON.stringify(declared.options),
       updated_at: new Date(),
     };
     const unchanged =
-      existing && secretValue && existing.credential_kind === declared.credentialKind
-        ? await readCredential(handle.db, ctx.keyring(), await findIntegration(handle.db, declared.name))
-            .then((c) => c.secret.reveal() === secretValue && (c.username ?? undefined) === declared.username)
+      sameCredentialKind && given
+        ? await credentialUnchanged(handle.db, ctx.keyring(), await findIntegration(handle.db, declared.name), given)
+            // A stored credential that does not open (another key, a missing part) is replaced by the declared one.
             .catch(() => false)
         : false;
-    if (secretValue && !unchanged) {
+    if (given && !unchanged) {
       await saveIntegration(
         handle.db,
         ctx.keyring(),
-        { name: declared.name, workspace: declared.workspace, baseUrl: declared.baseUrl, credentialKind: declared.credentialKind, schedule: declared.schedule, timezone: declared.timezone, options: { tokenUrl: declared.tokenUrl, concurrency: declared.concurrency, budgetPerHour: declared.budgetPerHour }, credential: { secret: new Secret(secretValue), username: declared.username ?? null } },
+        { name: declared.name, kind: declared.kind, workspace: declared.workspace, baseUrl: declared.baseUrl, credentialKind: declared.credentialKind, schedule: declared.schedule, timezone: declared.timezone, options: declared.options, credential: given },
         true,
       );
-    } else if (existing && existing.credential_kind === declared.credentialKind) {
+    } else if (sameCredentialKind) {
       // Same credential as stored: refresh the settings only, keeping e.g. OAuth tokens.
       await handle.db.updateTable('integrations').set(settings).where('id', '=', existing.id).execute();
     } else {

@@ -2,13 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { pathCategories, permissionRankSql } from '../../access/paths.ts';
 import { parseIntegerOption } from '../../config/index.ts';
+import { connectorKinds, connectorOf, defaultConnectorKind, permissionModelOf } from '../../connectors.ts';
 import { saveIntegration } from '../../db/integrations.ts';
+import type { Database, Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
-import { Secret } from '../../secrets/index.ts';
-import type { CliHost } from '../main.ts';
+import type { CliContext } from '../context.ts';
+import type { CliHost } from '../host.ts';
+import { plural } from '../../text.ts';
 import { formatTable } from '../table.ts';
+import { choiceList, simulatorOf } from './sim.ts';
 import { syncOne } from './sync.ts';
 
 export const DEMO_INTEGRATION = 'demo';
@@ -16,36 +21,39 @@ export const DEMO_INTEGRATION = 'demo';
 export function registerDemo(program: Command, host: CliHost): void {
   program
     .command('demo')
-    .description('no setup: start the built-in Bitbucket simulator, connect it, sync it into the embedded database and show what Roster found')
+    .description('no setup: start a built-in simulator of a source (default Bitbucket Cloud), connect it, sync it into the embedded database and show what Roster found')
+    .option('--source <kind>', `the source to simulate: ${choiceList(connectorKinds().filter((k) => connectorOf(k).simulator))}`, defaultConnectorKind())
     .option('--profile <name>', 'simulated workspace size: small or medium', 'small')
     .option('--seed <n>', 'seed of the simulated workspace', '1')
     .action(
-      host.run(async (ctx, options: { profile: string; seed: string }) => {
-        if (!['small', 'medium'].includes(options.profile)) throw new RosterError('input_invalid', `--profile must be small or medium for the demo (got "${options.profile}"); use \`roster sim\` for larger workspaces.`);
-        const { startSimulator } = await import('../../../connectors/bitbucket-cloud/simulator/index.ts');
+      host.run(async (ctx, options: { source: string; profile: string; seed: string }) => {
+        const offer = await simulatorOf(options.source);
+        // The demo syncs in the foreground: only the two smallest profiles are quick enough.
+        const profiles = offer.profiles.slice(0, 2);
+        if (!profiles.includes(options.profile)) throw new RosterError('input_invalid', `--profile must be ${choiceList(profiles)} for the demo (got "${options.profile}"); use \`roster sim\` for larger workspaces.`);
         const handle = await ctx.database();
         const seed = parseIntegerOption('--seed', options.seed, 0, 2 ** 31 - 1);
-        const sim = await startSimulator({ profile: options.profile as 'small' | 'medium', seed, rateLimit: false });
+        const sim = await offer.start({ profile: options.profile, seed });
         try {
-          const credential = sim.credentials.adminApiToken;
-          ctx.out(`Started a simulated Bitbucket Cloud workspace "${sim.workspace}" (${options.profile} profile) at ${sim.baseUrl}; data goes to ${handle.description}.`);
+          ctx.out(`Started a simulated ${sim.label} (${options.profile} profile) at ${sim.baseUrl}; data goes to ${handle.description}.`);
           const { integration } = await saveIntegration(
             handle.db,
             ctx.keyring(),
             {
               name: DEMO_INTEGRATION,
+              kind: options.source,
               workspace: sim.workspace,
               baseUrl: sim.baseUrl,
-              credentialKind: 'api-token',
+              credentialKind: sim.integration.credentialKind,
               schedule: null,
               timezone: 'UTC',
-              options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token` },
-              credential: { secret: new Secret(credential.token), username: credential.email },
+              options: sim.integration.options,
+              credential: sim.integration.credential,
             },
             true,
           );
           const code = await syncOne(ctx, integration, { full: true, wait: false, trigger: 'demo' });
-          await printHighlights(ctx, handle.db, String(integration.id));
+          await printHighlights(ctx, handle.db, integration);
           ctx.out('');
           // Commands that work as printed: `roster` only when it is on PATH (npm link), else through npm.
           const roster = rosterCommand(ctx.env, ctx.dataDir);
@@ -70,24 +78,38 @@ export function registerDemo(program: Command, host: CliHost): void {
     );
 }
 
-async function printHighlights(ctx: Parameters<Parameters<CliHost['run']>[0]>[0], db: import('kysely').Kysely<import('../../db/types.ts').Database>, integrationId: string): Promise<void> {
-  const owners = await sql<{ name: string }>`
-    select coalesce(p.display_name, p.handle, p.external_id) as name from grants g join principals p on p.id = g.principal_id
-    where g.integration_id = ${integrationId} and g.removed_run is null and g.resource_kind = 'workspace' and g.permission = 'owner' order by 1`.execute(db);
-  const top = await sql<{ name: string; repositories: number; admin: number; via_group_only: number }>`
-    with per_repo as (
-      select e.user_id, e.repository_id, max(case e.permission when 'admin' then 3 when 'write' then 2 else 1 end) as rank,
-             bool_and(e.path_kind in ('group', 'project-group')) as group_only
+/**
+ * Who holds the root roles that reach everything (Bitbucket Cloud: workspace owners) and who reaches
+ * the most leaf resources, read through the integration's permission model.
+ */
+async function printHighlights(ctx: CliContext, db: Kysely<Database>, integration: Integration): Promise<void> {
+  const model = permissionModelOf(integration.kind);
+  const integrationId = String(integration.id);
+  const top = model.resources[model.leaf]?.ladder.at(-1) ?? '';
+  for (const role of model.rootRoles) {
+    const holders = await sql<{ name: string }>`
+      select coalesce(p.display_name, p.handle, p.external_id) as name from grants g join principals p on p.id = g.principal_id
+      where g.integration_id = ${integrationId} and g.removed_run is null and g.resource_kind = ${role.on} and g.permission = ${role.permission} order by 1`.execute(db);
+    ctx.out('');
+    const reach = role.gives[model.leaf] ? ` (${role.gives[model.leaf]} on every ${model.leaf})` : '';
+    ctx.out(`${role.on.charAt(0).toUpperCase()}${role.on.slice(1)} ${role.permission}s${reach}: ${holders.rows.map((o) => o.name).join(', ') || 'none'}`);
+  }
+  const groupPaths = [...pathCategories(model)].filter(([, category]) => category.endsWith('group')).map(([path]) => path);
+  const rank = permissionRankSql(model, model.leaf, sql.ref('e.permission'));
+  const rows = await sql<{ name: string; resources: number; top: number; via_group_only: number }>`
+    with per_resource as (
+      select e.user_id, e.repository_id, max(${rank}) as rank,
+             bool_and(e.path_kind in (${sql.join(groupPaths.length > 0 ? groupPaths : [''])})) as group_only
       from effective_access e where e.integration_id = ${integrationId} group by e.user_id, e.repository_id
     )
-    select coalesce(p.display_name, p.handle, p.external_id) as name, count(*)::int as repositories,
-           count(*) filter (where rank = 3)::int as admin, count(*) filter (where group_only)::int as via_group_only
-    from per_repo join principals p on p.id = per_repo.user_id
-    group by p.id, p.display_name, p.handle, p.external_id order by repositories desc, name limit 5`.execute(db);
-  ctx.out('');
-  ctx.out(`Workspace owners (admin on every repository): ${owners.rows.map((o) => o.name).join(', ') || 'none'}`);
+    select coalesce(p.display_name, p.handle, p.external_id) as name, count(*)::int as resources,
+           count(*) filter (where rank = ${model.resources[model.leaf]?.ladder.length ?? 0})::int as top, count(*) filter (where group_only)::int as via_group_only
+    from per_resource join principals p on p.id = per_resource.user_id
+    group by p.id, p.display_name, p.handle, p.external_id order by resources desc, name limit 5`.execute(db);
+  if (model.rootRoles.length === 0) ctx.out('');
   ctx.out('People with the widest access:');
-  ctx.out(formatTable(['USER', 'REPOSITORIES', 'AS ADMIN', 'ONLY VIA GROUPS'], top.rows.map((r) => [r.name, String(r.repositories), String(r.admin), String(r.via_group_only)])));
+  const leaves = plural(2, model.leaf).replace(/^\S+ /, '');
+  ctx.out(formatTable(['USER', leaves.toUpperCase(), `AS ${top.toUpperCase()}`, 'ONLY VIA GROUPS'], rows.rows.map((r) => [r.name, String(r.resources), String(r.top), String(r.via_group_only)])));
 }
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/roster.js');

@@ -1,92 +1,115 @@
 import { type Command, Option } from 'commander';
-import { BITBUCKET_CLOUD_API, BITBUCKET_TOKEN_URL, DEFAULT_SCHEDULE, integrationConfigSchema, tokenUrlFor } from '../../config/index.ts';
-import { CREDENTIAL_USERNAME, listIntegrations, removeIntegration, saveIntegration } from '../../db/integrations.ts';
+import { DEFAULT_SCHEDULE, parseIntegrationConfig } from '../../config/index.ts';
+import { connectorDefinitions, connectorKinds, credentialWarningOf, defaultConnectorKind } from '../../connectors.ts';
+import { listIntegrations, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
-import { CREDENTIAL_KINDS, type CredentialKind } from '../../interfaces.ts';
 import { Secret } from '../../secrets/index.ts';
-import { CREDENTIAL_WARNINGS } from '../../sync/health.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost, Io } from '../main.ts';
+import type { CliHost, Io } from '../host.ts';
 import { formatTable } from '../table.ts';
 
 interface AddOptions {
-  workspace: string;
-  credentialKind: CredentialKind;
+  kind: string;
+  workspace?: string;
+  credentialKind: string;
   username?: string;
   secretEnv?: string;
   secretStdin?: boolean;
-  baseUrl: string;
-  tokenUrl?: string;
+  baseUrl?: string;
   schedule: string;
   timezone: string;
-  concurrency?: string;
-  budget?: string;
   replace?: boolean;
+  /** The kinds' options, by their flags (`--concurrency` → `concurrency`, `--budget` → `budget`). */
+  [flag: string]: unknown;
 }
 
-/** The option each field of the integration schema comes from, for messages. */
+/** The option each engine field of an integration comes from, for messages; the kinds' options name their own flags. */
 const OPTION_OF: Record<string, string> = {
   name: 'NAME',
+  kind: '--kind',
   workspace: '--workspace',
   credentialKind: '--credential-kind',
   baseUrl: '--base-url',
-  tokenUrl: '--token-url',
   schedule: '--schedule',
   timezone: '--timezone',
-  concurrency: '--concurrency',
-  budgetPerHour: '--budget',
   username: '--username',
 };
 
 /** A number option as the schema should see it: a number when it reads as one, else the text (named in the message). */
-function numberOption(value: string | undefined): number | string | undefined {
-  if (value === undefined) return undefined;
+function numberOption(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
   return /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
 }
 
-export function registerIntegration(program: Command, host: CliHost): void {
-  const integration = program.command('integration').description('connect, list and remove Bitbucket workspaces');
+/** Commander's attribute name of a flag: `--budget` → `budget`, `--token-url` → `tokenUrl`. */
+function attributeOf(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
 
-  integration
+/** `text` with the kind named when more than one kind is registered: "(bitbucket-cloud) …". */
+function perKind(kinds: string[], text: string): string {
+  return connectorKinds().length > 1 ? `${text} (${kinds.join(', ')})` : text;
+}
+
+export function registerIntegration(program: Command, host: CliHost): void {
+  const definitions = connectorDefinitions();
+  const integration = program.command('integration').description(`connect, list and remove integrations (${definitions.map((d) => d.title).join(', ')})`);
+
+  const add = integration
     .command('add')
-    .description('connect a workspace; the secret is read from an environment variable or stdin, never from the command line')
+    .description('connect an integration; the secret is read from an environment variable or stdin, never from the command line')
     .argument('<name>', 'a short name for this integration, e.g. acme-prod')
-    .requiredOption('--workspace <slug>', 'Bitbucket workspace slug (the part after bitbucket.org/)')
-    .addOption(new Option('--credential-kind <kind>', 'what the secret is').choices([...CREDENTIAL_KINDS]).makeOptionMandatory())
-    .option('--username <value>', 'Atlassian account e-mail (api-token), username (app-password) or OAuth consumer key (oauth-client-credentials)')
+    .addOption(new Option('--kind <kind>', `the source: ${definitions.map((d) => `${d.kind} (${d.title})`).join(', ')}`).choices(connectorKinds()).default(defaultConnectorKind()));
+  const withWorkspace = definitions.filter((d) => d.settings.workspace);
+  if (withWorkspace.length > 0) add.option('--workspace <slug>', perKind(withWorkspace.map((d) => d.kind), withWorkspace.map((d) => d.settings.workspace?.description).join('; ')));
+  const credentials = definitions.flatMap((d) => d.credentials.map((c) => ({ connector: d.kind, ...c })));
+  add
+    .addOption(new Option('--credential-kind <kind>', `what the secret is: ${credentials.map((c) => `${c.kind} = ${c.description}`).join('; ')}`).choices([...new Set(credentials.map((c) => c.kind))]).makeOptionMandatory())
+    .option('--username <value>', credentials.filter((c) => usernameOf(c)).map((c) => `${usernameOf(c)} (${c.kind})`).join(', '))
     .option('--secret-env <VAR>', 'read the secret from this environment variable')
     .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
-    .option('--base-url <url>', 'API base URL', BITBUCKET_CLOUD_API)
-    .option('--token-url <url>', `OAuth token endpoint (default: ${BITBUCKET_TOKEN_URL} for Bitbucket's API, else <base-url>/site/oauth2/access_token)`)
+    .option('--base-url <url>', `API base URL (${definitions.map((d) => `${d.kind}: ${d.settings.baseUrl.default ?? 'required'}`).join('; ')})`)
     .option('--schedule <cron>', 'when `roster serve` syncs it', DEFAULT_SCHEDULE)
-    .option('--timezone <tz>', 'timezone of the schedule', 'UTC')
-    .option('--concurrency <n>', 'parallel API requests (default 4)')
-    .option('--budget <n>', 'API requests per hour this credential may use (default 1000)')
+    .option('--timezone <tz>', 'timezone of the schedule', 'UTC');
+  // Each kind's options, from its table: one flag for every option name, described with its default and limits.
+  const flags = new Map<string, { description: string; kinds: string[] }>();
+  for (const d of definitions) {
+    for (const o of d.options) {
+      const described = o.type === 'integer' ? `${o.description} (default ${o.default.toLocaleString('en-US')}, ${o.min.toLocaleString('en-US')} to ${o.max.toLocaleString('en-US')})` : o.description;
+      const seen = flags.get(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`) ?? { description: described, kinds: [] };
+      seen.kinds.push(d.kind);
+      flags.set(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`, seen);
+    }
+  }
+  for (const [key, { description, kinds }] of flags) {
+    const [flag, arg] = key.split('|');
+    add.option(`${flag} ${arg}`, kinds.length === definitions.length ? description : perKind(kinds, description));
+  }
+  add
     .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
     .action(
       host.run(async (ctx, name: string, options: AddOptions) => {
-        const problems: string[] = [];
-        const parsed = integrationConfigSchema.safeParse({
+        const definition = definitions.find((d) => d.kind === options.kind) ?? connectorDefinitions().find((d) => d.kind === options.kind);
+        const optionOf: Record<string, string> = { ...OPTION_OF, ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, o.flag])) };
+        const parsed = parseIntegrationConfig({
           name,
+          kind: options.kind,
           workspace: options.workspace,
           credentialKind: options.credentialKind,
           baseUrl: options.baseUrl,
-          tokenUrl: options.tokenUrl,
           schedule: options.schedule,
           timezone: options.timezone,
-          concurrency: numberOption(options.concurrency),
-          budgetPerHour: numberOption(options.budget),
           username: options.username,
+          ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, numberOption(options[attributeOf(o.flag)])])),
         });
         if (!parsed.success) {
-          for (const issue of parsed.error.issues) problems.push(`  - ${OPTION_OF[String(issue.path[0])] ?? (issue.path.join('.') || 'NAME')}: ${issue.message}`);
+          const problems = parsed.issues.map((issue) => `  - ${optionOf[String(issue.path[0])] ?? (issue.path.join('.') || 'NAME')}: ${issue.message}`);
           throw new RosterError('input_invalid', `Cannot add integration "${name}":\n${problems.join('\n')}`);
         }
         const config = parsed.data;
-        // Stored explicitly, so a base URL that is not Bitbucket's never sends OAuth to bitbucket.org.
-        const tokenUrl = tokenUrlFor(config.baseUrl, config.tokenUrl);
-        const needsUsername = CREDENTIAL_USERNAME[config.credentialKind];
-        if (needsUsername && !options.username) throw new RosterError('input_invalid', `--credential-kind ${config.credentialKind} needs --username: ${needsUsername}.`);
+        // Options another kind takes but this one does not: named, never silently dropped.
+        const foreign = [...flags.keys()].map((k) => k.split('|')[0] as string).filter((flag) => options[attributeOf(flag)] !== undefined && !definition?.options.some((o) => o.flag === flag));
+        if (foreign.length > 0) throw new RosterError('input_invalid', `Cannot add integration "${name}": ${definition?.title ?? config.kind} takes no ${foreign.join(', ')}.`);
         const secret = await readSecret(ctx, host.io, options);
         const handle = await ctx.database();
         const { integration: saved, replaced } = await saveIntegration(
@@ -94,22 +117,21 @@ export function registerIntegration(program: Command, host: CliHost): void {
           ctx.keyring(),
           {
             name,
+            kind: config.kind,
             workspace: config.workspace,
             baseUrl: config.baseUrl,
             credentialKind: config.credentialKind,
             schedule: config.schedule,
             timezone: config.timezone,
-            options: { tokenUrl, concurrency: config.concurrency, budgetPerHour: config.budgetPerHour },
+            options: config.options,
             credential: { secret, username: options.username ?? null },
           },
           options.replace === true,
         );
-        ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for workspace ${saved.workspace} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
-        if (config.credentialKind === 'oauth-client-credentials' && !config.tokenUrl && tokenUrl !== BITBUCKET_TOKEN_URL) {
-          ctx.out(`OAuth tokens will be requested from ${tokenUrl} (derived from --base-url; give --token-url to use another endpoint).`);
-        }
-        const eol = CREDENTIAL_WARNINGS[saved.credential_kind];
-        if (eol) ctx.err(`roster: warning: ${eol}`);
+        ctx.out(`${replaced ? 'Replaced' : 'Added'} integration "${saved.name}" for ${saved.workspace ? `workspace ${saved.workspace}` : saved.base_url} (${saved.credential_kind}, schedule "${saved.schedule}" ${saved.timezone}). The credential is stored encrypted.`);
+        for (const note of config.notes) ctx.out(note);
+        const warning = credentialWarningOf(saved.kind, saved.credential_kind);
+        if (warning) ctx.err(`roster: warning: ${warning}`);
         ctx.out(`Next: roster sync --integration ${saved.name}`);
         return 0;
       }),
@@ -133,6 +155,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
           const last = lastBy.get(String(r.id));
           return {
             name: r.name,
+            kind: r.kind,
             workspace: r.workspace,
             credentialKind: r.credential_kind,
             baseUrl: r.base_url,
@@ -141,7 +164,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
             status: r.status,
             statusMessage: r.status_message,
             lastRun: last ? { status: last.status, startedAt: last.started_at, finishedAt: last.finished_at } : null,
-            warning: CREDENTIAL_WARNINGS[r.credential_kind] ?? null,
+            warning: credentialWarningOf(r.kind, r.credential_kind),
           };
         });
         if (options.json) {
@@ -155,7 +178,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (end-of-life)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {

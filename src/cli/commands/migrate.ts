@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { migrateToLatest } from '../../db/migrate.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { plural } from '../table.ts';
 
 export function registerMigrate(program: Command, host: CliHost): void {

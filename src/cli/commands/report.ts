@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import { type Command, Option } from 'commander';
 import { parseDuration } from '../../config/index.ts';
 import { RosterError } from '../../errors.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { plural } from '../table.ts';
 
 interface ReportCliOptions {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { RosterError } from '../../errors.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { formatTable } from '../table.ts';
 import { plural } from '../../text.ts';
 
@@ -125,7 +125,7 @@ export function registerReview(program: Command, host: CliHost): void {
         const inputs = [];
         for (const f of files) inputs.push({ name: f, bytes: await fs.readFile(f).catch((error: NodeJS.ErrnoException) => Promise.reject(new RosterError('input_invalid', `Cannot read ${f}: ${error.code ?? error.message}.`))) });
         const outcome = await importReviewFiles((await ctx.database()).db, campaign, inputs, { reviewer: options.reviewer });
-        for (const f of outcome.files) ctx.out(`${f.file}: ${f.rows} row(s): ${f.decisions} decision(s), ${f.reassignments} reassignment(s), ${f.empty} left undecided`);
+        for (const f of outcome.files) ctx.out(`${f.file}: ${plural(f.rows, 'row')}: ${plural(f.decisions, 'decision')}, ${plural(f.reassignments, 'reassignment')}, ${f.empty} left undecided`);
         ctx.out(`Recorded ${plural(outcome.decided, 'decision')} (${outcome.unchanged} already recorded as given), ${plural(outcome.reassigned, 'reassignment')}; ${plural(outcome.logged, 'decision log entry', 'decision log entries')}.`);
         return 0;
       }),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { generateKeyText, SecretStore } from '../../secrets/index.ts';
-import type { CliHost } from '../main.ts';
+import { SecretStore } from '../../db/credentials.ts';
+import { generateKeyText } from '../../secrets/index.ts';
+import type { CliHost } from '../host.ts';
 import { plural } from '../table.ts';
 
 export function registerSecrets(program: Command, host: CliHost): void {

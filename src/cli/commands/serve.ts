@@ -5,8 +5,8 @@ import { Scheduler } from '../../scheduler/index.ts';
 import { startStatusServer } from '../../server/index.ts';
 import { RosterMetrics } from '../../server/metrics.ts';
 import { connectIntegration } from '../../sync/connect.ts';
-import { activeSeconds } from '../../sync/segments.ts';
-import type { CliHost } from '../main.ts';
+import { activeSeconds } from '../../access/run-time.ts';
+import type { CliHost } from '../host.ts';
 import { applyConfiguredIntegrations } from './configured.ts';
 
 /** How often `serve` on the embedded database re-reads the facts into its status file when idle. */

@@ -5,9 +5,9 @@ import { isAlive } from '../../db/index.ts';
 import { RosterError, errorMessage } from '../../errors.ts';
 import { scrubSecrets } from '../../log.ts';
 import { readStatusFile } from '../../server/status-file.ts';
-import { type IntegrationHealth, type StatusDocument, cannotTellDocument, formatAge, integrationHealth, judgeIntegration, statusDocument } from '../../sync/health.ts';
+import { type IntegrationHealth, type StatusDocument, cannotTellDocument, formatAge, integrationHealth, judgeIntegration, statusDocument } from '../../access/health.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost, Io } from '../main.ts';
+import type { CliHost, Io } from '../host.ts';
 import { formatTable } from '../table.ts';
 
 interface StatusOptions {

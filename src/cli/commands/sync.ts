@@ -7,7 +7,7 @@ import { connectIntegration } from '../../sync/connect.ts';
 import { formatPlan, planSync } from '../../sync/plan.ts';
 import { runSync } from '../../sync/runner.ts';
 import type { CliContext } from '../context.ts';
-import type { CliHost } from '../main.ts';
+import type { CliHost } from '../host.ts';
 import { ProgressLine } from '../progress.ts';
 import { applyConfiguredIntegrations } from './configured.ts';
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, SyncRun } from '../../db/types.ts';
 import type { Capabilities } from '../../interfaces.ts';
-import { HOLDER } from '../lock.ts';
+import { HOLDER } from '../../db/lock.ts';
 
 /** Statements on `sync_runs`: one row per run, from start (or resume) to its final status. */
 

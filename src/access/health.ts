@@ -1,12 +1,12 @@
-import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from './plan.ts';
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
-import type { CredentialKind } from '../interfaces.ts';
-import { HOLDER, integrationsLockedNow } from './lock.ts';
-import { CREDENTIAL_GAP } from './runner.ts';
-import { activeSeconds, formatAge } from './segments.ts';
+import { credentialWarningOf } from '../connectors.ts';
+import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind } from '../interfaces.ts';
+import { HOLDER, integrationsLockedNow } from '../db/lock.ts';
+import { activeSeconds, formatAge } from './run-time.ts';
+import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from '../sync/plan.ts';
 
-export { formatAge } from './segments.ts';
+export { formatAge } from './run-time.ts';
 
 /**
  * The verdicts of `roster status`, `GET /status`, `/metrics` and the sync-status report — one
@@ -43,10 +43,6 @@ export function exitCodeFor(verdict: StatusVerdict, options: { allowPartialCover
   }
 }
 
-export const CREDENTIAL_WARNINGS: Partial<Record<CredentialKind, string>> = {
-  'app-password': 'Bitbucket app passwords were switched off in July 2026: replace this credential with an Atlassian API token (credential kind api-token).',
-};
-
 export interface ScopeProblem {
   scope: string;
   stream: string;
@@ -79,7 +75,7 @@ export interface RunFacts {
 
 /** Everything the verdict of one integration rests on, read from the database in one go. */
 export interface HealthFacts {
-  integration: { id: string; name: string; workspace: string | null; credentialKind: CredentialKind; status: string; statusMessage: string | null };
+  integration: { id: string; name: string; kind: IntegrationKind; workspace: string | null; credentialKind: CredentialKind; status: string; statusMessage: string | null };
   lastRun: RunFacts | null;
   openRun: RunFacts | null;
   lastSuccessAt: string | null;
@@ -202,7 +198,7 @@ export async function readHealthFacts(db: Kysely<Database>, options: { integrati
     const lastSuccess = await db.selectFrom('sync_runs').select('finished_at').where('integration_id', '=', integration.id).where('status', '=', 'succeeded').orderBy('id', 'desc').limit(1).executeTakeFirst();
     const scopes = lastRun ? await db.selectFrom('sync_scopes').selectAll().where('run_id', '=', lastRun.id).where('status', '<>', 'complete').orderBy('scope').execute() : [];
     result.push({
-      integration: { id: String(integration.id), name: integration.name, workspace: integration.workspace, credentialKind: integration.credential_kind, status: integration.status, statusMessage: integration.status_message },
+      integration: { id: String(integration.id), name: integration.name, kind: integration.kind, workspace: integration.workspace, credentialKind: integration.credential_kind, status: integration.status, statusMessage: integration.status_message },
       lastRun: lastRun ? runFacts(lastRun) : null,
       openRun: openRun ? runFacts(openRun) : null,
       lastSuccessAt: lastSuccess?.finished_at?.toISOString() ?? null,
@@ -298,7 +294,8 @@ export function judgeIntegration(facts: HealthFacts, options: JudgeOptions): Int
   }
   const scheduleProblem = scheduleWarning(facts.schedule ?? null, integration.name);
   if (scheduleProblem) warnings.push(scheduleProblem);
-  const credentialWarning = CREDENTIAL_WARNINGS[integration.credentialKind];
+  // A standing warning of the credential kind (end-of-life), from its connector's definition.
+  const credentialWarning = credentialWarningOf(integration.kind, integration.credentialKind);
   if (credentialWarning) warnings.unshift(credentialWarning);
 
   return {

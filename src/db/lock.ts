@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { type Kysely, sql } from 'kysely';
-import type { Database, RosterDatabase } from '../db/index.ts';
+import type { Database, RosterDatabase } from './index.ts';
 
 /** Arbitrary, fixed first key of Roster's advisory locks ("Rost"), so other applications' locks don't collide. */
 const LOCK_NAMESPACE = 0x526f7374;
