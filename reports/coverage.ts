@@ -17,7 +17,8 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   { name: 'status', description: 'failed, not_covered, or not_listable (no credential can list it)', value: (r) => r.status },
   {
     name: 'kind',
-    description: "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message)",
+    description:
+      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). skipped-by-setting: left unread on purpose (reconcile: weekly or off; only the cross-check is postponed, no access is missing)",
     value: (r) => r.kind,
   },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },

@@ -40,9 +40,11 @@ export interface CoverageGapInfo {
   /**
    * `credential-gap`: the credential kind cannot read this (expected; `advice` says what would).
    * `failure`: it should have been read. `api-limit`: no credential can list it (a standing statement
-   * about the source's API; it does not make the data incomplete by Roster's doing).
+   * about the source's API; it does not make the data incomplete by Roster's doing). `skipped-by-setting`:
+   * left unread on purpose (`reconcile: weekly|off` skips the source's own effective permissions, read
+   * only to cross-check; no grant is missing because of it).
    */
-  kind: 'credential-gap' | 'failure' | 'api-limit';
+  kind: 'credential-gap' | 'failure' | 'api-limit' | 'skipped-by-setting';
   endpoint: string | null;
   httpStatus: number | null;
   errorCode: string | null;

@@ -95,7 +95,14 @@ export function wholeNumber(min: number, max: number) {
 /** The zod schema of each option in a kind's table, with its default: what config, CLI and run start-up check options with. */
 export function optionSchemas(kind: string): Record<string, z.ZodType> {
   return Object.fromEntries(
-    connectorOf(kind).options.map((o) => [o.name, o.type === 'integer' ? wholeNumber(o.min, o.max).default(o.default) : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional()]),
+    connectorOf(kind).options.map((o) => [
+      o.name,
+      o.type === 'integer'
+        ? wholeNumber(o.min, o.max).default(o.default)
+        : o.type === 'choice'
+          ? z.enum(o.choices as [string, ...string[]], { error: (issue) => `must be one of ${o.choices.join(', ')} (got ${JSON.stringify(issue.input)})` }).optional()
+          : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional(),
+    ]),
   );
 }
 

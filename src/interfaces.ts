@@ -92,6 +92,16 @@ export type IntegrationKind = string;
 
 /** Error code stored on `not_covered` scope rows that the credential kind explains (expected, not a failure). */
 export const CREDENTIAL_GAP = 'credential_gap';
+/**
+ * The error code of a scope left unread on purpose by a setting (`reconcile: weekly|off` skips the
+ * source's own effective answer): neither a failure nor a credential gap — coverage says so, and it
+ * never makes a run partial or an integration degraded.
+ */
+export const SKIPPED_BY_SETTING = 'skipped_by_setting';
+
+/** How often a run reads the source's own effective answer to cross-check the derivation (see src/sync/reconcile-cadence.ts). */
+export const RECONCILE_SETTINGS = ['always', 'weekly', 'off'] as const;
+export type ReconcileSetting = (typeof RECONCILE_SETTINGS)[number];
 
 export const RUN_STATUSES = ['running', 'paused', 'succeeded', 'partial', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -388,7 +398,9 @@ export interface CredentialField {
 /** An option of an integration with its limits and default: the one table config, CLI and connector read. */
 export type OptionDefinition =
   | { name: string; type: 'integer'; flag: string; description: string; min: number; max: number; default: number }
-  | { name: string; type: 'url'; flag: string; description: string };
+  | { name: string; type: 'url'; flag: string; description: string }
+  /** One of a few words; unset means the engine's default, which the description states. */
+  | { name: string; type: 'choice'; flag: string; description: string; choices: readonly string[] };
 
 /** An integration as its connector sees it: its identity, settings and checked options (defaults filled in). */
 export interface IntegrationSpec {

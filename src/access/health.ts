@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
 import { credentialWarningOf } from '../connectors.ts';
-import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind } from '../interfaces.ts';
+import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind, SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { HOLDER, integrationsLockedNow } from '../db/lock.ts';
 import { activeSeconds, formatAge } from './run-time.ts';
 import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from '../sync/plan.ts';
@@ -239,7 +239,8 @@ export function judgeIntegration(facts: HealthFacts, options: JudgeOptions): Int
   const { integration, lastRun, openRun } = facts;
   // A coverage gap is a scope this kind of credential cannot read: another credential would read it.
   const coverageGaps = facts.scopes.filter((s) => s.code === CREDENTIAL_GAP);
-  const failedScopes = facts.scopes.filter((s) => s.code !== CREDENTIAL_GAP);
+  // A scope a setting left unread (reconcile: weekly or off) is neither: coverage lists it, health does not count it.
+  const failedScopes = facts.scopes.filter((s) => s.code !== CREDENTIAL_GAP && s.code !== SKIPPED_BY_SETTING);
   const dataAgeSeconds = lastRun?.finishedAt ? Math.max(0, Math.round((now.getTime() - Date.parse(lastRun.finishedAt)) / 1000)) : null;
 
   let open: IntegrationHealth['openRun'] = null;

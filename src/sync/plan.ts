@@ -2,7 +2,8 @@ import cron from 'node-cron';
 import { type Kysely, sql } from 'kysely';
 import type { Database, Integration } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
-import type { Connector } from '../interfaces.ts';
+import { RECONCILE_DEFAULT_WEEKLY_ABOVE, isReconcileSetting } from './reconcile-cadence.ts';
+import type { Connector, ReconcileSetting } from '../interfaces.ts';
 import { plural } from '../text.ts';
 
 /**
@@ -35,6 +36,8 @@ export interface SyncPlan {
   incremental: number;
   /** Of each run, the requests of the source's own effective answer (read only to reconcile). */
   reconcile: number;
+  /** The reconciliation cadence in force (sync flag, integration option or default) and what it means for these figures. */
+  reconcileSetting: { setting: ReconcileSetting; from: 'sync flag' | 'integration option' | 'default'; note: string };
   /** The integration's budget per credential, and how many credentials share the work. */
   budgetPerHour: number;
   credentials: number;
@@ -123,7 +126,7 @@ async function streamPages(db: Kysely<Database>, runId: string): Promise<Map<str
  * The plan of one integration. `connect` builds its connector (no request is made unless the plan
  * needs the probe); the connector's stream table says which stream is the source's effective answer.
  */
-export async function planSync(db: Kysely<Database>, integration: Integration, connect: () => Promise<Connector>, options: { signal?: AbortSignal; credentials?: number } = {}): Promise<SyncPlan> {
+export async function planSync(db: Kysely<Database>, integration: Integration, connect: () => Promise<Connector>, options: { signal?: AbortSignal; credentials?: number; reconcile?: ReconcileSetting } = {}): Promise<SyncPlan> {
   const signal = options.signal ?? new AbortController().signal;
   const credentials = Math.max(1, options.credentials ?? 1);
   const budgetPerHour = budgetOf(integration);
@@ -181,10 +184,24 @@ export async function planSync(db: Kysely<Database>, integration: Integration, c
         probeRequests: estimate.probeRequests,
       };
     }
+    // The cadence as a run would decide it now (no run reads it before a first sync: the default then is always).
+    const option = (integration.options as { reconcile?: unknown } | null)?.reconcile;
+    const setting: ReconcileSetting = options.reconcile ?? (isReconcileSetting(option) ? option : reconcile > RECONCILE_DEFAULT_WEEKLY_ABOVE ? 'weekly' : 'always');
+    const from = options.reconcile ? 'sync flag' : isReconcileSetting(option) ? 'integration option' : 'default';
+    let note: string;
+    if (setting === 'off') {
+      full -= reconcile;
+      incremental -= reconcile;
+      note = `off: the figures leave out the ${plural(reconcile, 'request')} of the source's own effective permissions`;
+    } else if (setting === 'weekly') {
+      note = `weekly: the figures are for a run that reconciles; the others of the week take ${plural(reconcile, 'request')} fewer`;
+    } else {
+      note = `always: every run reads the source's own effective permissions (${plural(reconcile, 'request')})`;
+    }
     const capacity = budgetPerHour * credentials;
     const hours = { full: full / capacity, incremental: incremental / capacity };
     const settings: string[] = [];
-    if (reconcile > 0) {
+    if (reconcile > 0 && setting !== 'off') {
       settings.push(
         `--reconcile off (weekly: on every run but one a week): ${plural(reconcile, 'request')} fewer per run — full ${plural(full - reconcile, 'request')} (${hoursText((full - reconcile) / capacity)}), incremental ${plural(incremental - reconcile, 'request')} (${hoursText((incremental - reconcile) / capacity)}); the source's own effective permissions are then not cross-checked on those runs`,
       );
@@ -194,7 +211,7 @@ export async function planSync(db: Kysely<Database>, integration: Integration, c
     }
     settings.push(`budgetPerHour (now ${budgetPerHour.toLocaleString('en-US')} per credential; set it to what Bitbucket allows this credential): at 10,000/h a full run takes ${hoursText(full / (10_000 * credentials))}`);
     const schedule = scheduleFit(integration, incremental, budgetPerHour, credentials);
-    return { integration: integration.name, basis, full, incremental, reconcile, budgetPerHour, credentials, hours, schedule, settings, assumptions };
+    return { integration: integration.name, basis, full, incremental, reconcile, reconcileSetting: { setting, from, note }, budgetPerHour, credentials, hours, schedule, settings, assumptions };
   } finally {
     await connector.close();
   }
@@ -208,7 +225,7 @@ export function formatPlan(plan: SyncPlan): string {
     `  full sync:        ${plural(plan.full, 'request')} ≈ ${hoursText(plan.hours.full)} at ${capacity}`,
     `  incremental sync: ${plural(plan.incremental, 'request')} ≈ ${hoursText(plan.hours.incremental)} at ${capacity}`,
   ];
-  if (plan.reconcile > 0) lines.push(`  of each, reconciliation (the source's own effective permissions): ${plural(plan.reconcile, 'request')}`);
+  if (plan.reconcile > 0) lines.push(`  reconciliation (the source's own effective permissions, ${plural(plan.reconcile, 'request')}): ${plan.reconcileSetting.note} (from the ${plan.reconcileSetting.from})`);
   if (plan.schedule) {
     lines.push(
       plan.schedule.fits

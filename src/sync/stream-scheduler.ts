@@ -1,3 +1,4 @@
+import type { ReconcileDecision } from './reconcile-cadence.ts';
 import type { Kysely } from 'kysely';
 import pLimit from 'p-limit';
 import { permissionModelOf } from '../connectors.ts';
@@ -28,6 +29,8 @@ export interface StreamRunOptions {
   log: Logger;
   /** After every committed batch (request figures and heartbeat on the run row). */
   afterBatch: () => Promise<void>;
+  /** Whether the source's own effective answer is read this run (default: read). */
+  reconcile?: ReconcileDecision;
 }
 
 /**
@@ -61,6 +64,14 @@ export async function readStreams(o: StreamRunOptions): Promise<void> {
 
   const streamScope = (stream: StreamDeclaration): Scope => ({ id: stream.name, stream: stream.name, resource: null, label: stream.description });
   const runStream = async (stream: StreamDeclaration): Promise<void> => {
+    // Left unread on purpose (reconcile: weekly or off): recorded as such, never as a failure. Its
+    // earlier rows stay as they were: a scope not read this run never removes anything.
+    if (stream.effectiveAnswer && o.reconcile && !o.reconcile.read && !done.has(stream.name)) {
+      emit({ type: 'stream-gap', stream: stream.name, reason: o.reconcile.reason });
+      writer.add({ scope: streamScope(stream), status: 'not_covered', staged: null, items: 0, pages: 0, error: new RosterError('forbidden', o.reconcile.reason, { details: { skipped: true, advice: 'roster sync --reconcile always reads it on the next run; the integration option reconcile sets the cadence.' } }) });
+      await writer.flush(true);
+      return;
+    }
     const gap = stream.coverage(capabilities);
     if (gap) {
       emit({ type: 'stream-gap', stream: stream.name, reason: gap.reason });

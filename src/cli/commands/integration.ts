@@ -76,9 +76,10 @@ export function registerIntegration(program: Command, host: CliHost): void {
   for (const d of definitions) {
     for (const o of d.options) {
       const described = o.type === 'integer' ? `${o.description} (default ${o.default.toLocaleString('en-US')}, ${o.min.toLocaleString('en-US')} to ${o.max.toLocaleString('en-US')})` : o.description;
-      const seen = flags.get(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`) ?? { description: described, kinds: [] };
+      const arg = o.type === 'url' ? '<url>' : o.type === 'choice' ? `<${o.choices.join('|')}>` : '<n>';
+      const seen = flags.get(`${o.flag}|${arg}`) ?? { description: described, kinds: [] };
       seen.kinds.push(d.kind);
-      flags.set(`${o.flag}|${o.type === 'url' ? '<url>' : '<n>'}`, seen);
+      flags.set(`${o.flag}|${arg}`, seen);
     }
   }
   for (const [key, { description, kinds }] of flags) {

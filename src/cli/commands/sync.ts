@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { findIntegration, listIntegrations } from '../../db/integrations.ts';
 import type { Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
+import { RECONCILE_SETTINGS, type ReconcileSetting } from '../../interfaces.ts';
 import { logger } from '../../log.ts';
 import { connectIntegration } from '../../sync/connect.ts';
 import { formatPlan, planSync } from '../../sync/plan.ts';
@@ -18,10 +19,11 @@ export function registerSync(program: Command, host: CliHost): void {
     .option('--integration <name>', 'only this integration')
     .option('--full', 're-read everything instead of only what changed since the last good run')
     .option('--wait', 'if another process is syncing this integration, wait for it instead of exiting')
+    .addOption(new Option('--reconcile <when>', "this run only: read the source's own effective permissions to cross-check (always), only if no run did in the last week (weekly), or not (off); default: the integration's reconcile option").choices([...RECONCILE_SETTINGS]))
     .option('--plan', 'do not sync: print the requests a full and an incremental sync will take, the hours at the budget, and which settings change them (from the last run, or a probe of a few requests when never synced)')
     .option('--json', 'with --plan: print the plan as JSON')
     .action(
-      host.run(async (ctx, options: { integration?: string; full?: boolean; wait?: boolean; plan?: boolean; json?: boolean }) => {
+      host.run(async (ctx, options: { integration?: string; full?: boolean; wait?: boolean; plan?: boolean; json?: boolean; reconcile?: ReconcileSetting }) => {
         if (options.json && !options.plan) throw new RosterError('input_invalid', '--json applies to --plan only (roster sync --integration NAME --plan --json).');
         if (options.plan && (options.full || options.wait)) throw new RosterError('input_invalid', `--plan does not sync, so ${options.full ? '--full' : '--wait'} has nothing to do: drop it (the plan shows both a full and an incremental sync).`);
         const handle = await ctx.database();
@@ -34,7 +36,7 @@ export function registerSync(program: Command, host: CliHost): void {
           const keyring = ctx.keyring();
           const plans = [];
           for (const integration of targets) {
-            plans.push(await planSync(handle.db, integration, () => connectIntegration(handle, keyring, integration, { onProgress: () => {}, logger })));
+            plans.push(await planSync(handle.db, integration, () => connectIntegration(handle, keyring, integration, { onProgress: () => {}, logger }), { reconcile: options.reconcile }));
           }
           if (options.json) ctx.out(JSON.stringify(options.integration ? plans[0] : plans, null, 2));
           else for (const plan of plans) ctx.out(formatPlan(plan).trimEnd());
@@ -51,7 +53,7 @@ export function registerSync(program: Command, host: CliHost): void {
         let exit = 0;
         try {
           for (const integration of targets) {
-            const code = await syncOne(ctx, integration, { full: options.full === true, wait: options.wait === true, signal: controller.signal });
+            const code = await syncOne(ctx, integration, { full: options.full === true, wait: options.wait === true, signal: controller.signal, reconcile: options.reconcile });
             exit = Math.max(exit, code);
             if (controller.signal.aborted) break;
           }
@@ -64,7 +66,7 @@ export function registerSync(program: Command, host: CliHost): void {
     );
 }
 
-export async function syncOne(ctx: CliContext, integration: Integration, options: { full: boolean; wait: boolean; signal?: AbortSignal; trigger?: 'manual' | 'demo' }): Promise<number> {
+export async function syncOne(ctx: CliContext, integration: Integration, options: { full: boolean; wait: boolean; signal?: AbortSignal; trigger?: 'manual' | 'demo'; reconcile?: ReconcileSetting }): Promise<number> {
   const handle = await ctx.database();
   const keyring = ctx.keyring();
   const progress = new ProgressLine(ctx.stderr, `syncing ${integration.name}`, { intervalSeconds: ctx.config.env.ROSTER_PROGRESS_INTERVAL });
@@ -78,6 +80,7 @@ export async function syncOne(ctx: CliContext, integration: Integration, options
       trigger: options.trigger ?? 'manual',
       wait: options.wait,
       signal: options.signal,
+      reconcile: options.reconcile,
       onProgress: (event) => {
         if (event.type === 'run-start') runId = event.runId;
         progress.onEvent(event);
