@@ -283,6 +283,8 @@ export interface ConnectorStats {
   rateLimitWaits: number;
   rateLimitWaitMs: number;
   responses429: number;
+  /** What the run summary must say about the connector itself (a credential that left its pool). */
+  notices?: string[];
 }
 
 export interface Connector {
@@ -421,6 +423,11 @@ export interface SealedCredential {
   kind: CredentialKind;
   /** The parts of the credential kind, opened and checked against its schema. */
   open(): Promise<Record<string, Secret>>;
+  /**
+   * More credentials of the same kind for this integration (the credential pool, `roster integration
+   * credential add`), each opened and checked like the first, in the order they were added.
+   */
+  openPool(): Promise<Array<Record<string, Secret>>>;
   /** A slot the connector keeps itself (an OAuth access or refresh token), opened; null when none is stored. */
   openState(slot: string): Promise<{ value: Secret; expiresAt: Date | null } | null>;
   /** Seals and stores slots of the connector's own, in one transaction. */

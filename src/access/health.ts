@@ -3,6 +3,7 @@ import type { Database, RunSegment, SyncRun } from '../db/types.ts';
 import { credentialWarningOf } from '../connectors.ts';
 import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind, SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { HOLDER, integrationsLockedNow } from '../db/lock.ts';
+import { poolMembers } from '../db/integrations.ts';
 import { activeSeconds, formatAge } from './run-time.ts';
 import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from '../sync/plan.ts';
 
@@ -205,7 +206,7 @@ export async function readHealthFacts(db: Kysely<Database>, options: { integrati
       scopes: scopes.map((s) => ({ scope: s.scope, stream: s.stream, label: s.label, status: s.status, httpStatus: s.http_status, code: s.error_code, message: s.message, advice: s.advice })),
       // What the last run took is what each scheduled run will take (scheduled runs are incremental,
       // and an incremental run of Bitbucket reads nearly everything a full one does).
-      schedule: lastRun && lastRun.api_requests > 0 ? scheduleFit(integration, lastRun.api_requests, budgetOf(integration), 1) : null,
+      schedule: lastRun && lastRun.api_requests > 0 ? scheduleFit(integration, lastRun.api_requests, budgetOf(integration), 1 + (await poolMembers(db, String(integration.id))).length) : null,
     });
   }
   return result;

@@ -26,6 +26,8 @@ export interface FinalizeInput {
   duration: string;
   /** The stream that reads the source's own effective answer, to reconcile against (null: none). */
   answerStream: string | null;
+  /** What the connector says of itself for the summary (a credential that left its pool). */
+  notices?: readonly string[];
 }
 
 /**
@@ -55,7 +57,8 @@ export async function finalizeRun(handle: RosterDatabase, input: FinalizeInput):
     const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
     const stats = await readRunStats(trx, runId);
     const sanitized = await sanitizedNotices(trx, runId);
-    const summary = describeRun({ request, runId, status, duration: input.duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities: input.capabilities, sanitized });
+    const described = describeRun({ request, runId, status, duration: input.duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities: input.capabilities, sanitized });
+    const summary = [described, ...(input.notices ?? [])].join(' ');
     const counts = {
       live,
       loaded: input.loaded,

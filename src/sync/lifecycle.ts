@@ -151,7 +151,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     emit({ type: 'finalize', step: 'history' });
     const answerStream = connector?.streams.find((st) => st.effectiveAnswer)?.name ?? null;
     const duration = describeDuration(segments, (Date.now() - startedMs) / 1000);
-    const final = await finalizeRun(handle, { request, runId, runError, capabilities, loaded, duration, answerStream });
+    const final = await finalizeRun(handle, { request, runId, runError, capabilities, loaded, duration, answerStream, notices: connector?.stats().notices });
     await endSegment(db, runId, 'finished');
     log.info({ status: final.status }, 'sync run finished');
     return { kind: 'ran', outcome: { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null } };

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { findIntegration, listIntegrations } from '../../db/integrations.ts';
+import { findIntegration, listIntegrations, poolMembers } from '../../db/integrations.ts';
 import type { Integration } from '../../db/types.ts';
 import { RosterError } from '../../errors.ts';
 import { RECONCILE_SETTINGS, type ReconcileSetting } from '../../interfaces.ts';
@@ -36,7 +36,7 @@ export function registerSync(program: Command, host: CliHost): void {
           const keyring = ctx.keyring();
           const plans = [];
           for (const integration of targets) {
-            plans.push(await planSync(handle.db, integration, () => connectIntegration(handle, keyring, integration, { onProgress: () => {}, logger }), { reconcile: options.reconcile }));
+            plans.push(await planSync(handle.db, integration, () => connectIntegration(handle, keyring, integration, { onProgress: () => {}, logger }), { reconcile: options.reconcile, credentials: 1 + (await poolMembers(handle.db, String(integration.id))).length }));
           }
           if (options.json) ctx.out(JSON.stringify(options.integration ? plans[0] : plans, null, 2));
           else for (const plan of plans) ctx.out(formatPlan(plan).trimEnd());
