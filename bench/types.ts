@@ -26,7 +26,8 @@ export type Scenario =
   /** The floor of an access report: a plain COPY of the same rows, columns and order (bench/floor.ts). */
   | { kind: 'floor'; db: BenchDbTarget; report: 'access-review' | 'user-access'; rounds: number }
   | { kind: 'ingest'; db: BenchDbTarget; rows: number; batch: number; rounds: number }
-  | { kind: 'rate-limited'; db: BenchDbTarget; profile: SimProfile; budgetPerHour: number; speed: number };
+  /** `credentials`: the pool's size (API tokens of that many workspace owners, each its own allowance); `reconcile: off` skips Bitbucket's effective permissions. */
+  | { kind: 'rate-limited'; db: BenchDbTarget; profile: SimProfile; budgetPerHour: number; speed: number; credentials?: number; reconcile?: 'always' | 'off' };
 
 export interface SyncResult {
   runId: string;
@@ -75,6 +76,8 @@ export interface IngestResult {
 export interface RateLimitedResult {
   profile: SimProfile;
   budgetPerHour: number;
+  credentials: number;
+  reconcile: 'always' | 'off';
   speed: number;
   status: string;
   requests: number;
