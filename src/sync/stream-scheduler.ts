@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ReconcileDecision } from './reconcile-cadence.ts';
 import type { Kysely } from 'kysely';
 import pLimit from 'p-limit';
@@ -42,6 +43,9 @@ export interface StreamRunOptions {
 export async function readStreams(o: StreamRunOptions): Promise<void> {
   const { db, request, connector, capabilities, runId, emit, log } = o;
   const abort = new AbortController();
+  // Every scope in flight and every request of every pool member listens to this one signal: more
+  // than Node's default of 10 is expected, not a leak.
+  setMaxListeners(256, abort.signal);
   const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
