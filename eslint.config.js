@@ -3,6 +3,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.roster/', 'coverage/', 'scratch/'] },
+  // The reviewer page's script runs in the browser (served as is, no build step).
+  { files: ['src/server/review/static/*.js'], languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly' } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,6 +11,7 @@ export const SECTIONS = {
   ingest: '5. Ingest',
   reports: '6. Reports',
   simulator: '7. Simulator (connectors/bitbucket-cloud/simulator) on its own',
+  datacenter: '8. Bitbucket Data Center: requests vs the minimum and full sync time',
 } as const;
 export type SectionId = keyof typeof SECTIONS;
 

@@ -26,6 +26,7 @@ import { benchSimulator } from '../connectors/bitbucket-cloud/simulator/bench.ts
 import { SIM_PROFILES, type SimDeployKey, type SimGroup, type SimProfile, type SimProject, type SimRepo, type SimStats } from '../connectors/bitbucket-cloud/simulator/types.ts';
 import type { ProjectGroupGrant, ProjectUserGrant, RepoGroupGrant, RepoUserGrant } from '../connectors/bitbucket-cloud/simulator/types.ts';
 import { createScratchDatabase, serverProblem, serverUrl } from './databases.ts';
+import { datacenterSection } from './datacenter.ts';
 import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type SectionId, fmt, machineLine, markdownTable, textTable } from './figures.ts';
 import { ROUTES, type RequestBreakdown, minimumRequests } from './minimum.ts';
 import { type SimProcess, startSimProcess } from './sim-process.ts';
@@ -418,6 +419,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   // ── Section 7: the simulator on its own (start-up, requests served per second). ──
   log('\n[simulator]');
   await simulatorSection(options, add, raw);
+
+  // ── Section 8: Bitbucket Data Center (large; small with --smoke). ──
+  await datacenterSection({ smoke: options.smoke, seed: options.seed, dbs, url, log }, add, raw);
 
   const machine: MachineInfo = {
     cpus: os.cpus().length,

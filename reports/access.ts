@@ -99,6 +99,8 @@ export interface AccessQuery {
   usersOnly: boolean;
   /** Only this principal (internal id). */
   principalId?: string;
+  /** Only this resource (internal id): "who can reach repository X" (the reviewer web page's access explorer). */
+  resourceId?: string;
   /** Only rows where the principal holds an administrator's permission through a grant on the resource itself; adds `admins_on_resource`. */
   privilegedOnly?: boolean;
 }
@@ -222,10 +224,18 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
     roles as (${
       root
         ? sql`
-      select g.principal_id, (array[${sql.join(root[1].ladder.map((p) => sql`${p}`))}]::text[])[max(${permissionRankSql(model, root[0], sql.ref('g.permission'))})] as role
-        from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
-       where g.integration_id = ${I} and ${presentAt('g', R)}
-       group by g.principal_id`
+      select h.principal_id, (array[${sql.join(root[1].ladder.map((p) => sql`${p}`))}]::text[])[max(${permissionRankSql(model, root[0], sql.ref('h.permission'))})] as role
+        from (
+          -- A role on the root held directly, or through a group (Data Center licenses most users
+          -- through groups): either way the user is inside the instance or workspace.
+          select g.principal_id, g.permission from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
+           where g.integration_id = ${I} and ${presentAt('g', R)}
+          union all
+          select m.member_id, g.permission from grants g join rv w on w.id = g.resource_id and w.kind = ${root[0]}
+            join memberships m on m.group_id = g.principal_id and m.integration_id = ${I} and ${presentAt('m', R)}
+           where g.integration_id = ${I} and ${presentAt('g', R)}
+        ) h
+       group by h.principal_id`
         : sql`select null::bigint as principal_id, null::text as role where false`
     }
     )${
@@ -266,6 +276,7 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
       left join roles ro on ro.principal_id = pr.id
       ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
      where ${q.privilegedOnly ? sql`(p.resource_id, p.principal_id) in (select resource_id, principal_id from privileged)` : sql`true`}
+       and ${q.resourceId === undefined ? sql`true` : sql`p.resource_id = ${q.resourceId}`}
      group by ${key}, r.kind, r.handle, r.external_id, r.name, r.attributes, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.role
      order by ${key}`;
 }

@@ -90,7 +90,14 @@ function describeRunIds(runs: readonly RunInfo[]): string {
   return `${runs[0]?.id}…${runs[runs.length - 1]?.id}`;
 }
 
-/** Scopes of `run` that were not read, with the last run that did read each (where its data comes from). */
+/**
+ * Scopes of `run` that were not read, with the last run that did read each (where its data comes from).
+ *
+ * A failed run may have stopped before it planned its scopes (a revoked token fails the first
+ * request): it has no row for what it never reached, and the listings of the previous run that
+ * planned scopes stand in for them — each one not read by this run, with the run's own error. Without
+ * them, coverage of a run that read nothing would list nothing, as if everything had been read.
+ */
 export async function coverageGaps(db: Kysely<Database>, integration: Integration, run: RunInfo): Promise<CoverageGapInfo[]> {
   const rows = await sql<{
     stream: string;
@@ -105,15 +112,33 @@ export async function coverageGaps(db: Kysely<Database>, integration: Integratio
     data_from_run: string | null;
     data_from_finished: Date | null;
   }>`
+    with own as (
+      select s.stream, s.scope, s.label, s.status, s.error_code, s.endpoint, s.http_status, s.message, s.advice
+        from sync_scopes s where s.run_id = ${run.id} and s.status <> 'complete'
+    ),
+    unplanned as (
+      select p.stream, p.scope, p.label, 'failed' as status, f.error_code, null::text as endpoint, null::int as http_status, f.error_message as message,
+             'The run stopped before reading this listing; the next run that gets this far reads it again.' as advice
+        from sync_runs f
+        join sync_scopes p on p.run_id = (
+          select max(e.run_id) from sync_scopes e join sync_runs er on er.id = e.run_id
+           where er.integration_id = ${integration.id} and e.run_id < ${run.id})
+       where f.id = ${run.id} and f.status = 'failed'
+         and not exists (select 1 from sync_scopes t where t.run_id = ${run.id} and t.scope = p.scope)
+         -- The listings of a resource that run found gone are no listings any more. The notice names
+         -- one of them (one notice per record); the others of the same resource share its label.
+         and not exists (
+           select 1 from sync_notices n join sync_scopes g on g.run_id = n.run_id and g.scope = n.scope
+            where n.run_id = p.run_id and n.kind = 'gone' and (g.scope = p.scope or g.label = p.label))
+    )
     select s.stream, s.scope, s.label, s.status, s.error_code, s.endpoint, s.http_status, s.message, s.advice,
            last.run_id::text as data_from_run, last.finished_at as data_from_finished
-      from sync_scopes s
+      from (select * from own union all select * from unplanned) s
       left join lateral (
         select c.run_id, r.finished_at from sync_scopes c join sync_runs r on r.id = c.run_id
          where c.scope = s.scope and c.status = 'complete' and r.integration_id = ${integration.id}
            and c.run_id < ${run.id} and r.finished_at is not null
          order by c.run_id desc limit 1) last on true
-     where s.run_id = ${run.id} and s.status <> 'complete'
      order by s.stream collate "C", s.scope collate "C"`.execute(db);
   return rows.rows.map((r) => ({
     integration: integration.name,

@@ -213,15 +213,20 @@ export async function windowFacts(ctx: Pick<ReportContext, 'db' | 'integration'>
     union all
     select 'principal', id::text, ${inWindow('first_seen_run')}, coalesce(${inWindow('removed_run')}, false)
       from principals where integration_id = ${I} and (${inWindow('first_seen_run')} or ${inWindow('removed_run')})`.execute(ctx.db);
+  // By the model: the root kinds (Bitbucket Cloud: the workspace) and the kinds a grant is inherited
+  // from (the project); their ids and handles are what the causes look for.
+  const model = permissionModelOf(ctx.integration.kind);
+  const roots = Object.entries(model.resources).filter(([, k]) => k.parents.length === 0).map(([kind]) => kind);
+  const inheritedFrom = [...new Set(model.inheritance.map((r) => r.from))].filter((kind) => !roots.includes(kind));
   const handles = await sql<{ kind: string; handle: string; id: string }>`
     select 'group' as kind, handle, id::text as id from principals where integration_id = ${I} and kind = 'group' and handle is not null
     union all
-    select kind, coalesce(handle, ''), id::text from resources where integration_id = ${I} and kind in ('project', 'workspace')`.execute(ctx.db);
+    select kind, coalesce(handle, ''), id::text from resources where integration_id = ${I} and kind in (${sql.join([...roots, ...inheritedFrom, ''])})`.execute(ctx.db);
   const groupIds = new Map<string, string[]>();
   const projectIds = new Map<string, string[]>();
   const workspaceIds: string[] = [];
   for (const h of handles.rows) {
-    if (h.kind === 'workspace') workspaceIds.push(h.id);
+    if (roots.includes(h.kind)) workspaceIds.push(h.id);
     else {
       const map = h.kind === 'group' ? groupIds : projectIds;
       map.set(h.handle, [...(map.get(h.handle) ?? []), h.id]);

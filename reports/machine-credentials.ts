@@ -28,6 +28,8 @@ export interface MachineCredentialRow extends MachineRow {
   comment: string | null;
   createdOn: string | null;
   lastUsed: string | null;
+  /** When the credential stops working (access tokens); null: the source gives no expiry. */
+  expiresOn: string | null;
   ageDays: number | null;
   daysSinceUse: number | null;
   firstSeen: string | null;
@@ -64,9 +66,14 @@ export function renderMachineRow(ctx: ReportContext, row: MachineRow, reference:
   const lastUsed = text(a.lastUsed);
   const ageDays = daysBetween(createdOn, reference);
   const daysSinceUse = daysBetween(lastUsed, reference);
+  const expiresOn = text(a.expiresOn);
   const flags: string[] = [];
-  if (row.principal_kind === 'deploy_key' && lastUsed === null) flags.push('never-used');
+  // A source that records use says so with a lastUsed attribute (null: never); deploy keys always do.
+  if (lastUsed === null && (row.principal_kind === 'deploy_key' || 'lastUsed' in a)) flags.push('never-used');
   if (daysSinceUse !== null && daysSinceUse > UNUSED_DAYS) flags.push(`unused-${UNUSED_DAYS}-days`);
+  if (a.writeAccess === true) flags.push('write-capable');
+  if (a.neverExpires === true) flags.push('no-expiry');
+  else if (expiresOn !== null && Date.parse(expiresOn) <= reference.getTime()) flags.push('expired');
   return {
     ...row,
     keyType: text(a.keyType) ?? (key ? (key.trim().split(/\s+/)[0] ?? null) : null),
@@ -74,6 +81,7 @@ export function renderMachineRow(ctx: ReportContext, row: MachineRow, reference:
     comment: text(a.comment),
     createdOn,
     lastUsed,
+    expiresOn,
     ageDays,
     daysSinceUse,
     firstSeen: runTime(ctx, row.first_seen_run),
@@ -91,7 +99,7 @@ const columns: Column<MachineCredentialRow>[] = [
   { name: 'resource_name', description: 'Name as Bitbucket shows it', value: (r) => r.resource_name },
   { name: 'resource_id', description: "Bitbucket's uuid of the resource", value: (r) => r.resource_external_id },
   { name: 'project', description: "Repository keys: the repository's project", value: (r) => r.project_handle },
-  { name: 'permission', description: 'What the key can do (Bitbucket deploy keys are read-only)', value: (r) => r.permission },
+  { name: 'permission', description: 'What the credential can do here (Bitbucket Cloud deploy keys are read-only; Data Center access keys read or write, tokens as granted)', value: (r) => r.permission },
   { name: 'repositories', description: 'Repositories the key reaches through this grant', value: (r) => r.repositories },
   { name: 'key_type', description: 'ssh-ed25519, ssh-rsa, …', value: (r) => r.keyType },
   { name: 'fingerprint', description: 'SHA256 fingerprint as ssh-keygen -lf prints it', value: (r) => r.fingerprint },
@@ -100,15 +108,16 @@ const columns: Column<MachineCredentialRow>[] = [
   { name: 'age_days', description: 'Days since it was added, at the report time (or --as-of)', value: (r) => r.ageDays },
   { name: 'last_used', description: 'Last use Bitbucket recorded; empty: never', value: (r) => r.lastUsed },
   { name: 'days_since_last_used', description: 'Days since that use', value: (r) => r.daysSinceUse },
+  { name: 'expires_on', description: 'Access tokens: when the token expires; empty: no expiry given (see the no-expiry flag)', value: (r) => r.expiresOn },
   { name: 'first_seen', description: 'When Roster first saw this grant', value: (r) => r.firstSeen },
-  { name: 'flags', description: `never-used; unused-${UNUSED_DAYS}-days (last used more than ${UNUSED_DAYS} days before the report time)`, value: (r) => r.flags },
+  { name: 'flags', description: `never-used; unused-${UNUSED_DAYS}-days (last used more than ${UNUSED_DAYS} days before the report time); write-capable (a key that can push: Data Center access keys with write); no-expiry (a token that never expires); expired (expired at the report time, still listed by the source)`, value: (r) => r.flags },
   { name: 'public_key', description: 'The public key body: empty unless --include-key-body', value: (r) => r.publicKey },
 ];
 
 export const machineCredentials: ReportDefinition<MachineCredentialRow> = {
   name: 'machine-credentials',
   title: 'Machine credentials',
-  description: 'Repository and project deploy keys: label, fingerprint, age, last use, and where each grants access, flagged when never used or unused for 90 days. The key body only with --include-key-body.',
+  description: 'Machine credentials (deploy and access keys, access tokens where the source lists them): label, fingerprint, age, last use, expiry, and where each grants access, flagged when never used, unused for 90 days, write-capable, without expiry or expired. The key body only with --include-key-body.',
   sort: 'resource (projects, then repositories, each by key/slug), then label, then key id',
   options: ['asOf', 'includeKeyBody'],
   readsSyncedState: true,

@@ -1,4 +1,5 @@
 import { BITBUCKET_CLOUD } from '../connectors/bitbucket-cloud/definition.ts';
+import { BITBUCKET_DATACENTER } from '../connectors/bitbucket-datacenter/definition.ts';
 import { z } from 'zod';
 import { RosterError } from './errors.ts';
 import type { ApiLimit, ConnectorDefinition, CredentialKindDefinition, OptionDefinition, PermissionModel } from './interfaces.ts';
@@ -174,3 +175,4 @@ function checkDefinition(definition: ConnectorDefinition): string[] {
 
 // The sources Roster ships, one line each; the first is the default kind.
 registerConnector(BITBUCKET_CLOUD);
+registerConnector(BITBUCKET_DATACENTER);

@@ -4,6 +4,10 @@
  *
  *   source ──connector──▶ Batch (normalized records, per scope) ──loader──▶ tables with history
  *                                                                    └──▶ effective access ──▶ reports
+ *
+ * Over 400 lines on purpose: it is the whole contract (graphile-worker's one `interfaces.ts`), types
+ * only — vocabulary, records, streams, the connector definition, remediation — so a new source reads
+ * one file to learn everything it must provide.
  */
 
 import type { ZodType } from 'zod';
@@ -350,6 +354,11 @@ export interface ConnectorDefinition {
   resolveOptions?(input: ResolveInput): { options: Record<string, unknown>; notes: string[] };
   /** Builds the connector for one integration; it opens its sealed credential itself. */
   create(integration: IntegrationSpec, credential: SealedCredential, deps: ConnectorDeps): Promise<Connector>;
+  /**
+   * What to change in the source to take away (or lower) one principal's access, path by path: the
+   * change, the UI page, the API call (review remediation). Default: the model's `undo` of each path.
+   */
+  remediation?(request: RemediationRequest): RemediationChange[];
   /** The source's simulator, for `roster sim --source KIND` and `roster demo --source KIND`. Loaded only when asked for. */
   simulator?: () => Promise<SimulatorOffer>;
 }
@@ -488,4 +497,52 @@ export interface RunningSimulator {
   /** The integration to add for it: its settings, an admin credential's parts and the options it needs. */
   integration: { credentialKind: CredentialKind; credential: { secret: Secret; username: string | null }; options: Record<string, unknown> };
   close(): Promise<void>;
+}
+
+/** What a review asks a connector to remediate: the paths of one access that give more than `target` (null: revoke). */
+export interface RemediationRequest {
+  /** `anyone` for implicit access. */
+  principal: { kind: string; externalId: string | null; name: string | null };
+  /** `parentHandle`: the handle of the resource it inherits through (Bitbucket: the repository's project key). */
+  resource: { kind: ResourceKind; externalId: string; handle: string | null; parentHandle: string | null };
+  target: Permission | null;
+  paths: ReadonlyArray<RemediationPath>;
+  integration: { workspace: string | null; baseUrl: string };
+  /** Groups at the item's run, by handle. */
+  groups: ReadonlyMap<string, RemediationGroup>;
+}
+
+export interface RemediationPath {
+  /** The path kind (`project-group`), and the path as the reports print it. */
+  kind: string;
+  label: string;
+  /** The permission of the grant the path rests on. */
+  granted: Permission;
+  group: string | null;
+  /** The handle of the resource the path inherits through. */
+  via: string | null;
+  /** What turns it off, from the model's implicit access. */
+  undo: string | null;
+}
+
+export interface RemediationGroup {
+  /** The members at the item's run (the item's principal among them). */
+  members: ReadonlyArray<{ externalId: string; name: string }>;
+  /** Grants the group holds at that run. */
+  grants: number;
+}
+
+/** One thing to change in the source for one path of an access. */
+export interface RemediationChange {
+  /** The path it takes away, as the reports print it. */
+  path: string;
+  change: string;
+  /** Where in the source's web UI. */
+  ui: string;
+  /** The REST call, or null where the source has none. */
+  api: string | null;
+  /** Who or what else the change touches (a group's other members, a project's other repositories). */
+  alsoAffects: string | null;
+  /** Another way to the same end, with its own side effects (e.g. remove the user from the group instead). */
+  alternative: string | null;
 }

@@ -36,7 +36,7 @@ export const CREDENTIAL_LABELS: Record<CredentialKind, string> = {
   'app-password': 'app password',
 };
 
-/** The one statement that app passwords are end-of-life: capability warnings, `integration add`/`list` and `status` show it. */
+/** The one statement that app passwords are end-of-life: capability warnings, the 401 advice, `integration add`/`list` and `status` show it. */
 export const APP_PASSWORD_EOL_WARNING =
   'Bitbucket app passwords were switched off in July 2026: replace this credential with an Atlassian API token of a workspace admin (credential kind api-token).';
 
@@ -70,7 +70,7 @@ const UNAUTHORIZED_ADVICE: Record<Exclude<CredentialKind, 'oauth-client-credenti
   'project-access-token': 'The project access token was rejected: it was revoked or its project was deleted. Create a new one and update the integration.',
   'repository-access-token': 'The repository access token was rejected: it was revoked, or its repository was deleted or transferred. Create a new one and update the integration.',
   'api-token': 'The Atlassian API token was rejected: it expired (API tokens last at most a year), was revoked, or the email does not match. Create a new API token at id.atlassian.com and update the integration.',
-  'app-password': 'The app password was rejected. App passwords were switched off in July 2026: replace it with an Atlassian API token (Basic email:token) of a workspace admin.',
+  'app-password': `The app password was rejected. ${APP_PASSWORD_EOL_WARNING}`,
 };
 
 class StaticAuthorizer implements Authorizer {

@@ -11,6 +11,7 @@ import { APP_PASSWORD_EOL_WARNING, type BitbucketCredential, type CredentialKind
 import { createBitbucketCloudConnector } from './index.ts';
 import { BITBUCKET_CLOUD_API_LIMITS } from './limits.ts';
 import { BITBUCKET_CLOUD_MODEL } from './model.ts';
+import { bitbucketCloudRemediation } from './remediation.ts';
 import { BITBUCKET_CLOUD_API, BITBUCKET_CLOUD_OPTIONS, BITBUCKET_TOKEN_URL, checkWorkspaceSlug, tokenUrlFor } from './settings.ts';
 
 /** A credential part: a `Secret` (it never prints) that is not empty. */
@@ -150,6 +151,8 @@ export const BITBUCKET_CLOUD: ConnectorDefinition = {
       ...deps.tuning,
     });
   },
+
+  remediation: bitbucketCloudRemediation,
 
   simulator: async () => {
     // The simulator is loaded only when asked for (`roster sim`, `roster demo`).

@@ -148,8 +148,13 @@ export const fileConfigSchema = z.strictObject({
     .strictObject({
       port: wholeNumber(0, 65535).default(8080),
       host: z.string().default('127.0.0.1'),
+      /** The address reviewers open (behind a proxy: its https URL); `roster review link` builds links on it. */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /** The reviewer page believes this header (e.g. X-Forwarded-Email from oauth2-proxy) from `trustedProxies` only. */
+      trustProxyHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name such as X-Forwarded-Email').optional(),
+      trustedProxies: z.array(z.string().min(1)).default([]),
     })
-    .default({ port: 8080, host: '127.0.0.1' }),
+    .default({ port: 8080, host: '127.0.0.1', trustedProxies: [] }),
   /** A run is stale when its last success is older than this (e.g. "26h"). */
   maxAge: z.string().regex(/^\d+(\.\d+)?\s*[smhd]$/, 'a duration such as "26h", "90m" or "2d"').default('26h'),
   /** `degraded` (scopes not covered by a limited credential) exits 0 and answers HTTP 200 when true. */

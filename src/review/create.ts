@@ -117,8 +117,10 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
           if (!first) return;
           // Admins of a resource: an administrator's grant on the resource itself, to them or a group they are in.
           const admins = group.filter((r) => r.principal_kind === 'user' && r.paths.some((p) => (p.category === 'direct' || p.category === 'group') && p.privilegedGrant)).map((r) => remember(userIdentity(r)));
-          if (first.resource_kind === 'workspace') owners.push(...group.filter((r) => r.principal_kind === 'user' && r.admin).map((r) => remember(userIdentity(r))));
-          if (first.resource_kind === 'project' && first.resource_handle !== null) projectAdmins.set(first.resource_handle, admins);
+          // By the model: administrators of a root resource (Bitbucket Cloud: workspace owners), and of a
+          // resource grants are inherited from (a project), keyed by its handle.
+          if (rules.model.resources[first.resource_kind]?.parents.length === 0) owners.push(...group.filter((r) => r.principal_kind === 'user' && r.admin).map((r) => remember(userIdentity(r))));
+          else if (rules.model.inheritance.some((i) => i.from === first.resource_kind) && first.resource_handle !== null) projectAdmins.set(first.resource_handle, admins);
           for (const row of group) {
             const flags = itemFlags(row, accessFlags(row, flagOptions));
             if (!scope.includes(row, flags)) continue;

@@ -15,5 +15,8 @@ export { REMEDIATION_COLUMNS, remediationCounts, remediationRow, remediationTask
 export { campaignStatus, listCampaigns } from './status.ts';
 export { closeCampaign, type CloseOptions, type CloseResult } from './close.ts';
 export { verifyBundle, type BundleVerification } from './verify.ts';
-export { decisionWords, parseDecision, verifyChain } from './decisions.ts';
+export { decisionWord, decisionWords, parseDecision, verifyChain } from './decisions.ts';
+export { campaignHead, campaignReviewer, reviewerQueue, reviewersOf, type CampaignHead, type QueueItem, type ReviewerQueue } from './queue.ts';
+export { describeReviewer } from './reviewers.ts';
+export { reviewerLabel, type ItemView } from './columns.ts';
 export type * from './types.ts';

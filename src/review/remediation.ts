@@ -6,31 +6,18 @@ import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
 import { presentAt, principalsAt, resourcesAt } from '../access/history.ts';
 import { anyImplicit } from '../access/paths.ts';
-import { permissionModelOf } from '../connectors.ts';
+import { connectorOf, permissionModelOf } from '../connectors.ts';
+import type { RemediationChange, RemediationGroup, RemediationRequest } from '../interfaces.ts';
 import { type ItemView, reviewerLabel } from './columns.ts';
 import { findCampaign } from './sql/campaigns.ts';
 import { loadItemViews } from './sql/items.ts';
 import { campaignReviewers } from './sql/reviewers.ts';
 import { contextAt, rulesOf } from './snapshot.ts';
 import type { RemediationStatus } from './types.ts';
-import { plural } from '../text.ts';
+
+export type { RemediationChange } from '../interfaces.ts';
 
 type Db = Kysely<Database>;
-
-/** One thing to change in Bitbucket for one path of an item's access. */
-export interface RemediationChange {
-  /** The path it takes away, as the reports print it. */
-  path: string;
-  change: string;
-  /** Where in Bitbucket's web UI. */
-  ui: string;
-  /** The REST call, or null where Bitbucket has none. */
-  api: string | null;
-  /** Who or what else the change touches (a group's other members, a project's other repositories). */
-  alsoAffects: string | null;
-  /** Another way to the same end, with its own side effects (e.g. remove the user from the group instead). */
-  alternative: string | null;
-}
 
 export interface RemediationTask {
   item: ItemView;
@@ -46,112 +33,31 @@ export interface RemediationTask {
   note: string;
 }
 
-export interface GroupFacts {
-  /** Display names of the other members (everyone but the item's principal), at the campaign's run. */
-  members: Array<{ externalId: string; name: string }>;
-  /** Grants the group holds at that run. */
-  grants: number;
-}
-
+/** A group at the item's run: the other members and the grants it holds (what a change to its grant also touches). */
+export type GroupFacts = RemediationGroup;
 
 /**
- * What to change in Bitbucket so that `item` loses its access (revoke) or keeps at most `target`
- * (reduce): one change per path that gives more than that, naming the grant or membership, the UI
- * page and the API call. Pure.
+ * What to change in the source so that `item` loses its access (revoke) or keeps at most `target`
+ * (reduce): one change per path that gives more than that. The wording, UI pages and API calls are the
+ * connector's (`ConnectorDefinition.remediation`); a connector without one gets what its model says
+ * (the path's `undo`) and where to look. Pure.
  */
-export function remediationChanges(item: ItemView, target: string | null, ctx: { workspace: string; apiBase: string; groups: ReadonlyMap<string, GroupFacts>; rank: AccessRules['rank'] }): RemediationChange[] {
-  const ws = ctx.workspace;
-  const api = ctx.apiBase.replace(/\/+$/, '');
-  const who = item.principal_name ?? item.principal_external_id ?? 'anyone';
-  const uuid = encodeURIComponent(item.principal_external_id ?? '');
-  const keyId = item.principal_external_id ?? '';
-  const rank = (p: string): number => ctx.rank(item.resource_kind, p);
-  const web = 'https://bitbucket.org';
-  const slug = item.resource_handle ?? item.resource_external_id;
-  const userCall = (base: string): string => (target === null ? `DELETE ${base}` : `PUT ${base} {"permission":"${target}"}`);
-  const otherMembers = (group: string | null): string | null => {
-    const facts = group === null ? undefined : ctx.groups.get(group);
-    if (!facts) return null;
-    const others = facts.members.filter((m) => m.externalId !== item.principal_external_id);
-    if (others.length === 0) return `group ${group} has no other member`;
-    const names = others.slice(0, 10).map((m) => m.name);
-    return `changing the grant of group ${group} also changes it for its ${plural(others.length, 'other member')}: ${names.join(', ')}${others.length > 10 ? ', …' : ''}`;
+export function remediationChanges(item: ItemView, target: string | null, ctx: { kind: string; workspace: string | null; apiBase: string; groups: ReadonlyMap<string, GroupFacts>; rank: AccessRules['rank'] }): RemediationChange[] {
+  const paths = item.paths
+    .filter((p: PathJson) => target === null || ctx.rank(item.resource_kind, p.permission) > ctx.rank(item.resource_kind, target))
+    .map((p) => ({ kind: p.kind, label: pathText(p), granted: p.granted, group: p.group, via: p.project, undo: p.undo ?? null }));
+  const request: RemediationRequest = {
+    principal: { kind: item.principal_kind, externalId: item.principal_external_id, name: item.principal_name },
+    resource: { kind: item.resource_kind, externalId: item.resource_external_id, handle: item.resource_handle, parentHandle: item.project_handle },
+    target,
+    paths,
+    integration: { workspace: ctx.workspace, baseUrl: ctx.apiBase },
+    groups: ctx.groups,
   };
-  const membership = (group: string | null): string => {
-    const facts = group === null ? undefined : ctx.groups.get(group);
-    const g = group ?? '?';
-    return `or remove ${who} from group ${g} (Workspace settings → User groups → ${g}, ${web}/${ws}/workspace/settings/groups; API: DELETE ${api}/1.0/groups/${ws}/${encodeURIComponent(g)}/members/${uuid}/), which affects only them but takes away everything the group gives them${facts ? ` (${plural(facts.grants, 'grant')})` : ''}`;
-  };
-  const changes: RemediationChange[] = [];
-  const paths = item.paths.filter((p: PathJson) => target === null || rank(p.permission) > rank(target));
-  const machine = item.principal_kind === 'deploy_key' || item.principal_kind === 'access_token';
-  for (const p of paths) {
-    const label = pathText(p);
-    /** `remove the write permission of X on Y`, or `lower the write permission of X on Y to read`. */
-    const grantChange = (holder: string, on: string): string => (target === null ? `remove the ${p.granted} permission of ${holder} on ${on}` : `lower the ${p.granted} permission of ${holder} on ${on} to ${target}`);
-    const projectKey = p.project ?? item.project_handle ?? '?';
-    const entry = (change: string, ui: string, call: string | null, alsoAffects: string | null = null, alternative: string | null = null): void => {
-      changes.push({ path: label, change, ui, api: call, alsoAffects, alternative });
-    };
-    if (machine && item.principal_kind === 'access_token') {
-      entry(`revoke the access token ${who}`, `the ${item.resource_kind} settings → Access tokens`, null, 'every use of the token stops');
-      continue;
-    }
-    switch (p.kind) {
-      case 'direct':
-        if (item.principal_kind === 'deploy_key') {
-          if (item.resource_kind === 'project') entry(`delete the deploy key ${who} from project ${slug}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${slug}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${slug}/deploy-keys/${keyId}`);
-          else entry(`delete the deploy key ${who} from repository ${slug}`, `Repository settings → Access keys (${web}/${ws}/${slug}/admin/access-keys/)`, `DELETE ${api}/2.0/repositories/${ws}/${slug}/deploy-keys/${keyId}`);
-        } else if (item.resource_kind === 'project') {
-          entry(grantChange(who, `project ${slug}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/users/${uuid}`), `it applies to every repository in project ${slug}`);
-        } else {
-          entry(grantChange(who, `repository ${slug}`), `Repository settings → Repository permissions (${web}/${ws}/${slug}/admin/permissions)`, userCall(`${api}/2.0/repositories/${ws}/${slug}/permissions-config/users/${uuid}`));
-        }
-        break;
-      case 'group': {
-        const g = p.group ?? '?';
-        const base = item.resource_kind === 'project' ? `${api}/2.0/workspaces/${ws}/projects/${slug}/permissions-config/groups/${encodeURIComponent(g)}` : `${api}/2.0/repositories/${ws}/${slug}/permissions-config/groups/${encodeURIComponent(g)}`;
-        const ui = item.resource_kind === 'project' ? `Project settings → Project permissions (${web}/${ws}/workspace/projects/${slug}/settings/permissions)` : `Repository settings → Repository permissions (${web}/${ws}/${slug}/admin/permissions)`;
-        entry(grantChange(`group ${g}`, `${item.resource_kind} ${slug}`), ui, userCall(base), otherMembers(p.group), membership(p.group));
-        break;
-      }
-      case 'project':
-        if (item.principal_kind === 'deploy_key') {
-          entry(`delete the deploy key ${who} from project ${projectKey}`, `Project settings → Access keys (${web}/${ws}/workspace/projects/${projectKey}/settings/access-keys)`, `DELETE ${api}/2.0/workspaces/${ws}/projects/${projectKey}/deploy-keys/${keyId}`, `the key loses every repository of project ${projectKey}`);
-        } else {
-          entry(grantChange(who, `project ${projectKey}`), `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`, userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/users/${uuid}`), `it applies to every repository in project ${projectKey}, not only ${slug}`);
-        }
-        break;
-      case 'project-group': {
-        const g = p.group ?? '?';
-        entry(
-          grantChange(`group ${g}`, `project ${projectKey}`),
-          `Project settings → Project permissions (${web}/${ws}/workspace/projects/${projectKey}/settings/permissions)`,
-          userCall(`${api}/2.0/workspaces/${ws}/projects/${projectKey}/permissions-config/groups/${encodeURIComponent(g)}`),
-          [otherMembers(p.group), `it applies to every repository in project ${projectKey}`].filter((x) => x !== null).join('; '),
-          membership(p.group),
-        );
-        break;
-      }
-      case 'workspace-owner':
-        entry(`take away ${who}'s workspace admin role (owners administer every project and repository)`, `Workspace settings → User directory (${web}/${ws}/workspace/settings/user-directory), or the user groups that administer the workspace`, null, 'they lose admin on every project and repository of the workspace');
-        break;
-      case 'workspace-role':
-        if (target === null) entry(`remove ${who} from workspace ${ws}`, `Workspace settings → User directory (${web}/${ws}/workspace/settings/user-directory)`, null, 'they lose every access in the workspace (Bitbucket\'s REST API has no call to remove a member)');
-        else entry(`change ${who}'s workspace role from ${p.granted} to ${target}`, `Workspace settings → User directory (${web}/${ws}/workspace/settings/user-directory), or the user groups that administer the workspace`, null, null);
-        break;
-      case 'public':
-        entry(p.undo ?? `make ${slug} private`, `Repository settings → Repository details: "This is a private repository" (${web}/${ws}/${slug}/admin)`, `PUT ${api}/2.0/repositories/${ws}/${slug} {"is_private":true}`, 'anyone who is not given access by a grant, a group or the workspace loses read access (forks made while it was public stay)');
-        break;
-      case 'workspace-owner-group':
-        entry(`take ${who} out of group ${p.group ?? '?'}, which gives the workspace admin role`, `Workspace settings → User groups → ${p.group ?? '?'} (${web}/${ws}/workspace/settings/groups)`, `DELETE ${api}/1.0/groups/${ws}/${encodeURIComponent(p.group ?? '?')}/members/${uuid}/`, 'they lose everything the group gives them, and admin on every project and repository of the workspace');
-        break;
-      default:
-        // A path kind this version does not know: name it, what turns it off if the model says, and where to look.
-        entry(p.undo ?? `remove the ${p.kind} access (${label})`, `${item.resource_kind} settings in Bitbucket (${web}/${ws}${item.resource_kind === 'repository' ? `/${slug}/admin` : '/workspace/settings'})`, null);
-    }
-  }
-  return changes;
+  const definition = connectorOf(ctx.kind);
+  if (definition.remediation) return definition.remediation(request);
+  const where = `${definition.title}: the ${item.resource_kind} settings of ${item.resource_handle ?? item.resource_external_id}`;
+  return paths.map((p) => ({ path: p.label, change: p.undo ?? `remove the ${p.kind} access (${p.label})`, ui: where, api: null, alsoAffects: null, alternative: null }));
 }
 
 /** Whether the access at a run satisfies the decision: gone (revoke), or at most the target (reduce), by the kind's ladder. */
@@ -211,7 +117,7 @@ export async function remediationTasks(db: Db, ref: string, options: { now?: Dat
     const rank = (permission: string): number => rules.rank(item.resource_kind, permission);
     const action = item.decision as 'revoke' | 'reduce';
     const target = action === 'reduce' ? item.reduce_to : null;
-    const changes = remediationChanges(item, target, { workspace: integration.workspace ?? '', apiBase: integration.base_url, groups: groups.get(item.run_id) ?? new Map(), rank: rules.rank });
+    const changes = remediationChanges(item, target, { kind: integration.kind, workspace: integration.workspace, apiBase: integration.base_url, groups: groups.get(item.run_id) ?? new Map(), rank: rules.rank });
     const later = (runsOf.get(integration.id) ?? []).filter((r) => BigInt(r.id) > BigInt(item.run_id));
     const task: RemediationTask = { item, action, target, changes, status: 'open', verifiedRun: null, verifiedAt: null, permissionNow: null, note: `no finished sync since run ${item.run_id}: run roster sync to verify` };
     const latest = later[later.length - 1];
@@ -282,7 +188,7 @@ async function groupFacts(db: Db, items: readonly ItemView[]): Promise<Map<strin
        where gp.kind = 'group' and gp.handle = any(${[...w.groups]}::text[])
          and gp.integration_id = (select integration_id from sync_runs where id = ${runId})
        order by gp.handle, u.display_name, u.external_id`.execute(db);
-    const map = new Map<string, GroupFacts>();
+    const map = new Map<string, { members: Array<{ externalId: string; name: string }>; grants: number }>();
     for (const r of rows.rows) {
       const facts = map.get(r.group) ?? { members: [], grants: r.grants };
       if (r.member !== null) facts.members.push({ externalId: r.member, name: r.name ?? r.member });

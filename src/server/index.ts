@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.ts';
 import { scrubSecrets } from '../log.ts';
 import { cannotTellDocument, integrationHealth, statusDocument } from '../access/health.ts';
 import type { RosterMetrics } from './metrics.ts';
+import { type ReviewServerOptions, reviewRoutes } from './review/routes.ts';
 
 export interface StatusServerOptions {
   handle: RosterDatabase;
@@ -18,6 +19,8 @@ export interface StatusServerOptions {
   token?: string;
   /** Serves `/metrics` when given. */
   metrics?: RosterMetrics;
+  /** Serves the reviewer web page under `/review` when given (see `review/routes.ts`). */
+  review?: ReviewServerOptions;
 }
 
 /** Constant-time comparison of the presented bearer token with the configured one. */
@@ -32,17 +35,23 @@ function authorized(header: string | undefined, token: string): boolean {
  * `GET /status`: the document `roster status --json` prints (docs/status.schema.json); 200 exactly
  * when `roster status` would exit 0, else 503, so a plain HTTP check can alert on it.
  * `GET /metrics`: Prometheus text format (see `metrics.ts`).
+ * `/review/…`: the reviewer web page (see `review/routes.ts`), when `review` is given.
  * `/status` and `/metrics` name integrations, workspaces, error texts and hosts: with
  * ROSTER_STATUS_TOKEN set they need it as a bearer token.
  */
 export async function startStatusServer(options: StatusServerOptions): Promise<{ url: string; close(): Promise<void> }> {
   const allowPartialCoverage = options.allowPartialCoverage ?? false;
+  const review = options.review ? reviewRoutes(options.handle.db, options.review) : null;
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
       res.end(`${JSON.stringify(body, null, 2)}\n`);
     };
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (review && (path === '/review' || path.startsWith('/review/'))) {
+      void review(req, res);
+      return;
+    }
     if (req.method !== 'GET') return send(405, { error: 'only GET is supported' }, { allow: 'GET' });
     if (path === '/healthz') {
       sql`select 1`

@@ -35,7 +35,9 @@ export const RECONCILE_CLASSES = {
 export type ReconcileClass = keyof typeof RECONCILE_CLASSES;
 
 export interface ReconcileOutcome {
-  /** False when Bitbucket's effective permissions were not read cleanly in this run. */
+  /** False when the source lists no effective permissions of its own (a connector without an `effectiveAnswer` stream): nothing to reconcile with. */
+  available: boolean;
+  /** False when the source's effective permissions were not read cleanly in this run. */
   reconciled: boolean;
   /** (user, repository) pairs either side has. */
   compared: number;
@@ -58,8 +60,8 @@ export interface ReconcileOutcome {
  */
 export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, integrationId: string, runId: string, answerStream: string | null): Promise<ReconcileOutcome> {
   await sql`delete from findings where integration_id = ${integrationId} and run_id = ${runId}`.execute(trx);
-  const none: ReconcileOutcome = { reconciled: false, compared: 0, agree: 0, explained: {}, findings: 0 };
-  if (answerStream === null) return none;
+  const none: ReconcileOutcome = { available: true, reconciled: false, compared: 0, agree: 0, explained: {}, findings: 0 };
+  if (answerStream === null) return { ...none, available: false };
   // Only a complete, unfiltered read of the source's own answer can be compared.
   const read = await sql<{ n: number; incomplete: number; skipped: string | null }>`
     select count(*) filter (where status = 'complete' and not filtered)::int as n, count(*) filter (where status <> 'complete' or filtered)::int as incomplete,
@@ -108,7 +110,7 @@ export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, i
       returning 1
     )
     select class, count(*)::int as n from classified group by class`.execute(trx);
-  const outcome: ReconcileOutcome = { reconciled: true, compared: 0, agree: 0, explained: {}, findings: 0 };
+  const outcome: ReconcileOutcome = { available: true, reconciled: true, compared: 0, agree: 0, explained: {}, findings: 0 };
   for (const { class: cls, n } of result.rows) {
     outcome.compared += n;
     if (cls === 'agree') outcome.agree = n;
@@ -119,7 +121,8 @@ export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, i
 }
 
 /** The reconciliation in words, for the run summary: one line per explained class, then the findings. */
-export function describeReconciliation(outcome: ReconcileOutcome, source: string, leafKind: string): string {
+export function describeReconciliation(outcome: ReconcileOutcome, source: string, leafKind: string): string | null {
+  if (!outcome.available) return null;
   if (outcome.skipped) return `${source}'s own effective permissions were not read: ${outcome.skipped.replace(/^Skipped/, 'skipped')}`;
   if (!outcome.reconciled) return `${source}'s own effective permissions were not read completely in this run, so no reconciliation.`;
   const n = (k: number) => k.toLocaleString('en-US');

@@ -22,7 +22,7 @@ export interface RemovalCounts {
  */
 export async function inferRemovals(trx: Tx, integrationId: string, runId: string): Promise<RemovalCounts> {
   const cleanScopes = sql`(select scope from sync_scopes where run_id = ${runId} and status = 'complete' and not filtered)`;
-  const removeUnseen = async (table: 'principals' | 'resources' | 'memberships' | 'grants' | 'reported_access'): Promise<number> => {
+  const removeUnseen = async (table: 'resources' | 'memberships' | 'grants' | 'reported_access'): Promise<number> => {
     const result = await sql`
       update ${sql.table(table)} set removed_run = ${runId}
       where integration_id = ${integrationId} and removed_run is null
@@ -31,7 +31,21 @@ export async function inferRemovals(trx: Tx, integrationId: string, runId: strin
     return Number(result.numAffectedRows ?? 0);
   };
 
-  const principals = await removeUnseen('principals');
+  // A principal no clean listing saw is still not gone while a grant or membership of theirs sits in
+  // a listing that was not read cleanly in this run: that row stays (nothing read says it ended), so
+  // its principal stays — removing it would cascade to the row and revoke access nobody saw end
+  // (a user who left the member list while the repository listing of their grant failed).
+  const principals = Number(
+    (
+      await sql`
+      update principals p set removed_run = ${runId}
+      where p.integration_id = ${integrationId} and p.removed_run is null
+        and p.last_seen_run < ${runId}
+        and p.scope in ${cleanScopes}
+        and not exists (select 1 from grants g where g.principal_id = p.id and g.removed_run is null and g.scope not in ${cleanScopes})
+        and not exists (select 1 from memberships m where p.id in (m.member_id, m.group_id) and m.removed_run is null and m.scope not in ${cleanScopes})`.execute(trx)
+    ).numAffectedRows ?? 0,
+  );
   let resources = await removeUnseen('resources');
   // Confirmed gone by the source itself (a repository whose uuid no longer resolves), though no clean
   // listing dropped it: an incremental run's listing is filtered and cannot show deletions. Not when

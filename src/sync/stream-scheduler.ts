@@ -99,14 +99,23 @@ export async function readStreams(o: StreamRunOptions): Promise<void> {
     await writer.flush(true);
   };
 
+  // Why the run must stop now, if it must. An abort that comes between two listings (no read under
+  // way to notice it) has no `stop.reason`: without the signal's own reason here the remaining
+  // streams would start, plan, skip every scope — and the run would finish as if it had read them.
+  const stopped = (): unknown => {
+    if (stop.reason) return stop.reason;
+    if (writer.error) return writer.error;
+    if (abort.signal.aborted) return toRosterError(abort.signal.reason ?? new RosterError('sync_aborted', 'The sync was interrupted.'));
+    return null;
+  };
   let stoppedBy: unknown = null;
   try {
     const streams = [...connector.streams];
     const finished = new Set<string>();
     const started = new Set<string>();
     while (finished.size < streams.length) {
-      if (stop.reason) throw stop.reason;
-      if (writer.error) throw writer.error;
+      const why = stopped();
+      if (why) throw why;
       const ready = streams.filter((s) => !started.has(s.name) && s.dependsOn.every((d) => finished.has(d) || !streams.some((x) => x.name === d)));
       if (ready.length === 0) throw new RosterError('internal', `Stream dependencies cannot be satisfied: ${streams.filter((s) => !started.has(s.name)).map((s) => s.name).join(', ')}`);
       for (const s of ready) started.add(s.name);
@@ -118,8 +127,8 @@ export async function readStreams(o: StreamRunOptions): Promise<void> {
       );
     }
     await writer.flush(true);
-    if (stop.reason) throw stop.reason;
-    if (writer.error) throw writer.error;
+    const why = stopped();
+    if (why) throw why;
   } catch (error) {
     stoppedBy = error;
     throw error;

@@ -41,7 +41,7 @@ export function describeRun(args: RunFigures): string {
   const { request, live, added, removed, failures, gaps, reconcile, runError, stats } = args;
   const parts: string[] = [];
   parts.push(
-    `Run ${args.runId} of "${request.integration.name}" (workspace ${request.integration.workspace}) ${args.status} ${args.duration} with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
+    `Run ${args.runId} of "${request.integration.name}"${request.integration.workspace ? ` (workspace ${request.integration.workspace})` : ''} ${args.status} ${args.duration} with ${plural(stats.api_requests, 'API request')} (${plural(stats.api_retries, 'retry')}, ${plural(stats.rate_limit_waits, 'rate-limit wait')}, ${plural(stats.responses_429, '429 response')}).`,
   );
   if (runError) parts.push(`It stopped early: ${scrubSecrets(runError.message).replace(/([^.!?])$/, '$1.')}`);
   const readAnything = live.users + live.repositories + live.projects > 0 || failures.length > 0;
@@ -69,6 +69,7 @@ export function describeRun(args: RunFigures): string {
     parts.push(`Not covered by this credential: ${gaps.map((g) => g.label).join('; ')} — see \`roster report coverage\` for what would cover them.`);
   }
   for (const warning of args.capabilities?.warnings ?? []) parts.push(`Warning: ${warning}`);
-  parts.push(describeReconciliation(reconcile, connectorTitleOf(request.integration.kind), permissionModelOf(request.integration.kind).leaf));
+  const reconciliation = describeReconciliation(reconcile, connectorTitleOf(request.integration.kind), permissionModelOf(request.integration.kind).leaf);
+  if (reconciliation) parts.push(reconciliation);
   return parts.join(' ');
 }

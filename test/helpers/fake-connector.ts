@@ -53,6 +53,24 @@ export function smallWorld(): FakeWorld {
 
 const WS = '{ws-1}';
 
+/** A stream of one scope (named like the stream) whose one page `read` gives; `lists` as the declaration says. */
+export function staticStream(name: string, dependsOn: string[], read: (scope: Scope) => AsyncIterable<Batch>, lists?: string): StreamDeclaration {
+  return {
+    name,
+    description: name,
+    dependsOn,
+    lists,
+    coverage: () => null,
+    scopes: async () => [{ id: name, stream: name, resource: null, label: name }],
+    read,
+  };
+}
+
+/** A connector over fixed streams, for engine tests of any kind. */
+export function staticConnector(kind: string, streams: StreamDeclaration[], capabilities: Capabilities, stats: () => ConnectorStats = () => ({ requests: 0, retries: 0, rateLimitWaits: 0, rateLimitWaitMs: 0, responses429: 0 })): Connector {
+  return { kind, streams, detectCapabilities: async () => capabilities, stats, close: async () => {} };
+}
+
 export function fakeConnector(world: FakeWorld): Connector {
   let requests = 0;
   const read = async function* (scope: Scope, make: () => Batch): AsyncIterable<Batch> {
@@ -63,14 +81,7 @@ export function fakeConnector(world: FakeWorld): Connector {
     yield make();
   };
   const user = (id: string) => ({ kind: 'user' as const, externalId: id, displayName: world.users.find((u) => u.id === id)?.name ?? null, handle: null });
-  const simple = (name: string, dependsOn: string[], make: () => Batch): StreamDeclaration => ({
-    name,
-    description: name,
-    dependsOn,
-    coverage: () => null,
-    scopes: async () => [{ id: name, stream: name, resource: null, label: name }],
-    read: (scope) => read(scope, make),
-  });
+  const simple = (name: string, dependsOn: string[], make: () => Batch): StreamDeclaration => staticStream(name, dependsOn, (scope) => read(scope, make));
   const perResource = (name: string, kind: 'project' | 'repository', make: (externalId: string) => Batch): StreamDeclaration => ({
     name,
     description: name,
@@ -100,11 +111,5 @@ export function fakeConnector(world: FakeWorld): Connector {
     })),
   ];
   const capabilities: Capabilities = { credentialKind: 'api-token', actor: { externalId: '{u-owner}', displayName: 'Olga Owner' }, oauthScopes: null, isWorkspaceAdmin: true, warnings: [] };
-  return {
-    kind: 'bitbucket-cloud',
-    streams,
-    detectCapabilities: async () => capabilities,
-    stats: (): ConnectorStats => ({ requests, retries: 0, rateLimitWaits: 0, rateLimitWaitMs: 0, responses429: 0 }),
-    close: async () => {},
-  };
+  return staticConnector('bitbucket-cloud', streams, capabilities, () => ({ requests, retries: 0, rateLimitWaits: 0, rateLimitWaitMs: 0, responses429: 0 }));
 }

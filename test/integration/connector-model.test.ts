@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { registerConnector, unregisterConnector } from '../../src/connectors.ts';
 import { saveIntegration } from '../../src/db/integrations.ts';
 import type { Integration } from '../../src/db/types.ts';
-import type { Batch, Connector, ConnectorDefinition, IntegrationSpec, PermissionModel, StreamDeclaration } from '../../src/interfaces.ts';
+import type { Batch, Connector, ConnectorDefinition, IntegrationSpec, PermissionModel, SimFlags, StreamDeclaration } from '../../src/interfaces.ts';
 import { Secret } from '../../src/secrets/index.ts';
 import { connectIntegration } from '../../src/sync/connect.ts';
 import { runSync } from '../../src/sync/runner.ts';
 import { describeCli } from '../helpers/cli.ts';
 import { describeWithDb } from '../helpers/db.ts';
+import { staticConnector, staticStream } from '../helpers/fake-connector.ts';
 import { keyring } from '../helpers/sim-sync.ts';
 import { type ReportRow, reportRows } from './reports-helpers.ts';
 
@@ -38,17 +39,10 @@ const user = (id: string) => ({ kind: 'user' as const, externalId: `u-${id}` });
 const person = (id: string, name: string) => ({ ...user(id), displayName: name, handle: id });
 
 function fakeConnector(): Connector {
-  const stream = (name: string, dependsOn: string[], batch: Batch, lists?: string): StreamDeclaration => ({
-    name,
-    description: name,
-    dependsOn,
-    lists,
-    coverage: () => null,
-    scopes: async () => [{ id: name, stream: name, resource: null, label: name }],
-    read: async function* () {
+  const stream = (name: string, dependsOn: string[], batch: Batch, lists?: string): StreamDeclaration =>
+    staticStream(name, dependsOn, async function* () {
       yield batch;
-    },
-  });
+    }, lists);
   const streams = [
     stream('orgs', [], { resources: [{ ...org, name: 'Acme', handle: 'acme', parent: null }] }, 'org'),
     stream('people', ['orgs'], {
@@ -86,13 +80,7 @@ function fakeConnector(): Connector {
       ],
     }),
   ];
-  return {
-    kind: 'fake-org' as Connector['kind'],
-    streams,
-    detectCapabilities: async () => ({ credentialKind: 'api-token', actor: null, oauthScopes: null, isWorkspaceAdmin: true, warnings: [] }),
-    stats: () => ({ requests: 0, retries: 0, rateLimitWaits: 0, rateLimitWaitMs: 0, responses429: 0 }),
-    close: async () => {},
-  };
+  return staticConnector('fake-org', streams, { credentialKind: 'forge-token', actor: null, oauthScopes: null, isWorkspaceAdmin: true, warnings: [] });
 }
 
 const FORGE_TOKEN_WARNING = 'Forge tokens expire after a year: renew this one before it does.';
@@ -104,8 +92,15 @@ interface Created {
   user: string;
 }
 
+/** What the fake simulator was asked: `roster sim`'s flags, `roster demo`'s profile and seed, and closes. */
+interface SimCalls {
+  served: SimFlags[];
+  started: Array<{ profile: string; seed: number }>;
+  closed: number;
+}
+
 /** The whole of the fake source, as a definition: what `connectors/<kind>/definition.ts` exports. */
-function fakeDefinition(created: Created[]): ConnectorDefinition {
+function fakeDefinition(created: Created[], sim: SimCalls = { served: [], started: [], closed: 0 }): ConnectorDefinition {
   const part = (what: string) => z.instanceof(Secret).refine((s) => s.reveal() !== '', `${what} is empty`);
   return {
     kind: 'fake-org',
@@ -128,6 +123,24 @@ function fakeDefinition(created: Created[]): ConnectorDefinition {
       created.push({ integration, token: parts.token?.reveal() ?? '', user: parts.user?.reveal() ?? '' });
       return fakeConnector();
     },
+    simulator: async () => ({
+      profiles: ['tiny', 'small', 'big'],
+      serve: async (flags) => {
+        sim.served.push(flags);
+      },
+      start: async (options) => {
+        sim.started.push(options);
+        return {
+          baseUrl: 'http://forge.example',
+          workspace: null,
+          label: 'Fake Forge server',
+          integration: { credentialKind: 'forge-token', credential: { secret: new Secret('demo-token'), username: 'demo-bot' }, options: { pageSize: 5 } },
+          close: async () => {
+            sim.closed++;
+          },
+        };
+      },
+    }),
   };
 }
 
@@ -213,9 +226,10 @@ describeWithDb('a connector with its own permission model, through the registry 
   });
 });
 
-describeCli('a new source through the command line: integration add → sync → reports → status, no engine change', (cli) => {
+describeCli('a new source through the command line: integration add → sync → reports → status, sim and demo, no engine change', (cli) => {
   const created: Created[] = [];
-  beforeAll(() => registerConnector(fakeDefinition(created)));
+  const sim: SimCalls = { served: [], started: [], closed: 0 };
+  beforeAll(() => registerConnector(fakeDefinition(created, sim)));
   afterAll(() => unregisterConnector('fake-org'));
 
   it('integration add reads the kind, its settings, credential and options from the definition', async () => {
@@ -273,5 +287,27 @@ describeCli('a new source through the command line: integration add → sync →
     const status = await cli().run(['status', '--json']);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ verdict: 'healthy', integrations: [{ integration: 'forge', verdict: 'healthy', credentialKind: 'forge-token', warnings: [FORGE_TOKEN_WARNING] }] });
+  });
+
+  it('roster sim and roster demo find its simulator through the registry', async () => {
+    const served = await cli().run(['sim', '--source', 'fake-org', '--profile', 'big', '--seed', '7', '--rate-limit', 'off']);
+    expect(served.stderr).toBe('');
+    expect(served.code).toBe(0);
+    expect(sim.served).toEqual([{ port: 0, profile: 'big', seed: 7, faults: undefined, rateLimit: 'off', reportedPermissions: undefined }]);
+    const badProfile = await cli().run(['sim', '--source', 'fake-org', '--profile', 'small-ish']);
+    expect(badProfile.stderr).toBe('roster: Unknown profile "small-ish": use tiny, small or big.\n');
+
+    const refused = await cli().run(['demo', '--source', 'fake-org', '--profile', 'big']);
+    expect(refused.stderr).toContain('--profile must be tiny or small for the demo (got "big")');
+    const demo = await cli().run(['demo', '--source', 'fake-org', '--profile', 'tiny', '--seed', '3']);
+    expect(demo.code).toBe(0);
+    expect(sim.started).toEqual([{ profile: 'tiny', seed: 3 }]);
+    expect(sim.closed).toBe(1);
+    expect(demo.stdout).toContain('Started a simulated Fake Forge server (tiny profile) at http://forge.example');
+    expect(demo.stdout).toContain('Org admins (maintain on every repo): Ana Admin');
+    expect(demo.stdout).toMatch(/USER\s+REPOS\s+AS MAINTAIN\s+ONLY VIA GROUPS/);
+    expect(demo.stdout).toMatch(/Ana Admin\s+3\s+3\s+0/);
+    expect(demo.stdout).toMatch(/Ben Member\s+2\s+0\s+2/);
+    expect(created.at(-1)).toMatchObject({ token: 'demo-token', user: 'demo-bot', integration: { name: 'demo', kind: 'fake-org', options: { pageSize: 5 } } });
   });
 });

@@ -9,7 +9,9 @@ import { REPORTS, type ReportOptions, listReports, writeEvidence } from '../../r
 import type { Integration } from '../../src/db/types.ts';
 import { describeWithDb } from '../helpers/db.ts';
 import type { SimUser } from '../../connectors/bitbucket-cloud/simulator/types.ts';
-import { type HandWorkspace, type ReportRow as Row, addIntegration, captureReport, handTruth, reportRows, syncTruth } from './reports-helpers.ts';
+import { ConnectorError } from '../../src/errors.ts';
+import { runSync } from '../../src/sync/runner.ts';
+import { type HandWorkspace, type ReportRow as Row, addIntegration, captureReport, handTruth, reportRows, syncTruth, truthConnector } from './reports-helpers.ts';
 
 /**
  * Reports over a small hand-written workspace whose every answer is worked out below by hand:
@@ -454,5 +456,33 @@ describe('report --list and the README', () => {
       expect(text).toContain(`${name} — `);
     }
     expect(text).toMatch(/Columns:\n {4}resource_kind +workspace, project or repository/);
+  });
+});
+
+describeWithDb('a run that failed before reading anything', (get) => {
+  it('coverage lists every listing as not read (with the run\'s error), not only what no API can list', async () => {
+    const truth = handTruth(world());
+    const integration = await addIntegration(get().db, 'revoked');
+    const first = await syncTruth(get(), integration, truth);
+    expect(first.status).toBe('succeeded');
+    const listings = (await get().db.selectFrom('sync_scopes').select('scope').where('run_id', '=', first.runId).execute()).map((s) => s.scope).sort();
+    expect(listings.length).toBeGreaterThan(5);
+    // The credential was revoked: the very first request fails, before any listing is planned.
+    const base = truthConnector(truth);
+    const revoked = await runSync(get(), {
+      integration,
+      mode: 'full',
+      trigger: 'test',
+      connect: async () => ({ ...base, detectCapabilities: async () => { throw new ConnectorError('unauthorized', 'Bitbucket answered 401: the API token was revoked', { endpoint: '/2.0/user' }); } }),
+    });
+    expect(revoked.status).toBe('failed');
+    const coverage = await reportRows(get().db, 'coverage', { integration: 'revoked' });
+    const notRead = coverage.rows.filter((r) => r.kind !== 'api-limit');
+    expect(notRead.map((r) => String(r.scope)).sort()).toEqual(listings);
+    expect(notRead.every((r) => r.run_id === revoked.runId && r.status === 'failed' && r.kind === 'failure' && r.error_code === 'unauthorized' && r.data_from_run === first.runId)).toBe(true);
+    expect(String(notRead[0]?.message)).toMatch(/401: the API token was revoked/);
+    expect(coverage.rows.filter((r) => r.kind === 'api-limit')).toHaveLength(2);
+    // The evidence warnings say it too: every listing is a coverage gap of this run.
+    expect(coverage.result.coverageGaps).toHaveLength(listings.length);
   });
 });

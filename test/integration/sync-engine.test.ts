@@ -126,3 +126,43 @@ describeWithDb('sync engine with an in-memory source', (get) => {
     expect((await slow).status).toBe('succeeded');
   });
 });
+
+describeWithDb('a user who left while a listing of their grants failed', (get) => {
+  it('stays known with that grant until the listing is read again, and then goes', async () => {
+    const { db } = get();
+    const integration = await db
+      .insertInto('integrations')
+      .values({ name: 'left-during-failure', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'http://127.0.0.1:1', credential_kind: 'api-token', schedule: null, options: '{}' })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const world = smallWorld();
+    const sync = () => runSync(get(), { integration, mode: 'full', trigger: 'test', connect: async () => fakeConnector(world) });
+    expect((await sync()).status).toBe('succeeded');
+    const alice = async () =>
+      (await effective(db, String(integration.id))).filter((l) => l.startsWith('{u-alice}'));
+
+    // Alice leaves the member list and her group, keeping (as far as anyone can tell) her admin
+    // grant on api, whose listing fails in this run: nothing read cleanly says that grant is gone.
+    world.users = world.users.filter((u) => u.id !== '{u-alice}');
+    world.groups[0]!.members = ['{u-bob}'];
+    world.failures.set('repository-permissions:{r-api}', new ConnectorError('server_error', 'HTTP 503', { endpoint: '/x', httpStatus: 503, retryable: true }));
+    const failed = await sync();
+    expect(failed.status).toBe('partial');
+    expect(await alice()).toEqual(['{u-alice} {r-api} direct admin']);
+    const principal = await db.selectFrom('principals').select(['removed_run']).where('integration_id', '=', integration.id).where('external_id', '=', '{u-alice}').executeTakeFirstOrThrow();
+    expect(principal.removed_run).toBeNull();
+    // Her workspace membership was read (cleanly) as gone.
+    const role = await sql<{ n: number }>`select count(*)::int as n from grants g join principals p on p.id = g.principal_id
+      where p.external_id = '{u-alice}' and g.resource_kind = 'workspace' and g.removed_run is null and g.integration_id = ${integration.id}`.execute(db);
+    expect(role.rows[0]?.n).toBe(0);
+
+    // The listing is read again and no longer has her grant: now she is gone, with it.
+    world.failures.clear();
+    world.repoGrants = world.repoGrants.filter((g) => g.principal.id !== '{u-alice}');
+    const clean = await sync();
+    expect(clean.status).toBe('succeeded');
+    expect(await alice()).toEqual([]);
+    const after = await db.selectFrom('principals').select(['removed_run']).where('integration_id', '=', integration.id).where('external_id', '=', '{u-alice}').executeTakeFirstOrThrow();
+    expect(String(after.removed_run)).toBe(clean.runId);
+  });
+});

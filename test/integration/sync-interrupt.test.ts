@@ -66,3 +66,40 @@ describeWithDb('a sync interrupted while waiting for the budget', (get) => {
     expect(next).toMatchObject({ runId: outcome.runId, resumed: true, status: 'succeeded' });
   });
 });
+
+describeWithDb('a sync interrupted between two listings', (get) => {
+  it('is interrupted, not finished as succeeded with the rest unread, and the next sync reads everything', async () => {
+    const { db } = get();
+    const integration: Integration = await db
+      .insertInto('integrations')
+      .values({ name: 'between', kind: 'bitbucket-cloud', workspace: 'acme', base_url: 'http://127.0.0.1:1', credential_kind: 'api-token', schedule: null, options: '{}' })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const world = smallWorld();
+    const controller = new AbortController();
+    // The signal comes once the first listing (workspace) has committed, while no read is under way.
+    const outcome = await runSync(get(), {
+      integration,
+      mode: 'full',
+      trigger: 'test',
+      signal: controller.signal,
+      connect: async () => fakeConnector(world),
+      onProgress: (e) => {
+        if (e.type === 'flush') controller.abort();
+      },
+    });
+    expect(outcome.status).toBe('paused');
+    expect(outcome.error?.code).toBe('sync_aborted');
+    expect(world.reads).toEqual(['workspace']);
+    const run = await db.selectFrom('sync_runs').select(['status', 'finished_at']).where('id', '=', outcome.runId).executeTakeFirstOrThrow();
+    expect(run.finished_at).toBeNull();
+
+    const resumed = await runSync(get(), { integration, mode: 'full', trigger: 'test', connect: async () => fakeConnector(world) });
+    expect({ status: resumed.status, resumed: resumed.resumed, runId: resumed.runId }).toEqual({ status: 'succeeded', resumed: true, runId: outcome.runId });
+    const scopes = await db.selectFrom('sync_scopes').select(['scope', 'status']).where('run_id', '=', resumed.runId).execute();
+    expect(scopes.map((s) => s.scope).sort()).toEqual(['members', 'groups', 'projects', 'repositories', 'project-permissions:{p-core}', 'project-permissions:{p-ops}', 'repository-permissions:{r-api}', 'repository-permissions:{r-web}', 'repository-permissions:{r-infra}', 'workspace'].sort());
+    expect(scopes.every((s) => s.status === 'complete')).toBe(true);
+    // The workspace listing is the checkpoint: read once, in the first segment.
+    expect(world.reads.filter((r) => r === 'workspace')).toEqual(['workspace']);
+  });
+});

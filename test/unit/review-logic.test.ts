@@ -224,7 +224,7 @@ describe('remediation tasks', () => {
       decided_via: 'reviewer',
       ...over,
     }) as ItemView;
-  const ctx = { rank: accessRules(BITBUCKET_CLOUD_MODEL).rank, workspace: 'acme', apiBase: 'https://api.bitbucket.org/', groups: new Map([['dev', { members: [{ externalId: '{u-1}', name: 'Lei' }, { externalId: '{u-2}', name: 'Bo' }], grants: 3 }]]) };
+  const ctx = { kind: 'bitbucket-cloud', rank: accessRules(BITBUCKET_CLOUD_MODEL).rank, workspace: 'acme', apiBase: 'https://api.bitbucket.org/', groups: new Map([['dev', { members: [{ externalId: '{u-1}', name: 'Lei' }, { externalId: '{u-2}', name: 'Bo' }], grants: 3 }]]) };
 
   it('names the grant or membership, the UI page and the API call; group grants warn about the other members', () => {
     const direct = remediationChanges(item({ paths: [path({ permission: 'admin', granted: 'admin' })] }), null, ctx);

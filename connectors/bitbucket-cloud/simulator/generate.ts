@@ -12,6 +12,7 @@ import {
   DANGEROUS_NAMES,
   DANGEROUS_PROJECT_NAMES,
   DEPLOY_KEY_LABELS,
+  HTML_DANGEROUS_LABEL,
   FIRST_NAMES,
   GROUP_WORDS,
   LANGUAGES,
@@ -364,7 +365,7 @@ export function generateWorkspace(profile: SimProfile, seed: number, now: () => 
       addedByUuid: rng.pick(ownerPool).uuid,
     });
   };
-  makeKey(apiGateway.uuid, null, 'jenkins-ci');
+  makeKey(apiGateway.uuid, null, HTML_DANGEROUS_LABEL);
   makeKey(pipeline.uuid, null, DEPLOY_KEY_LABELS[6]);
   makeKey(null, data.key, 'ArgoCD (prod)');
   for (const repo of randomRepos) if (rng.chance(shape.repoDeployKeyRate)) makeKey(repo.uuid, null);

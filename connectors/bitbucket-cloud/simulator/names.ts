@@ -68,6 +68,12 @@ export const DEPLOY_KEY_LABELS = [
   '=HYPERLINK("https://evil.example","deploy")', '+deploy-bot', 'Łódź build farm', 'old laptop key',
 ];
 
+/**
+ * A planted deploy key label that is markup: every page must show it as text (the reviewer web page
+ * escapes everything; a test checks no element of it appears).
+ */
+export const HTML_DANGEROUS_LABEL = '<img src=x onerror=alert(1)> jenkins-ci';
+
 /** ASCII handle from a display name, for usernames and email local parts. */
 export function handleOf(name: string): string {
   const ascii = name

@@ -94,7 +94,8 @@ async function printHighlights(ctx: CliContext, db: Kysely<Database>, integratio
     const reach = role.gives[model.leaf] ? ` (${role.gives[model.leaf]} on every ${model.leaf})` : '';
     ctx.out(`${role.on.charAt(0).toUpperCase()}${role.on.slice(1)} ${role.permission}s${reach}: ${holders.rows.map((o) => o.name).join(', ') || 'none'}`);
   }
-  const groupPaths = [...pathCategories(model)].filter(([, category]) => category.endsWith('group')).map(([path]) => path);
+  // Grants to a group, on the resource or inherited (Bitbucket Cloud: `group`, `project-group`).
+  const groupPaths = [...pathCategories(model)].filter(([, category]) => category === 'group' || category === 'inherited-group').map(([path]) => path);
   const rank = permissionRankSql(model, model.leaf, sql.ref('e.permission'));
   const rows = await sql<{ name: string; resources: number; top: number; via_group_only: number }>`
     with per_resource as (

@@ -91,7 +91,8 @@ export function registerIntegration(program: Command, host: CliHost): void {
     .option('--replace', 'overwrite an existing integration of that name (its history is kept)')
     .action(
       host.run(async (ctx, name: string, options: AddOptions) => {
-        const definition = definitions.find((d) => d.kind === options.kind) ?? connectorDefinitions().find((d) => d.kind === options.kind);
+        // Commander has checked --kind against the registered kinds.
+        const definition = definitions.find((d) => d.kind === options.kind);
         const optionOf: Record<string, string> = { ...OPTION_OF, ...Object.fromEntries((definition?.options ?? []).map((o) => [o.name, o.flag])) };
         const parsed = parseIntegrationConfig({
           name,
@@ -180,7 +181,8 @@ export function registerIntegration(program: Command, host: CliHost): void {
         ctx.out(
           formatTable(
             ['NAME', 'WORKSPACE', 'CREDENTIAL', 'SCHEDULE', 'STATUS', 'LAST RUN'],
-            view.map((v) => [v.name, v.workspace ?? '-', v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
+            // A source without workspaces (one server) is named by its URL.
+            view.map((v) => [v.name, v.workspace ?? v.baseUrl, v.credentialKind + (v.warning ? ' (see warning)' : ''), `${v.schedule ?? '-'} ${v.timezone}`, v.status, v.lastRun ? `${v.lastRun.status} ${(v.lastRun.finishedAt ?? v.lastRun.startedAt).toISOString()}` : 'never']),
           ),
         );
         for (const v of view) {

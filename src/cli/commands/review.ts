@@ -3,11 +3,34 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { RosterError } from '../../errors.ts';
+import type { CliContext } from '../context.ts';
 import type { CliHost } from '../host.ts';
 import { formatTable } from '../table.ts';
 import { plural } from '../../text.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** The key reviewer links are signed with (see src/server/review/links.ts); says so when it was just generated. */
+export async function linkKeyOf(ctx: CliContext): Promise<Buffer> {
+  const { loadLinkKey } = await import('../../server/review/links.ts');
+  const embedded = !ctx.env.DATABASE_URL?.trim();
+  const key = loadLinkKey(ctx.env, embedded ? ctx.dataDir : null, () => ctx.keyring());
+  if (key.generatedAt) ctx.err(`roster: generated the key that signs reviewer links at ${key.generatedAt} (mode 0600). Set ROSTER_LINK_KEY to use your own; a new key invalidates every link handed out.`);
+  return key.key;
+}
+
+/** Where reviewers open the page: --base-url, else server.publicUrl from the config file, else the local address of roster serve. */
+function baseUrlOf(ctx: CliContext, given: string | undefined): string {
+  const raw = given ?? ctx.config.file.server.publicUrl ?? `http://${/^(0\.0\.0\.0|::)$/.test(ctx.config.file.server.host) ? '127.0.0.1' : ctx.config.file.server.host}:${ctx.config.env.ROSTER_PORT ?? ctx.config.file.server.port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new RosterError('input_invalid', `--base-url "${raw}" is not a URL: give the address reviewers open, e.g. https://roster.acme.example.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RosterError('input_invalid', `--base-url "${raw}" must be an http or https URL.`);
+  return url.toString().replace(/\/+$/, '');
+}
 
 interface CreateCli {
   integration: string[];
@@ -154,6 +177,74 @@ export function registerReview(program: Command, host: CliHost): void {
           if (error instanceof ReviewInputError) throw new RosterError('input_invalid', `Nothing was reassigned:\n  ${error.problems.map((p) => `item ${items[p.index] ?? '?'}: ${p.message} — fix: ${p.fix}`).join('\n  ')}`);
           throw error;
         }
+        return 0;
+      }),
+    );
+
+  review
+    .command('link')
+    .description("print a signed, expiring link to the reviewer page for one reviewer (or the campaign owner's overview)")
+    .argument('<campaign>', 'campaign id or name')
+    .option('--reviewer <who>', 'the reviewer: e-mail, uuid, account id, nickname or display name (as in the export)')
+    .option('--owner', "the campaign owner's link: the overview and the access explorer")
+    .option('--expires <lifetime>', 'how long the link works, e.g. 14d or 36h (at most 366d)', '14d')
+    .option('--base-url <url>', 'the address reviewers open (default: server.publicUrl from the config file, else http://127.0.0.1:PORT)')
+    .action(
+      host.run(async (ctx, campaign: string, options: { reviewer?: string; owner?: boolean; expires: string; baseUrl?: string }) => {
+        const { campaignReviewer, campaignHead, describeReviewer } = await load();
+        const { parseExpiry, signLink, linkUrl } = await import('../../server/review/links.ts');
+        if ((options.reviewer === undefined) === (options.owner !== true)) throw new RosterError('input_invalid', 'give exactly one of --reviewer WHO (a reviewer\'s link) or --owner (the campaign owner\'s link).');
+        const lifetime = parseExpiry(options.expires);
+        const baseUrl = baseUrlOf(ctx, options.baseUrl);
+        const db = (await ctx.database()).db;
+        const expiresAt = new Date(Date.now() + lifetime);
+        let claims;
+        let whom: string;
+        if (options.owner) {
+          const head = await campaignHead(db, campaign);
+          claims = { campaignId: head.id, reviewer: null, owner: true, expiresAt };
+          whom = `the owner of campaign ${head.id} "${head.name}"`;
+        } else {
+          const { campaign: head, reviewer } = await campaignReviewer(db, campaign, options.reviewer as string);
+          claims = { campaignId: head.id, reviewer: reviewer.key, owner: false, expiresAt };
+          whom = `${describeReviewer(reviewer)} in campaign ${head.id} "${head.name}"`;
+        }
+        const key = await linkKeyOf(ctx);
+        ctx.out(linkUrl(baseUrl, claims, signLink(key, claims)));
+        ctx.err(`roster: link for ${whom}, valid until ${expiresAt.toISOString().slice(0, 16).replace('T', ' ')} UTC. It is a credential: send it to that person only.`);
+        return 0;
+      }),
+    );
+
+  review
+    .command('links')
+    .description('a CSV of every reviewer with their signed link, for a mail merge')
+    .argument('<campaign>', 'campaign id or name')
+    .requiredOption('--out <file.csv>', 'the CSV to write (created with mode 0600: it holds credentials)')
+    .option('--expires <lifetime>', 'how long the links work, e.g. 14d or 36h (at most 366d)', '14d')
+    .option('--base-url <url>', 'the address reviewers open (default: server.publicUrl from the config file, else http://127.0.0.1:PORT)')
+    .action(
+      host.run(async (ctx, campaign: string, options: { out: string; expires: string; baseUrl?: string }) => {
+        const { campaignStatus, reviewersOf, reviewerLabel } = await load();
+        const { parseExpiry, signLink, linkUrl } = await import('../../server/review/links.ts');
+        const lifetime = parseExpiry(options.expires);
+        const baseUrl = baseUrlOf(ctx, options.baseUrl);
+        const db = (await ctx.database()).db;
+        const status = await campaignStatus(db, campaign);
+        const { reviewers } = await reviewersOf(db, status.campaign.id);
+        const counts = new Map(status.reviewers.map((r) => [r.key, r]));
+        const key = await linkKeyOf(ctx);
+        const expiresAt = new Date(Date.now() + lifetime);
+        const rows = reviewers
+          .filter((r) => counts.has(r.key))
+          .map((r) => {
+            const claims = { campaignId: status.campaign.id, reviewer: r.key, owner: false, expiresAt };
+            const c = counts.get(r.key);
+            return [reviewerLabel(r), r.key, r.email ?? '', String(c?.items ?? 0), String(c?.undecided ?? 0), expiresAt.toISOString(), linkUrl(baseUrl, claims, signLink(key, claims))];
+          });
+        const text = stringify([['reviewer', 'reviewer_id', 'email', 'items', 'undecided', 'expires_at', 'url'], ...rows], { record_delimiter: 'windows', escape_formulas: true });
+        await fs.writeFile(path.resolve(options.out), text, { mode: 0o600 });
+        ctx.out(`Wrote ${plural(rows.length, 'link')} of campaign ${status.campaign.id} "${status.campaign.name}" to ${shown(path.resolve(options.out))}, valid until ${expiresAt.toISOString().slice(0, 10)}. Each link is a credential: mail each to its reviewer only.`);
         return 0;
       }),
     );

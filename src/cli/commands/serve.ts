@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
+import { RosterError } from '../../errors.ts';
 import { parseDuration, parseIntegerOption } from '../../config/index.ts';
 import { logger, useServiceLogLevel } from '../../log.ts';
 import { Scheduler } from '../../scheduler/index.ts';
@@ -8,6 +10,7 @@ import { connectIntegration } from '../../sync/connect.ts';
 import { activeSeconds } from '../../access/run-time.ts';
 import type { CliHost } from '../host.ts';
 import { applyConfiguredIntegrations } from './configured.ts';
+import { linkKeyOf } from './review.ts';
 
 /** How often `serve` on the embedded database re-reads the facts into its status file when idle. */
 const STATUS_FILE_REFRESH_MS = 60_000;
@@ -19,13 +22,22 @@ function isLoopback(host: string): boolean {
 export function registerServe(program: Command, host: CliHost): void {
   program
     .command('serve')
-    .description('sync every integration on its cron schedule and serve GET /healthz, GET /status and GET /metrics')
+    .description('sync every integration on its cron schedule and serve GET /healthz, GET /status, GET /metrics and the reviewer page (/review)')
     .option('--port <n>', 'HTTP port (default: server.port from the config file, ROSTER_PORT, else 8080)')
     .option('--host <addr>', 'HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers, with ROSTER_STATUS_TOKEN set)')
     .option('--allow-partial-coverage', 'GET /status answers 200 also when degraded (default: 503, or allowPartialCoverage from the config file)')
+    .option('--trust-proxy-header <name>', 'reviewer page: believe this header (e.g. X-Forwarded-Email from oauth2-proxy) as the signed-in reviewer\'s e-mail, from --trusted-proxy addresses only (default: server.trustProxyHeader)')
+    .option('--trusted-proxy <addrs>', 'comma-separated proxy addresses whose identity header is believed (default: server.trustedProxies)')
     .action(
-      host.run(async (ctx, options: { port?: string; host?: string; allowPartialCoverage?: boolean }) => {
+      host.run(async (ctx, options: { port?: string; host?: string; allowPartialCoverage?: boolean; trustProxyHeader?: string; trustedProxy?: string }) => {
         useServiceLogLevel();
+        const trustProxyHeader = options.trustProxyHeader ?? ctx.config.file.server.trustProxyHeader;
+        const trustedProxies = options.trustedProxy !== undefined ? options.trustedProxy.split(',').map((a) => a.trim()).filter(Boolean) : ctx.config.file.server.trustedProxies;
+        if (trustProxyHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(trustProxyHeader)) throw new RosterError('input_invalid', `--trust-proxy-header "${trustProxyHeader}" is not a header name: give one such as X-Forwarded-Email.`);
+        if (trustProxyHeader !== undefined && trustedProxies.length === 0) {
+          throw new RosterError('input_invalid', `--trust-proxy-header ${trustProxyHeader} needs --trusted-proxy ADDR[,ADDR…] (or server.trustedProxies): the header is believed only from the proxy's own address, else anyone could claim to be any reviewer.`);
+        }
+        for (const a of trustedProxies) if (isIP(a.replace(/^::ffff:/, '')) === 0) throw new RosterError('input_invalid', `--trusted-proxy "${a}" is not an IP address: give the proxy's address as the server sees it, e.g. 10.0.0.1 or 127.0.0.1.`);
         const port = options.port !== undefined ? parseIntegerOption('--port', options.port, 0, 65535) : (ctx.config.env.ROSTER_PORT ?? ctx.config.file.server.port);
         const bind = options.host ?? ctx.config.file.server.host;
         const handle = await ctx.database();
@@ -68,6 +80,7 @@ export function registerServe(program: Command, host: CliHost): void {
           allowPartialCoverage: options.allowPartialCoverage === true || ctx.config.file.allowPartialCoverage,
           token,
           metrics,
+          review: { linkKey: await linkKeyOf(ctx), trustProxyHeader, trustedProxies, secureCookies: ctx.config.file.server.publicUrl?.startsWith('https:') ?? false },
         });
         if (!token && !isLoopback(bind)) {
           ctx.err(`roster serve: warning: /status and /metrics are open to anyone who can reach ${bind}:${port}, and they name integrations, workspaces, error texts and hosts. Set ROSTER_STATUS_TOKEN to require a bearer token.`);
@@ -75,7 +88,7 @@ export function registerServe(program: Command, host: CliHost): void {
         await scheduler.start();
         const refresher = statusFile ? setInterval(() => void statusFile.refresh(), STATUS_FILE_REFRESH_MS) : null;
         refresher?.unref();
-        ctx.out(`roster serve: status at ${server.url}/status, metrics at ${server.url}/metrics, health at ${server.url}/healthz${token ? ' (status and metrics need the bearer token)' : ''}; syncing on schedule (Ctrl-C to stop).`);
+        ctx.out(`roster serve: status at ${server.url}/status, metrics at ${server.url}/metrics, health at ${server.url}/healthz${token ? ' (status and metrics need the bearer token)' : ''}, reviewer pages at ${server.url}/review/CAMPAIGN (roster review link prints them)${trustProxyHeader ? `, trusting ${trustProxyHeader} from ${trustedProxies.join(', ')}` : ''}; syncing on schedule (Ctrl-C to stop).`);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);

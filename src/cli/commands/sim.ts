@@ -6,11 +6,10 @@ import type { CliHost } from '../host.ts';
 
 /** The simulator a source offers (`ConnectorDefinition.simulator`), or `input_invalid` naming the sources that have one. */
 export async function simulatorOf(kind: string, flag = '--source'): Promise<SimulatorOffer> {
+  const offering = connectorKinds().filter((k) => connectorOf(k).simulator);
+  if (!connectorKinds().includes(kind)) throw new RosterError('input_invalid', `${flag} ${kind}: no such source; use ${choiceList(offering)}.`);
   const definition = connectorOf(kind);
-  if (!definition.simulator) {
-    const offering = connectorKinds().filter((k) => connectorOf(k).simulator);
-    throw new RosterError('input_invalid', `${definition.title} has no simulator: use ${flag} ${offering.join(' or ')}.`);
-  }
+  if (!definition.simulator) throw new RosterError('input_invalid', `${definition.title} has no simulator: use ${flag} ${choiceList(offering)}.`);
   return definition.simulator();
 }
 
