@@ -7,6 +7,9 @@
  * `--db server` makes a scratch database next to DATABASE_URL's and drops it afterwards. With
  * `node --expose-gc`, it also reports the live heap (after full collections): what a report holds.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +19,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createScratchServerDatabase } from '../src/db/scratch.ts';
 import { truthConnector } from '../connectors/bitbucket-cloud/simulator/truth-connector.ts';
 import { runSync } from '../src/sync/runner.ts';
+import { measureFloor } from './floor.ts';
 import { generateWorkspace } from '../connectors/bitbucket-cloud/simulator/generate.ts';
 import type { SimProfile } from '../connectors/bitbucket-cloud/simulator/types.ts';
 
@@ -46,11 +50,17 @@ export interface ReportBenchOptions {
 const mb = (n: number): number => Math.round(n / 1048576);
 
 async function scratchDatabase(kind: 'embedded' | 'server'): Promise<RosterDatabase> {
-  if (kind === 'embedded') return openDatabase({ kind: 'embedded', dataDir: null });
+  if (kind === 'embedded') {
+    // A data directory (not memory), so the floor can open it on its own between reports.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'roster-bench-reports-'));
+    const handle = await openDatabase({ kind: 'embedded', dataDir });
+    return { ...handle, close: async () => (await handle.close(), rmSync(dataDir, { recursive: true, force: true })) };
+  }
   const scratch = await createScratchServerDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'roster_bench');
   const handle = await openDatabase({ kind: 'server', url: scratch.url });
   return {
     ...handle,
+    target: { kind: 'server', url: scratch.url },
     close: async () => {
       await handle.close();
       await scratch.drop();
@@ -60,7 +70,7 @@ async function scratchDatabase(kind: 'embedded' | 'server'): Promise<RosterDatab
 
 export async function benchReports(options: ReportBenchOptions): Promise<ReportBench[]> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const handle = await scratchDatabase(options.db ?? 'embedded');
+  let handle = await scratchDatabase(options.db ?? 'embedded');
   try {
     await migrateToLatest(handle.db);
     const truth = generateWorkspace(options.profile, options.seed ?? 1, () => Date.now()).workspace.truth();
@@ -117,6 +127,20 @@ export async function benchReports(options: ReportBenchOptions): Promise<ReportB
         rssPeakMb: mb(rssPeak),
       };
       results.push(row);
+      if ((def.name === 'access-review' || def.name === 'user-access') && (options.format ?? 'csv') === 'csv') {
+        let floor;
+        if (handle.target.kind === 'server') floor = await measureFloor({ kind: 'server', url: handle.target.url }, def.name);
+        else {
+          // PGlite is single-process: the floor opens the data directory itself while this handle is closed.
+          const target = handle.target;
+          const dataDir = target.dataDir as string;
+          await handle.db.destroy();
+          floor = await measureFloor({ kind: 'embedded', dataDir }, def.name);
+          const reopened = await openDatabase(target);
+          handle = { ...reopened, close: async () => (await reopened.close(), rmSync(dataDir, { recursive: true, force: true })) };
+        }
+        log(`${def.name.padEnd(20)} floor (COPY … TO STDOUT, same rows/columns/order) ${(floor.wallMs / 1000).toFixed(1)} s, ${mb(floor.bytes)} MB; Roster ÷ floor = ${(ms / floor.wallMs).toFixed(2)}`);
+      }
       log(`${def.name.padEnd(20)} ${String(row.rows).padStart(9)} rows ${(ms / 1000).toFixed(1).padStart(7)} s ${String(row.rowsPerSecond).padStart(7)} rows/s ${String(mb(bytes)).padStart(5)} MB out   heap ${row.heapStartMb} → peak ${row.heapPeakMb} MB${row.liveHeapPeakMb === null ? '' : ` (live ${row.liveHeapPeakMb} MB)`}   rss peak ${row.rssPeakMb} MB`);
     }
     return results;

@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import { runReport } from '../reports/index.ts';
 import { type RosterDatabase, openDatabase } from '../src/db/index.ts';
-import { saveIntegration } from '../src/db/integrations.ts';
+import { addPoolMember, saveIntegration } from '../src/db/integrations.ts';
+import { ADMIN_API_TOKEN_SCOPES } from '../connectors/bitbucket-cloud/simulator/credentials.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Integration } from '../src/db/types.ts';
 import { Secret, loadKeyring } from '../src/secrets/index.ts';
@@ -16,6 +17,7 @@ import { type LoadCounts, type StagedScope, loadScopes } from '../src/sync/loade
 import { BITBUCKET_CLOUD_MODEL } from '../connectors/bitbucket-cloud/model.ts';
 import { type EngineEvent, runSync } from '../src/sync/runner.ts';
 import { createClock, startSimulator } from '../connectors/bitbucket-cloud/simulator/index.ts';
+import { measureFloor } from './floor.ts';
 import type { BenchDbTarget, IngestResult, RateLimitedResult, ReportRunResult, Scenario, ScenarioResult, SimEndpoint, SyncResult } from './types.ts';
 
 /** A fixed, throwaway key: the bench's databases are scratch databases. */
@@ -37,6 +39,9 @@ function dispatch(scenario: Scenario): Promise<ScenarioResult> {
       return withDatabase(scenario.db, (handle) => syncScenario(handle, scenario.sim, scenario.integration, scenario.mode));
     case 'report':
       return withDatabase(scenario.db, (handle) => reportScenario(handle, scenario.report));
+    case 'floor':
+      // On connections of its own: an embedded data directory must not be open twice.
+      return measureFloor(scenario.db, scenario.report, scenario.rounds);
     case 'ingest':
       return withDatabase(scenario.db, (handle) => ingestScenario(handle, scenario.rows, scenario.batch, scenario.rounds));
     case 'rate-limited':
@@ -83,13 +88,14 @@ interface TimedSync {
   finalizeAt: number | null;
 }
 
-async function timedSync(handle: RosterDatabase, integration: Integration, mode: 'full' | 'incremental', overrides: ConnectorOverrides, onEvent?: (event: EngineEvent) => void): Promise<TimedSync> {
+async function timedSync(handle: RosterDatabase, integration: Integration, mode: 'full' | 'incremental', overrides: ConnectorOverrides, onEvent?: (event: EngineEvent) => void, reconcile?: 'always' | 'off'): Promise<TimedSync> {
   let finalizeAt: number | null = null;
   const started = performance.now();
   const outcome = await runSync(handle, {
     integration,
     mode,
     trigger: 'manual',
+    reconcile,
     onProgress: (event) => {
       if (event.type === 'finalize' && finalizeAt === null) finalizeAt = performance.now();
       onEvent?.(event);
@@ -260,19 +266,40 @@ async function rateLimitedScenario(handle: RosterDatabase, scenario: Extract<Sce
   try {
     const admin = sim.credentials.adminApiToken;
     const endpoint: SimEndpoint = { baseUrl: sim.baseUrl, workspace: sim.workspace, email: admin.email, token: admin.token };
-    const integration = await ensureIntegration(handle, `rate-limited-${scenario.profile}`, endpoint);
+    const credentials = scenario.credentials ?? 1;
+    const reconcile = scenario.reconcile ?? 'always';
+    const integration = await ensureIntegration(handle, `rate-limited-${scenario.profile}-${credentials}-${reconcile}`, endpoint);
+    // The pool: API tokens of other workspace owners (the simulator, like Bitbucket, limits per user).
+    const emails = new Set([admin.email.toLowerCase()]);
+    for (const owner of sim.truth.users().filter((u) => u.role === 'owner')) {
+      if (emails.size >= credentials) break;
+      const token = sim.issueApiToken(owner.uuid, [...ADMIN_API_TOKEN_SCOPES]);
+      if (emails.has(token.email.toLowerCase())) continue;
+      emails.add(token.email.toLowerCase());
+      await addPoolMember(handle.db, keyring, integration, { secret: new Secret(token.token), username: token.email });
+    }
+    if (emails.size < credentials) throw new Error(`the ${scenario.profile} workspace has ${emails.size} owners; a pool of ${credentials} needs that many`);
     const simStart = clock.now();
     let lastAnswer = simStart;
     const realStart = performance.now();
-    const { result, finalizeAt } = await timedSync(handle, integration, 'full', { clock, budgetPerHour: scenario.budgetPerHour, maxRateLimitWaitMs: 2 * 3_600_000 }, (event) => {
-      if (event.type === 'request') lastAnswer = clock.now();
-    });
+    const { result, finalizeAt } = await timedSync(
+      handle,
+      integration,
+      'full',
+      { clock, budgetPerHour: scenario.budgetPerHour, maxRateLimitWaitMs: 2 * 3_600_000 },
+      (event) => {
+        if (event.type === 'request') lastAnswer = clock.now();
+      },
+      reconcile,
+    );
     const simEnd = clock.now();
     const realEnd = performance.now();
     const stats = sim.stats();
     return {
       profile: scenario.profile,
       budgetPerHour: scenario.budgetPerHour,
+      credentials,
+      reconcile,
       speed: scenario.speed,
       status: result.status,
       requests: result.apiRequests,

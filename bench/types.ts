@@ -23,8 +23,11 @@ export type Scenario =
   | { kind: 'prepare'; db: BenchDbTarget }
   | { kind: 'sync'; db: BenchDbTarget; sim: SimEndpoint; mode: 'full' | 'incremental'; integration: string }
   | { kind: 'report'; db: BenchDbTarget; report: string }
+  /** The floor of an access report: a plain COPY of the same rows, columns and order (bench/floor.ts). */
+  | { kind: 'floor'; db: BenchDbTarget; report: 'access-review' | 'user-access'; rounds: number }
   | { kind: 'ingest'; db: BenchDbTarget; rows: number; batch: number; rounds: number }
-  | { kind: 'rate-limited'; db: BenchDbTarget; profile: SimProfile; budgetPerHour: number; speed: number };
+  /** `credentials`: the pool's size (API tokens of that many workspace owners, each its own allowance); `reconcile: off` skips Bitbucket's effective permissions. */
+  | { kind: 'rate-limited'; db: BenchDbTarget; profile: SimProfile; budgetPerHour: number; speed: number; credentials?: number; reconcile?: 'always' | 'off' };
 
 export interface SyncResult {
   runId: string;
@@ -51,6 +54,13 @@ export interface ReportRunResult {
   warnings: number;
 }
 
+export interface FloorRunResult {
+  report: string;
+  /** Best of the rounds. */
+  wallMs: number;
+  bytes: number;
+}
+
 export interface IngestResult {
   rows: number;
   batch: number;
@@ -66,6 +76,8 @@ export interface IngestResult {
 export interface RateLimitedResult {
   profile: SimProfile;
   budgetPerHour: number;
+  credentials: number;
+  reconcile: 'always' | 'off';
   speed: number;
   status: string;
   requests: number;
@@ -85,7 +97,7 @@ export interface PrepareResult {
   migrated: boolean;
 }
 
-export type ScenarioResult = PrepareResult | SyncResult | ReportRunResult | IngestResult | RateLimitedResult;
+export type ScenarioResult = PrepareResult | SyncResult | ReportRunResult | FloorRunResult | IngestResult | RateLimitedResult;
 
 /** The one line a worker prints on stdout, after the marker. */
 export interface WorkerOutput<T extends ScenarioResult = ScenarioResult> {

@@ -1,5 +1,5 @@
 import { permissionModelOf } from '../src/connectors.ts';
-import { type AccessDbRow, type AccessRow, accessFlags, accessQuery, accessRules, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
+import { type AccessQueryRow, type AccessRow, accessFlags, accessQuery, accessRules, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
 import type { RawBuilder } from 'kysely';
 import { cursorPages, mapPages } from './cursor.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
@@ -61,7 +61,7 @@ export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions:
 }
 
 /** Streams an access query's rows, rendered. */
-export async function* accessPages(ctx: ReportContext, query: RawBuilder<AccessDbRow>): AsyncGenerator<RenderedAccessRow[]> {
+export async function* accessPages(ctx: ReportContext, query: RawBuilder<AccessQueryRow>): AsyncGenerator<RenderedAccessRow[]> {
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
   const identity = identityLookup(ctx, await loadIdentity(ctx.db, ctx.options.asOf ?? null));

@@ -1,3 +1,4 @@
+import { CREDENTIAL_GAP, SKIPPED_BY_SETTING } from '../src/interfaces.ts';
 import { type Kysely, sql } from 'kysely';
 import type { Database, Integration } from '../src/db/types.ts';
 import { RosterError } from '../src/errors.ts';
@@ -153,7 +154,7 @@ export async function coverageGaps(db: Kysely<Database>, integration: Integratio
     scope: r.scope,
     label: r.label,
     status: r.status,
-    kind: r.error_code === 'credential_gap' ? 'credential-gap' : 'failure',
+    kind: r.error_code === CREDENTIAL_GAP ? 'credential-gap' : r.error_code === SKIPPED_BY_SETTING ? 'skipped-by-setting' : 'failure',
     endpoint: r.endpoint,
     httpStatus: r.http_status,
     errorCode: r.error_code,

@@ -20,7 +20,7 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   {
     name: 'kind',
     description:
-      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). identity-gap: an account with access that the Atlassian organization has no managed record of",
+      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). identity-gap: an account with access that the Atlassian organization has no managed record of. skipped-by-setting: left unread on purpose (reconcile: weekly or off; only the cross-check is postponed, no access is missing)",
     value: (r) => r.kind,
   },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },

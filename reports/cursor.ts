@@ -13,18 +13,33 @@ export async function* cursorPages<T>(db: Kysely<Database>, query: RawBuilder<T>
   const name = sql.id(`roster_report_${++cursors}`);
   const count = sql.raw(String(Math.max(1, Math.trunc(pageSize))));
   await sql`declare ${name} no scroll cursor for ${query}`.execute(db);
+  const fetchPage = () => sql<T>`fetch forward ${count} from ${name}`.execute(db);
   let failed = false;
+  let pending: ReturnType<typeof fetchPage> | null = null;
   try {
+    let next = fetchPage();
+    pending = next;
     for (;;) {
-      const page = await sql<T>`fetch forward ${count} from ${name}`.execute(db);
+      const page = await next;
+      pending = null;
+      const more = page.rows.length >= pageSize;
+      // The next page is asked for before this one is handed on, so the database produces it while
+      // the caller renders and writes this one (one connection: the FETCH waits its turn behind
+      // nothing else of ours). At most two pages are in memory.
+      if (more) {
+        next = fetchPage();
+        pending = next;
+      }
       if (page.rows.length > 0) yield page.rows;
-      if (page.rows.length < pageSize) break;
+      if (!more) break;
     }
   } catch (error) {
     // The transaction is aborted and takes the cursor with it; closing would only mask this error.
     failed = true;
     throw error;
   } finally {
+    // A caller that stops early leaves a FETCH in flight: let it settle before the cursor closes.
+    if (pending) await pending.catch(() => {});
     if (!failed) await sql`close ${name}`.execute(db);
   }
 }

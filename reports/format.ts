@@ -39,11 +39,60 @@ export function csvLines(records: ReadonlyArray<ReadonlyArray<string | number>>)
   return stringify(records as Array<Array<string | number>>, CSV_OPTIONS);
 }
 
+/**
+ * Quoted: a quote, a comma or a CRLF anywhere, or white space at either end (`quoted_match` above).
+ * A lone LF or CR inside a cell is not quoted: csv-stringify, given an explicit `record_delimiter`,
+ * quotes only that delimiter (its `quote_record_delimiter` then defaults to false), and this writer
+ * must stay byte-identical to it. A cell that begins or ends with one is quoted (white space).
+ */
+const NEEDS_QUOTES = /[",]|\r\n|^\s|\s$/;
+
+/**
+ * One CSV field, byte for byte what `csvLines` (csv-stringify with `CSV_OPTIONS`) writes for it: the
+ * report writer's hot path, where csv-stringify's per-field option handling was a quarter of a large
+ * report's time. A text cell that starts like a formula (`=`, `+`, `-`, `@`, tab, carriage return, or
+ * their full-width forms) gets a leading `'`; numbers are never altered. The decisions are made on the
+ * cell as given, as csv-stringify makes them. test/unit/report-format.test.ts holds the two equal.
+ */
+export function csvField(value: string | number): string {
+  if (typeof value === 'number') return String(value);
+  if (value === '') return '';
+  let text = value;
+  switch (value.charCodeAt(0)) {
+    case 0x3d: // =
+    case 0x2b: // +
+    case 0x2d: // -
+    case 0x40: // @
+    case 0x09: // tab
+    case 0x0d: // carriage return
+    case 0xff1d:
+    case 0xff0b:
+    case 0xff0d:
+    case 0xff20:
+      text = `'${value}`;
+  }
+  if (!NEEDS_QUOTES.test(value)) return text;
+  return `"${text.includes('"') ? text.replaceAll('"', '""') : text}"`;
+}
+
 /** Numbers stay numbers, so a negative one is not taken for a formula. */
 function csvCell<Row>(column: Column<Row>, row: Row): string | number {
   if (column.csv) return column.csv(row);
   const value = column.value(row);
   return typeof value === 'number' ? value : cellText(value);
+}
+
+/** One CSV record per row, CRLF after each (as `csvLines`). */
+export function csvRecords<Row>(columns: readonly Column<Row>[], rows: readonly Row[]): string {
+  let text = '';
+  const last = columns.length - 1;
+  for (const row of rows) {
+    for (let i = 0; i <= last; i++) {
+      text += csvField(csvCell(columns[i] as Column<Row>, row));
+      text += i === last ? '\r\n' : ',';
+    }
+  }
+  return text;
 }
 
 export function createWriter<Row>(format: ReportFormat, columns: readonly Column<Row>[], out: NodeJS.WritableStream, options: { bom?: boolean } = {}): ReportWriter<Row> {
@@ -58,7 +107,7 @@ export function createWriter<Row>(format: ReportFormat, columns: readonly Column
       async write(rows) {
         await start();
         if (rows.length === 0) return;
-        await writeText(out, csvLines(rows.map((row) => columns.map((c) => csvCell(c, row)))));
+        await writeText(out, csvRecords(columns, rows));
       },
       finish: start,
     };

@@ -146,7 +146,9 @@ export function optionSchemas(kind: string): Record<string, z.ZodType> {
         ? wholeNumber(o.min, o.max).default(o.default)
         : o.type === 'text'
           ? z.string({ error: `is required: ${o.description} (e.g. ${o.example})` }).regex(o.pattern, { error: (issue) => `"${String(issue.input)}" is not one: ${o.description} (e.g. ${o.example})` })
-          : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional(),
+          : o.type === 'choice'
+            ? z.enum(o.choices as [string, ...string[]], { error: (issue) => `must be one of ${o.choices.join(', ')} (got ${JSON.stringify(issue.input)})` }).optional()
+            : z.url({ protocol: /^https?$/, error: `must be an http(s) URL` }).optional(),
     ]),
   );
 }

@@ -96,6 +96,16 @@ export type IntegrationKind = string;
 
 /** Error code stored on `not_covered` scope rows that the credential kind explains (expected, not a failure). */
 export const CREDENTIAL_GAP = 'credential_gap';
+/**
+ * The error code of a scope left unread on purpose by a setting (`reconcile: weekly|off` skips the
+ * source's own effective answer): neither a failure nor a credential gap — coverage says so, and it
+ * never makes a run partial or an integration degraded.
+ */
+export const SKIPPED_BY_SETTING = 'skipped_by_setting';
+
+/** How often a run reads the source's own effective answer to cross-check the derivation (see src/sync/reconcile-cadence.ts). */
+export const RECONCILE_SETTINGS = ['always', 'weekly', 'off'] as const;
+export type ReconcileSetting = (typeof RECONCILE_SETTINGS)[number];
 
 export const RUN_STATUSES = ['running', 'paused', 'succeeded', 'partial', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -277,14 +287,31 @@ export interface ConnectorStats {
   rateLimitWaits: number;
   rateLimitWaitMs: number;
   responses429: number;
+  /** What the run summary must say about the connector itself (a credential that left its pool). */
+  notices?: string[];
 }
 
 export interface Connector {
   kind: IntegrationKind;
   streams: readonly StreamDeclaration[];
   detectCapabilities(signal: AbortSignal): Promise<Capabilities>;
+  /**
+   * What a sync would cost in requests, from a cheap probe of the source's counts (a few requests):
+   * `roster sync --plan` before an integration's first run. Optional: without it, a plan needs a run.
+   */
+  estimateRequests?(signal: AbortSignal): Promise<RequestEstimate>;
   stats(): ConnectorStats;
   close(): Promise<void>;
+}
+
+/** A connector's estimate of a sync's requests (`Connector.estimateRequests`). */
+export interface RequestEstimate {
+  /** Requests the probe itself made (detection included). */
+  probeRequests: number;
+  /** Requests per stream of a full and of an incremental run; `stream` null for requests outside any stream (detection, tokens). */
+  streams: Array<{ stream: string | null; full: number; incremental: number }>;
+  /** What the estimate assumes, for the plan's reader ("each repository's permissions fit one page"). */
+  assumptions: string[];
 }
 
 /** Events a connector and the engine emit for progress display and logs. */
@@ -384,7 +411,9 @@ export type OptionDefinition =
   | { name: string; type: 'integer'; flag: string; description: string; min: number; max: number; default: number }
   | { name: string; type: 'url'; flag: string; description: string }
   /** A required identifier (an organization id): checked against `pattern`; `example` shows the shape in messages. */
-  | { name: string; type: 'text'; flag: string; description: string; pattern: RegExp; example: string };
+  | { name: string; type: 'text'; flag: string; description: string; pattern: RegExp; example: string }
+  /** One of a few words; unset means the engine's default, which the description states. */
+  | { name: string; type: 'choice'; flag: string; description: string; choices: readonly string[] };
 
 // ─── Identity sources (who is behind the accounts) ──────────────────────────────────────────
 
@@ -456,6 +485,11 @@ export interface SealedCredential {
   kind: CredentialKind;
   /** The parts of the credential kind, opened and checked against its schema. */
   open(): Promise<Record<string, Secret>>;
+  /**
+   * More credentials of the same kind for this integration (the credential pool, `roster integration
+   * credential add`), each opened and checked like the first, in the order they were added.
+   */
+  openPool(): Promise<Array<Record<string, Secret>>>;
   /** A slot the connector keeps itself (an OAuth access or refresh token), opened; null when none is stored. */
   openState(slot: string): Promise<{ value: Secret; expiresAt: Date | null } | null>;
   /** Seals and stores slots of the connector's own, in one transaction. */

@@ -88,6 +88,14 @@ function formatPath(path: readonly PropertyKey[]): string {
  * URL and workspace, `next` links are followed only within the listing they came from, and every
  * failure becomes a `ConnectorError` naming the endpoint (path only) and what would fix it.
  */
+interface PoolMember {
+  http: HttpClient;
+  auth: Authorizer;
+  /** How messages name it: an e-mail, a consumer key, "access token 2" — never a secret. */
+  label: string;
+  out: boolean;
+}
+
 export class BitbucketApi {
   private readonly root: URL;
   /** Scopes the source reported most recently (`X-OAuth-Scopes`). */
@@ -95,13 +103,45 @@ export class BitbucketApi {
   /** `X-Credential-Type` as the source reported it. */
   lastCredentialType: string | null = null;
 
+  /**
+   * The credential pool: the integration's credential first, then any more of the same workspace,
+   * each with its own HTTP client (and so its own budget). Requests go round the members still in
+   * it; a member the API rejects (401 after a renewal) leaves the pool and the request is sent again
+   * on another, so one revoked member fails no scope and removes nothing. The last member's 401 is
+   * the run's, as with a single credential.
+   */
+  private readonly members: PoolMember[];
+  private turn = 0;
+  /** Members that left the pool in this run, for the run summary (labels only, never secrets). */
+  readonly lost: Array<{ label: string; endpoint: string; message: string | null }> = [];
+  /** During capability detection: every request on the first member, whose answers decide what is read. */
+  pinned = false;
+
   constructor(
-    private readonly http: HttpClient,
-    private readonly auth: Authorizer,
+    http: HttpClient,
+    auth: Authorizer,
     baseUrl: string,
     readonly workspace: string,
+    pool: ReadonlyArray<{ http: HttpClient; auth: Authorizer; label: string }> = [],
+    private readonly onLost?: (member: { label: string; endpoint: string; message: string | null; left: number }) => void,
   ) {
     this.root = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+    this.members = [{ http, auth, label: 'the integration\'s credential', out: false }, ...pool.map((m) => ({ ...m, out: false }))];
+  }
+
+  /** How many members are still in the pool. */
+  get liveMembers(): number {
+    return this.members.filter((m) => !m.out).length;
+  }
+
+  private pick(): PoolMember {
+    const live = this.members.filter((m) => !m.out);
+    if (this.pinned || live.length <= 1) return (live[0] ?? this.members[0]) as PoolMember;
+    // The member whose budget has the most room, ties going round: each is paced on its own allowance.
+    this.turn = (this.turn + 1) % live.length;
+    let best = live[this.turn] as PoolMember;
+    for (const m of live) if (m.http.budgetRoom() > best.http.budgetRoom()) best = m;
+    return best;
   }
 
   url(segments: readonly string[], query: Record<string, string> = {}): URL {
@@ -124,23 +164,39 @@ export class BitbucketApi {
   /** GET that returns the raw status for the caller to interpret (used by capability detection). */
   async getRaw(url: URL, signal?: AbortSignal, continuation = false): Promise<HttpResponse> {
     const endpoint = this.endpointOf(url);
+    let member = this.pick();
     for (let renewed = false; ; renewed = true) {
       let used = '';
-      const res = await this.http.request({
+      const { http, auth } = member;
+      const res = await http.request({
         method: 'GET',
         url,
         endpoint,
         signal,
         continuation,
         headers: async () => {
-          used = await this.auth.authorization(signal);
+          used = await auth.authorization(signal);
           return { authorization: used };
         },
       });
       this.observe(res.headers);
       if (res.status === 401) {
-        if (!renewed && (await this.auth.renew(used, signal))) continue;
-        throw this.auth.unauthorized(endpoint, scrubSecrets(parseSourceError(res.body).message ?? '') || null);
+        if (!renewed && (await auth.renew(used, signal))) continue;
+        const message = scrubSecrets(parseSourceError(res.body).message ?? '') || null;
+        // A member rejected while others remain leaves the pool; the request goes to another member.
+        if (!this.pinned && this.liveMembers > 1 && !member.out) {
+          member.out = true;
+          this.lost.push({ label: member.label, endpoint, message });
+          this.onLost?.({ label: member.label, endpoint, message, left: this.liveMembers });
+          member = this.pick();
+          continue;
+        }
+        if (member.out && this.liveMembers > 0) {
+          // Another request already took this member out: send this one on a live member too.
+          member = this.pick();
+          continue;
+        }
+        throw auth.unauthorized(endpoint, message);
       }
       return res;
     }

@@ -132,6 +132,8 @@ export const BITBUCKET_CLOUD: ConnectorDefinition = {
       baseUrl: integration.baseUrl,
       workspace: integration.workspace,
       credential: await openCredential(integration, sealed),
+      // The credential pool: more credentials of the same kind, opened the same way.
+      pool: await Promise.all((await sealed.openPool()).map((parts) => openCredential(integration, { ...sealed, open: async () => parts, openState: async () => null }))),
       // Integrations stored before the token URL was derived: never bitbucket.org for another base URL.
       tokenUrl: tokenUrlFor(integration.baseUrl, options.tokenUrl),
       concurrency: options.concurrency,

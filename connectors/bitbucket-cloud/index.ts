@@ -5,13 +5,14 @@
  */
 import { RosterError } from '../../src/errors.ts';
 import { HttpClient, sharedBudget, systemClock, type Clock } from '../../src/http/index.ts';
-import type { Capabilities, Connector, ConnectorStats, ProgressEvent } from '../../src/interfaces.ts';
+import type { Capabilities, Connector, ConnectorStats, ProgressEvent, RequestEstimate } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import { BitbucketApi } from './api.ts';
 import { detectCapabilities } from './capabilities.ts';
 import { createAuthorizer, type BitbucketCredential, type OAuthTokens } from './credentials.ts';
 import { BITBUCKET_TOKEN_URL, optionLimits } from './settings.ts';
 import type { StreamState } from './listings.ts';
+import { estimateBitbucketRequests } from './plan.ts';
 import { buildStreams } from './streams.ts';
 
 export type { BitbucketCredential, OAuthTokens } from './credentials.ts';
@@ -25,6 +26,11 @@ export interface BitbucketCloudOptions {
   /** Workspace slug. Every request this connector makes is for this workspace. */
   workspace: string;
   credential: BitbucketCredential;
+  /**
+   * More credentials of the same kind and workspace (e.g. API tokens of other service accounts): the
+   * credential pool. Requests are spread over all of them, each paced on its own budget. Default none.
+   */
+  pool?: readonly BitbucketCredential[];
   /** OAuth token endpoint. Default `https://bitbucket.org/site/oauth2/access_token`. */
   tokenUrl?: string;
   /** Called with every OAuth token pair issued or rotated, before it is used; persist it encrypted. */
@@ -121,36 +127,45 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
   const isOAuth = opts.credential.kind === 'oauth-client-credentials';
   const origins = [new URL(baseUrl).origin, ...(isOAuth ? [new URL(tokenUrl).origin] : [])];
 
-  const identity = budgetIdentity(opts.credential, baseUrl);
-  const budget = sharedBudget(identity, opts.budgetPerHour ?? optionLimits('budgetPerHour').default);
-  if (opts.priorRequests) budget.seed(opts.priorRequests, clock.now());
-  const http = new HttpClient({
-    allowedOrigins: origins,
-    budget,
-    concurrency: opts.concurrency ?? optionLimits('concurrency').default,
-    timeoutMs: opts.timeoutMs,
-    maxRetries: opts.maxRetries,
-    maxRateLimitWaitMs: opts.maxRateLimitWaitMs,
-    clock,
-    backoff: opts.retryBaseMs === undefined ? undefined : { baseMs: opts.retryBaseMs },
-    logger: opts.logger,
-    onProgress: opts.onProgress,
-  });
-  const auth = createAuthorizer(
-    opts.credential,
-    isOAuth
-      ? {
-          tokenUrl,
-          http,
-          clock,
-          onTokens: opts.onTokens,
-          logger: opts.logger,
-          // A token endpoint on the API host (the simulator) shares its budget; bitbucket.org has its own.
-          paced: new URL(tokenUrl).origin === new URL(baseUrl).origin,
-        }
-      : null,
+  /** One member of the credential pool: its own budget (by Bitbucket's identity: user, consumer, token), client and authorizer. */
+  const member = (credential: BitbucketCredential, primary: boolean): { http: HttpClient; auth: ReturnType<typeof createAuthorizer> } => {
+    const budget = sharedBudget(budgetIdentity(credential, baseUrl), opts.budgetPerHour ?? optionLimits('budgetPerHour').default);
+    // The runs' recent requests are counted against the first member: conservative for a pool.
+    if (primary && opts.priorRequests) budget.seed(opts.priorRequests, clock.now());
+    const client = new HttpClient({
+      allowedOrigins: origins,
+      budget,
+      concurrency: opts.concurrency ?? optionLimits('concurrency').default,
+      timeoutMs: opts.timeoutMs,
+      maxRetries: opts.maxRetries,
+      maxRateLimitWaitMs: opts.maxRateLimitWaitMs,
+      clock,
+      backoff: opts.retryBaseMs === undefined ? undefined : { baseMs: opts.retryBaseMs },
+      logger: opts.logger,
+      onProgress: opts.onProgress,
+    });
+    const authorizer = createAuthorizer(
+      credential,
+      credential.kind === 'oauth-client-credentials'
+        ? {
+            tokenUrl,
+            http: client,
+            clock,
+            // Only the integration's own consumer keeps its tokens; a pool member asks for new ones each run.
+            onTokens: primary ? opts.onTokens : undefined,
+            logger: opts.logger,
+            // A token endpoint on the API host (the simulator) shares its budget; bitbucket.org has its own.
+            paced: new URL(tokenUrl).origin === new URL(baseUrl).origin,
+          }
+        : null,
+    );
+    return { http: client, auth: authorizer };
+  };
+  const { http, auth } = member(opts.credential, true);
+  const pool = (opts.pool ?? []).map((credential, i) => ({ ...member(credential, false), label: poolLabel(credential, i + 2) }));
+  const api = new BitbucketApi(http, auth, baseUrl, opts.workspace, pool, (lost) =>
+    opts.logger?.warn({ member: lost.label, endpoint: lost.endpoint, left: lost.left }, 'a credential of the pool was rejected (401); carrying on with the others'),
   );
-  const api = new BitbucketApi(http, auth, baseUrl, opts.workspace);
   const state: StreamState = {
     api,
     workspace: opts.workspace,
@@ -165,7 +180,14 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
     kind: 'bitbucket-cloud',
     streams,
     async detectCapabilities(signal: AbortSignal): Promise<Capabilities> {
-      const detection = await detectCapabilities(api, auth, opts.credential.kind, signal);
+      // Detection runs on the integration's own credential: its answers decide what every member reads.
+      api.pinned = true;
+      let detection;
+      try {
+        detection = await detectCapabilities(api, auth, opts.credential.kind, signal);
+      } finally {
+        api.pinned = false;
+      }
       state.detection = detection;
       opts.logger?.info(
         { credentialKind: detection.capabilities.credentialKind, scopes: detection.capabilities.oauthScopes, isWorkspaceAdmin: detection.capabilities.isWorkspaceAdmin },
@@ -173,11 +195,42 @@ export function createBitbucketCloudConnector(opts: BitbucketCloudOptions): Conn
       );
       return detection.capabilities;
     },
-    stats(): ConnectorStats {
-      return http.stats();
+    async estimateRequests(signal: AbortSignal): Promise<RequestEstimate> {
+      const before = this.stats().requests;
+      const capabilities = state.detection?.capabilities ?? (await this.detectCapabilities(signal));
+      const estimate = await estimateBitbucketRequests(state, streams, capabilities, signal);
+      return { ...estimate, probeRequests: this.stats().requests - before };
     },
-    close: () => http.close(),
+    stats(): ConnectorStats {
+      const all = [http, ...pool.map((m) => m.http)].map((c) => c.stats());
+      const sum = (k: keyof Omit<ConnectorStats, 'notices'>): number => all.reduce((n, x) => n + x[k], 0);
+      return {
+        requests: sum('requests'),
+        retries: sum('retries'),
+        rateLimitWaits: sum('rateLimitWaits'),
+        rateLimitWaitMs: sum('rateLimitWaitMs'),
+        responses429: sum('responses429'),
+        notices: api.lost.map((l) => `Credential pool: ${l.label} was rejected (401 at ${l.endpoint}) and left the pool; the run carried on with the other ${api.liveMembers === 1 ? 'member' : `${api.liveMembers} members`}. Replace or remove it (roster integration credential list|add|remove).`),
+      };
+    },
+    close: async () => {
+      await Promise.all([http, ...pool.map((m) => m.http)].map((c) => c.close()));
+    },
   };
+}
+
+/** How messages name a pool member: never its secret. */
+function poolLabel(c: BitbucketCredential, n: number): string {
+  switch (c.kind) {
+    case 'api-token':
+      return `pool member ${n} (API token of ${c.email})`;
+    case 'app-password':
+      return `pool member ${n} (app password of ${c.username})`;
+    case 'oauth-client-credentials':
+      return `pool member ${n} (OAuth consumer ${c.clientId})`;
+    default:
+      return `pool member ${n} (${c.kind})`;
+  }
 }
 
 /**

@@ -41,6 +41,14 @@ export const BITBUCKET_CLOUD_OPTIONS = [
   { name: 'concurrency', type: 'integer', flag: '--concurrency', description: 'parallel API requests', min: 1, max: 32, default: 4 },
   { name: 'budgetPerHour', type: 'integer', flag: '--budget', description: 'API requests per hour this credential may use', min: 10, max: 100_000, default: 1000 },
   {
+    name: 'reconcile',
+    type: 'choice',
+    flag: '--reconcile',
+    choices: ['always', 'weekly', 'off'],
+    description:
+      "how often a run reads Bitbucket's own effective permissions to cross-check Roster's derivation (always, weekly, off; default: always while that listing takes at most 1,000 requests — one hour's budget — else weekly)",
+  },
+  {
     name: 'tokenUrl',
     type: 'url',
     flag: '--token-url',

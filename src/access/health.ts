@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunSegment, SyncRun } from '../db/types.ts';
 import { credentialWarningOf } from '../connectors.ts';
-import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind } from '../interfaces.ts';
+import { CREDENTIAL_GAP, type CredentialKind, type IntegrationKind, SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { HOLDER, integrationsLockedNow } from '../db/lock.ts';
+import { poolMembers } from '../db/integrations.ts';
 import { activeSeconds, formatAge } from './run-time.ts';
+import { type ScheduleFit, budgetOf, scheduleFit, scheduleWarning } from '../sync/plan.ts';
 
 export { formatAge } from './run-time.ts';
 
@@ -80,6 +82,8 @@ export interface HealthFacts {
   lastSuccessAt: string | null;
   /** Scopes of the last finished run that were not read completely. */
   scopes: ScopeProblem[];
+  /** The configured schedule against the budget, at the last finished run's requests; null without a schedule or a run. Absent in older status files. */
+  schedule?: ScheduleFit | null;
 }
 
 /** What the process running a sync knows between two database writes (kept in the status file). */
@@ -200,6 +204,9 @@ export async function readHealthFacts(db: Kysely<Database>, options: { integrati
       openRun: openRun ? runFacts(openRun) : null,
       lastSuccessAt: lastSuccess?.finished_at?.toISOString() ?? null,
       scopes: scopes.map((s) => ({ scope: s.scope, stream: s.stream, label: s.label, status: s.status, httpStatus: s.http_status, code: s.error_code, message: s.message, advice: s.advice })),
+      // What the last run took is what each scheduled run will take (scheduled runs are incremental,
+      // and an incremental run of Bitbucket reads nearly everything a full one does).
+      schedule: lastRun && lastRun.api_requests > 0 ? scheduleFit(integration, lastRun.api_requests, budgetOf(integration), 1 + (await poolMembers(db, String(integration.id))).length) : null,
     });
   }
   return result;
@@ -233,7 +240,8 @@ export function judgeIntegration(facts: HealthFacts, options: JudgeOptions): Int
   const { integration, lastRun, openRun } = facts;
   // A coverage gap is a scope this kind of credential cannot read: another credential would read it.
   const coverageGaps = facts.scopes.filter((s) => s.code === CREDENTIAL_GAP);
-  const failedScopes = facts.scopes.filter((s) => s.code !== CREDENTIAL_GAP);
+  // A scope a setting left unread (reconcile: weekly or off) is neither: coverage lists it, health does not count it.
+  const failedScopes = facts.scopes.filter((s) => s.code !== CREDENTIAL_GAP && s.code !== SKIPPED_BY_SETTING);
   const dataAgeSeconds = lastRun?.finishedAt ? Math.max(0, Math.round((now.getTime() - Date.parse(lastRun.finishedAt)) / 1000)) : null;
 
   let open: IntegrationHealth['openRun'] = null;
@@ -286,6 +294,8 @@ export function judgeIntegration(facts: HealthFacts, options: JudgeOptions): Int
     verdict = 'healthy';
     reason = `Last run ${lastRun.id} succeeded ${formatAge(dataAgeSeconds ?? 0)} ago and read everything.`;
   }
+  const scheduleProblem = scheduleWarning(facts.schedule ?? null, integration.name);
+  if (scheduleProblem) warnings.push(scheduleProblem);
   // A standing warning of the credential kind (end-of-life), from its connector's definition.
   const credentialWarning = credentialWarningOf(integration.kind, integration.credentialKind);
   if (credentialWarning) warnings.unshift(credentialWarning);

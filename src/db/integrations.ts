@@ -135,6 +135,22 @@ export function sealedCredential(db: Kysely<Database>, keyring: Keyring, integra
       if (!checked.success) throw new RosterError('secret_missing', `The stored credential of integration "${integration.name}" is not usable (${checked.error.issues.map((i) => i.message).join('; ')}). Add it again with \`roster integration add ${integration.name} --replace\`.`);
       return parts;
     },
+    async openPool() {
+      const definition = credentialKindOf(integration.kind, integration.credential_kind);
+      const members: Array<Record<string, Secret>> = [];
+      for (const n of await poolMembers(db, id)) {
+        const parts: Record<string, Secret> = {};
+        for (const [name, field] of Object.entries(definition.fields)) {
+          const stored = await store.get(id, poolSlot(field.slot, n), integration.name);
+          if (!stored) throw new RosterError('secret_missing', `Pool member ${n} of integration "${integration.name}" has no stored ${field.description}. Add it again with \`roster integration credential add ${integration.name}\`.`);
+          parts[name] = stored.value;
+        }
+        const checked = definition.schema.safeParse(parts);
+        if (!checked.success) throw new RosterError('secret_missing', `Pool member ${n} of integration "${integration.name}" is not usable (${checked.error.issues.map((i) => i.message).join('; ')}).`);
+        members.push(parts);
+      }
+      return members;
+    },
     openState: (slot) => store.get(id, slot, integration.name),
     // Persisted at once, in one transaction, before they are used: a crash cannot lose the only valid refresh token.
     saveState: (values) =>
@@ -142,6 +158,33 @@ export function sealedCredential(db: Kysely<Database>, keyring: Keyring, integra
         for (const v of values) await store.put(id, v.slot, v.value, v.expiresAt, trx);
       }),
   };
+}
+
+/** The slot of member `n` (2, 3, …) of an integration's credential pool: `secret_pool2`. */
+export function poolSlot(slot: string, n: number): string {
+  return `${slot}_pool${n}`;
+}
+
+/** The pool members stored for an integration, in order (the integration's own credential is member 1). */
+export async function poolMembers(db: Kysely<Database>, integrationId: string): Promise<number[]> {
+  const rows = await db.selectFrom('credentials').select('name').where('integration_id', '=', integrationId).where('name', 'like', '%\\_pool%').execute();
+  const members = new Set<number>();
+  for (const r of rows) {
+    const m = /_pool(\d+)$/.exec(r.name);
+    if (m) members.add(Number(m[1]));
+  }
+  return [...members].sort((a, b) => a - b);
+}
+
+/** Adds one credential of the integration's kind to its pool; returns its member number. */
+export async function addPoolMember(db: Kysely<Database>, keyring: Keyring, integration: Integration, given: { secret: Secret; username?: string | null }): Promise<number> {
+  const parts = credentialParts(integration.kind, integration.credential_kind, given);
+  const store = new SecretStore(db, keyring);
+  return db.transaction().execute(async (trx) => {
+    const n = Math.max(1, ...(await poolMembers(trx, String(integration.id)))) + 1;
+    for (const part of parts) await store.put(String(integration.id), poolSlot(part.slot, n), part.value.reveal(), null, trx);
+    return n;
+  });
 }
 
 /** Whether the stored credential is exactly the one given (the config file's, re-read at every start). */

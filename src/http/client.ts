@@ -118,6 +118,15 @@ export class HttpClient {
     return { ...this.counters };
   }
 
+  /**
+   * Requests that still fit the credential's budget now (negative: over it, waiting). A credential
+   * pool sends each request on the member with the most room, so each is paced on its own allowance.
+   */
+  budgetRoom(): number {
+    const now = this.clock.now();
+    return this.budget.delay(now).ms > 0 ? -this.budget.delay(now).ms : this.budget.limit - this.budget.used(now);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -4,6 +4,7 @@ import { ConnectorError, RosterError, errorMessage } from '../errors.ts';
 import type { Batch, PermissionModel, Scope } from '../interfaces.ts';
 import { scrubSecrets } from '../log.ts';
 import { CREDENTIAL_GAP, type EngineEvent } from './contract.ts';
+import { SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { type LoadCounts, type StagedScope, loadScopes } from './loader.ts';
 import { type ScopeRow, upsertScopeRows } from './sql/scope-rows.ts';
 
@@ -159,6 +160,7 @@ function addCounts(target: LoadCounts, add: LoadCounts): void {
 function scopeRow(runId: string, result: ScopeResult): ScopeRow {
   const error = result.error;
   const isGap = error instanceof RosterError && error.details.gap === true;
+  const isSkipped = error instanceof RosterError && error.details.skipped === true;
   return {
     run_id: runId,
     scope: result.scope.id,
@@ -168,7 +170,7 @@ function scopeRow(runId: string, result: ScopeResult): ScopeRow {
     filtered: result.scope.filtered === true,
     endpoint: error instanceof ConnectorError ? error.endpoint : null,
     http_status: error instanceof ConnectorError ? error.httpStatus : null,
-    error_code: isGap ? CREDENTIAL_GAP : (error?.code ?? null),
+    error_code: isGap ? CREDENTIAL_GAP : isSkipped ? SKIPPED_BY_SETTING : (error?.code ?? null),
     message: error ? scrubSecrets(error.message) : null,
     advice: error instanceof ConnectorError ? error.advice : typeof error?.details.advice === 'string' ? error.details.advice : null,
     items: result.items,

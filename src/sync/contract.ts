@@ -1,3 +1,4 @@
+import type { ReconcileSetting } from '../interfaces.ts';
 import type { Integration, SyncRun } from '../db/types.ts';
 import type { Connector, ProgressEvent } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
@@ -34,6 +35,8 @@ export interface SyncRequest {
    * the slot is unique per integration in the database, so two schedulers never both run one slot.
    */
   slot?: Date;
+  /** `roster sync --reconcile`: overrides the integration's `reconcile` option for this run (see reconcile-cadence.ts). */
+  reconcile?: ReconcileSetting;
 }
 
 export type EngineEvent =

@@ -1,3 +1,4 @@
+import { SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/types.ts';
 import { type PathCategory, accessPaths, pathCategories, permissionRankSql } from '../access/paths.ts';
@@ -46,6 +47,8 @@ export interface ReconcileOutcome {
   explained: Partial<Record<ReconcileClass, number>>;
   /** Pairs nothing explains: each one is a finding. */
   findings: number;
+  /** Not reconciled because a setting skipped the source's answer (reconcile: weekly or off): why. */
+  skipped?: string;
 }
 
 /**
@@ -60,9 +63,12 @@ export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, i
   const none: ReconcileOutcome = { available: true, reconciled: false, compared: 0, agree: 0, explained: {}, findings: 0 };
   if (answerStream === null) return { ...none, available: false };
   // Only a complete, unfiltered read of the source's own answer can be compared.
-  const read = await sql<{ n: number; incomplete: number }>`
-    select count(*) filter (where status = 'complete' and not filtered)::int as n, count(*) filter (where status <> 'complete' or filtered)::int as incomplete
+  const read = await sql<{ n: number; incomplete: number; skipped: string | null }>`
+    select count(*) filter (where status = 'complete' and not filtered)::int as n, count(*) filter (where status <> 'complete' or filtered)::int as incomplete,
+           max(message) filter (where error_code = ${SKIPPED_BY_SETTING}) as skipped
       from sync_scopes where run_id = ${runId} and stream = ${answerStream}`.execute(trx);
+  const skipped = read.rows[0]?.skipped;
+  if (skipped) return { ...none, skipped };
   if ((read.rows[0]?.n ?? 0) === 0 || (read.rows[0]?.incomplete ?? 0) > 0) return none;
   const rank = permissionRankSql(model, model.leaf, sql`permission`);
   const categories = pathCategories(model);
@@ -117,6 +123,7 @@ export async function reconcileReportedAccess(trx: Tx, model: PermissionModel, i
 /** The reconciliation in words, for the run summary: one line per explained class, then the findings. */
 export function describeReconciliation(outcome: ReconcileOutcome, source: string, leafKind: string): string | null {
   if (!outcome.available) return null;
+  if (outcome.skipped) return `${source}'s own effective permissions were not read: ${outcome.skipped.replace(/^Skipped/, 'skipped')}`;
   if (!outcome.reconciled) return `${source}'s own effective permissions were not read completely in this run, so no reconciliation.`;
   const n = (k: number) => k.toLocaleString('en-US');
   const parts = [`Reconciliation with ${source}'s own effective permissions: ${n(outcome.agree)} of ${n(outcome.compared)} user-${leafKind} pairs agree`];

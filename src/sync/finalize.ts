@@ -5,6 +5,7 @@ import type { RosterError } from '../errors.ts';
 import type { Capabilities } from '../interfaces.ts';
 import { scrubSecrets } from '../log.ts';
 import { CREDENTIAL_GAP, type SyncRequest } from './contract.ts';
+import { SKIPPED_BY_SETTING } from '../interfaces.ts';
 import { rebuildEffectiveAccess, reconcileReportedAccess } from './effective.ts';
 import { inferRemovals } from './history.ts';
 import type { LoadCounts } from './loader.ts';
@@ -25,6 +26,8 @@ export interface FinalizeInput {
   duration: string;
   /** The stream that reads the source's own effective answer, to reconcile against (null: none). */
   answerStream: string | null;
+  /** What the connector says of itself for the summary (a credential that left its pool). */
+  notices?: readonly string[];
 }
 
 /**
@@ -48,12 +51,14 @@ export async function finalizeRun(handle: RosterDatabase, input: FinalizeInput):
     const live = await liveCounts(trx, integrationId, runId);
     const added = await changeCounts(trx, integrationId, runId);
     // A scope the credential kind cannot read is a coverage gap, not a failure: it does not make the run partial.
-    const failures = scopeRows.filter((s) => s.status === 'failed' || (s.status === 'not_covered' && s.error_code !== CREDENTIAL_GAP));
+    // Nor is a scope a setting left unread (reconcile: weekly or off).
+    const failures = scopeRows.filter((s) => s.status === 'failed' || (s.status === 'not_covered' && s.error_code !== CREDENTIAL_GAP && s.error_code !== SKIPPED_BY_SETTING));
     const gaps = scopeRows.filter((s) => s.error_code === CREDENTIAL_GAP);
     const status: SyncRun['status'] = runError ? 'failed' : failures.length > 0 ? 'partial' : 'succeeded';
     const stats = await readRunStats(trx, runId);
     const sanitized = await sanitizedNotices(trx, runId);
-    const summary = describeRun({ request, runId, status, duration: input.duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities: input.capabilities, sanitized });
+    const described = describeRun({ request, runId, status, duration: input.duration, live, added, removed, failures, gaps, reconcile, runError, stats, capabilities: input.capabilities, sanitized });
+    const summary = [described, ...(input.notices ?? [])].join(' ');
     const counts = {
       live,
       loaded: input.loaded,

@@ -1,3 +1,4 @@
+import { decideReconcile } from './reconcile-cadence.ts';
 import type { RosterDatabase } from '../db/index.ts';
 import { setIntegrationStatus } from '../db/integrations.ts';
 import type { RunSegment, SyncRun } from '../db/types.ts';
@@ -106,7 +107,14 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
       }
       progress.startHeartbeat();
       try {
-        await readStreams({ db, request, connector, capabilities, runId, integrationId, since: run.since, loaded, emit, log, afterBatch: () => progress.persist() });
+        const reconcile = await decideReconcile(db, {
+          integrationId,
+          answerStream: connector.streams.find((st) => st.effectiveAnswer)?.name ?? null,
+          flag: request.reconcile,
+          option: (request.integration.options as { reconcile?: unknown } | null)?.reconcile,
+        });
+        if (!reconcile.read) log.info({ reconcile: reconcile.setting, from: reconcile.from }, 'reconciliation skipped by setting');
+        await readStreams({ db, request, connector, capabilities, runId, integrationId, since: run.since, loaded, emit, log, afterBatch: () => progress.persist(), reconcile });
       } finally {
         progress.stopHeartbeat();
       }
@@ -143,7 +151,7 @@ async function runLocked(handle: RosterDatabase, request: SyncRequest, integrati
     emit({ type: 'finalize', step: 'history' });
     const answerStream = connector?.streams.find((st) => st.effectiveAnswer)?.name ?? null;
     const duration = describeDuration(segments, (Date.now() - startedMs) / 1000);
-    const final = await finalizeRun(handle, { request, runId, runError, capabilities, loaded, duration, answerStream });
+    const final = await finalizeRun(handle, { request, runId, runError, capabilities, loaded, duration, answerStream, notices: connector?.stats().notices });
     await endSegment(db, runId, 'finished');
     log.info({ status: final.status }, 'sync run finished');
     return { kind: 'ran', outcome: { runId, status: final.status, summary: final.summary, resumed, resumeAfter: null, error: runError ? { code: runError.code, message: runError.message } : null } };

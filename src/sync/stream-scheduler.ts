@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+import type { ReconcileDecision } from './reconcile-cadence.ts';
 import type { Kysely } from 'kysely';
 import pLimit from 'p-limit';
 import { permissionModelOf } from '../connectors.ts';
@@ -28,6 +30,8 @@ export interface StreamRunOptions {
   log: Logger;
   /** After every committed batch (request figures and heartbeat on the run row). */
   afterBatch: () => Promise<void>;
+  /** Whether the source's own effective answer is read this run (default: read). */
+  reconcile?: ReconcileDecision;
 }
 
 /**
@@ -39,6 +43,9 @@ export interface StreamRunOptions {
 export async function readStreams(o: StreamRunOptions): Promise<void> {
   const { db, request, connector, capabilities, runId, emit, log } = o;
   const abort = new AbortController();
+  // Every scope in flight and every request of every pool member listens to this one signal: more
+  // than Node's default of 10 is expected, not a leak.
+  setMaxListeners(256, abort.signal);
   const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
@@ -61,6 +68,14 @@ export async function readStreams(o: StreamRunOptions): Promise<void> {
 
   const streamScope = (stream: StreamDeclaration): Scope => ({ id: stream.name, stream: stream.name, resource: null, label: stream.description });
   const runStream = async (stream: StreamDeclaration): Promise<void> => {
+    // Left unread on purpose (reconcile: weekly or off): recorded as such, never as a failure. Its
+    // earlier rows stay as they were: a scope not read this run never removes anything.
+    if (stream.effectiveAnswer && o.reconcile && !o.reconcile.read && !done.has(stream.name)) {
+      emit({ type: 'stream-gap', stream: stream.name, reason: o.reconcile.reason });
+      writer.add({ scope: streamScope(stream), status: 'not_covered', staged: null, items: 0, pages: 0, error: new RosterError('forbidden', o.reconcile.reason, { details: { skipped: true, advice: 'roster sync --reconcile always reads it on the next run; the integration option reconcile sets the cadence.' } }) });
+      await writer.flush(true);
+      return;
+    }
     const gap = stream.coverage(capabilities);
     if (gap) {
       emit({ type: 'stream-gap', stream: stream.name, reason: gap.reason });

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import type { ReconcileSetting } from '../../src/interfaces.ts';
 import type { RosterDatabase } from '../../src/db/index.ts';
 import { saveIntegration } from '../../src/db/integrations.ts';
 import type { Database, Integration } from '../../src/db/types.ts';
@@ -12,7 +13,7 @@ export const TEST_KEY = 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
 export const keyring = loadKeyring({ ROSTER_ENCRYPTION_KEY: TEST_KEY }, null);
 
 /** Connects (or re-connects, replacing the credential) an integration to a simulator credential. */
-export async function connectSim(handle: RosterDatabase, sim: Simulator, name: string, credentialName: SimCredentialName = 'adminApiToken', options: { budgetPerHour?: number } = {}): Promise<Integration> {
+export async function connectSim(handle: RosterDatabase, sim: Simulator, name: string, credentialName: SimCredentialName = 'adminApiToken', options: { budgetPerHour?: number; reconcile?: string } = {}): Promise<Integration> {
   const c = sim.credentials[credentialName];
   const credential =
     c.kind === 'api-token'
@@ -25,14 +26,15 @@ export async function connectSim(handle: RosterDatabase, sim: Simulator, name: s
   const { integration } = await saveIntegration(
     handle.db,
     keyring,
-    { name, kind: 'bitbucket-cloud', workspace: sim.workspace, baseUrl: sim.baseUrl, credentialKind: c.kind, schedule: null, timezone: 'UTC', options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token`, budgetPerHour: options.budgetPerHour }, credential },
+    { name, kind: 'bitbucket-cloud', workspace: sim.workspace, baseUrl: sim.baseUrl, credentialKind: c.kind, schedule: null, timezone: 'UTC', options: { tokenUrl: `${sim.baseUrl}/site/oauth2/access_token`, budgetPerHour: options.budgetPerHour, reconcile: options.reconcile }, credential },
     true,
   );
   return integration;
 }
 
-export async function syncSim(handle: RosterDatabase, integration: Integration, options: { overrides?: ConnectorOverrides; mode?: 'full' | 'incremental'; signal?: AbortSignal; onProgress?: (e: EngineEvent) => void; spillRecords?: number } = {}): Promise<SyncOutcome> {
+export async function syncSim(handle: RosterDatabase, integration: Integration, options: { overrides?: ConnectorOverrides; mode?: 'full' | 'incremental'; signal?: AbortSignal; onProgress?: (e: EngineEvent) => void; spillRecords?: number; reconcile?: ReconcileSetting } = {}): Promise<SyncOutcome> {
   return runSync(handle, {
+    reconcile: options.reconcile,
     spillRecords: options.spillRecords,
     integration,
     mode: options.mode ?? 'full',

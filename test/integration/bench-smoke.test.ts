@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BenchReport, SECTIONS, type SectionId } from '../../bench/figures.ts';
 import type { RequestBreakdown } from '../../bench/minimum.ts';
-import type { IngestResult, RateLimitedResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
+import type { IngestResult, RateLimitedResult, FloorRunResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
 import { testDbKind } from '../helpers/db.ts';
 import type { BenchResult as SimBenchResult } from '../../connectors/bitbucket-cloud/simulator/bench.ts';
 
@@ -118,6 +118,10 @@ const skip = kind === 'server' && !serverUrl;
       const out = raw<WorkerOutput<ReportRunResult>>(`report:${name}:small:${kind}`).result;
       expect(out.rows, name).toBeGreaterThan(10);
       expect(out.bytes, name).toBeGreaterThan(out.rows * 20);
+      // The floor wrote the same rows: about as many bytes (its flags and labels are plainer).
+      const floor = raw<WorkerOutput<FloorRunResult>>(`floor:${name}:small:${kind}`).result;
+      expect(floor.bytes, name).toBeGreaterThan(out.bytes * 0.5);
+      expect(floor.bytes, name).toBeLessThan(out.bytes * 1.5);
     }
   });
 });

@@ -60,6 +60,22 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     expect(replaced.stdout).toContain('Replaced integration "acme"');
   });
 
+  it('integration credential add puts one more credential of the kind in the pool, sealed; list counts without showing it', async () => {
+    const added = await cli().run(['integration', 'credential', 'add', 'acme', '--secret-stdin'], { stdin: `${TOKEN}-pool\n` });
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain('Added credential 2 to the pool of "acme"');
+    const listed = await cli().run(['integration', 'credential', 'list', 'acme']);
+    expect(listed.stdout).toContain('"acme": 2 credentials (workspace-access-token)');
+    expect(listed.stdout).not.toContain(TOKEN);
+    const stored = await cli().withDb(async ({ db }) => db.selectFrom('credentials').select(['name', 'ciphertext']).execute());
+    expect(stored.map((r) => r.name).sort()).toEqual(['secret', 'secret_pool2']);
+    for (const row of stored) expect(Buffer.from(row.ciphertext).toString('hex')).not.toContain(Buffer.from(TOKEN).toString('hex'));
+    const unknown = await cli().run(['integration', 'credential', 'add', 'nope', '--secret-stdin'], { stdin: 'x\n' });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('nope');
+  });
+
   it('secrets are never accepted from argv-like sources by accident, and a missing env var is named', async () => {
     const missing = await cli().run(['integration', 'add', 'other', '--workspace', 'acme', '--credential-kind', 'workspace-access-token', '--secret-env', 'NOPE_NOT_SET']);
     expect(missing.code).toBe(1);
@@ -100,6 +116,15 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     expect(stale.stdout).toMatch(/acme: stale/);
     const lenient = await cli().run(['status', '--max-age', '2d']);
     expect(lenient.code).toBe(0);
+  });
+
+  it('sync --plan refuses flags it cannot honour, naming them', async () => {
+    const json = await cli().run(['sync', '--integration', 'acme', '--json']);
+    expect(json.code).not.toBe(0);
+    expect(json.stderr).toContain('--json applies to --plan only');
+    const full = await cli().run(['sync', '--integration', 'acme', '--plan', '--full']);
+    expect(full.code).not.toBe(0);
+    expect(full.stderr).toContain('--plan does not sync, so --full has nothing to do');
   });
 
   it('status is 2 ("cannot tell") when the database does not answer', async () => {

@@ -30,13 +30,15 @@ describe('the connector registry', () => {
 
   it("checks stored options against the kind's one table: defaults, ranges, unknown names", () => {
     expect(checkOptions('bitbucket-cloud', {})).toEqual({ options: { concurrency: 4, budgetPerHour: 1000 }, problems: [] });
-    const { problems } = checkOptions('bitbucket-cloud', { concurrency: 64, budgetPerHour: 5, tokenUrl: 'ftp://x', pagesize: 3 });
+    const { problems } = checkOptions('bitbucket-cloud', { concurrency: 64, budgetPerHour: 5, tokenUrl: 'ftp://x', pagesize: 3, reconcile: 'daily' });
     expect(problems.map((p) => `${p.option?.flag ?? p.name}: ${p.message}`).sort()).toEqual([
       '--budget: must be a whole number from 10 to 100,000 (got 5)',
       '--concurrency: must be a whole number from 1 to 32 (got 64)',
+      '--reconcile: must be one of always, weekly, off (got "daily")',
       '--token-url: must be an http(s) URL',
-      'pagesize: is not an option of Bitbucket Cloud (its options: concurrency, budgetPerHour, tokenUrl)',
+      'pagesize: is not an option of Bitbucket Cloud (its options: concurrency, budgetPerHour, reconcile, tokenUrl)',
     ]);
+    expect(checkOptions('bitbucket-cloud', { reconcile: 'weekly' }).options).toMatchObject({ reconcile: 'weekly' });
   });
 
   it('refuses a definition that does not hold together, listing every problem', () => {

@@ -1,3 +1,4 @@
+import { scheduleFit } from '../../src/sync/plan.ts';
 import { describe, expect, it } from 'vitest';
 import { tokenUrlFor } from '../../connectors/bitbucket-cloud/settings.ts';
 import { checkCron } from '../../src/config/index.ts';
@@ -44,6 +45,14 @@ const gap = (label: string) => ({ scope: label, stream: label, label, status: 'n
 const judge = (f: HealthFacts, alive = true) => judgeIntegration(f, { maxAgeMs: 26 * HOUR, now: NOW, alive: () => alive });
 
 describe('status verdicts (README "Status and monitoring")', () => {
+  it('warns when the schedule starts runs faster than the budget can serve them, without changing the verdict', () => {
+    const fit = scheduleFit({ schedule: '0 */6 * * *', timezone: 'UTC' }, 14_517, 1000, 1);
+    const judged = judge(facts({ schedule: fit }));
+    expect(judged.verdict).toBe('healthy');
+    expect(judged.warnings.join('\n')).toContain('the schedule "0 */6 * * *" (UTC) starts a run every 6.0 h, but a run takes about 15 h of API budget');
+    expect(judge(facts({ schedule: scheduleFit({ schedule: '0 3 * * *', timezone: 'UTC' }, 14_517, 1000, 1) })).warnings.join('\n')).not.toContain('schedule');
+  });
+
   it('decides healthy, degraded, stale and failing from the facts', () => {
     expect(judge(facts()).verdict).toBe('healthy');
     expect(judge(facts({ scopes: [gap('groups and their members'), gap('user permissions on repositories')] }))).toMatchObject({

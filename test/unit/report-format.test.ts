@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { cellText, createWriter } from '../../reports/format.ts';
+import { cellText, createWriter, csvField, csvLines, csvRecords } from '../../reports/format.ts';
 import type { Column } from '../../reports/types.ts';
 
 interface Row {
@@ -113,5 +113,25 @@ describe('report writers', () => {
     expect(cellText(null)).toBe('');
     expect(cellText(['a', 2, null, true])).toBe('a; 2; ; true');
     expect(cellText({ a: 1 })).toBe('{"a":1}');
+  });
+
+  it('CSV: the report writer writes byte for byte what csv-stringify writes, for awkward and random cells', () => {
+    const awkward = ['', ' ', '  x', 'x ', '\u00a0nbsp', 'tail\u2003', '"', '""', 'a"b', ',', 'a,b', '\r', '\n', 'a\r\nb', '=1', '+1', '-1', '@a', '\t', '\tx', '\rx', '\uff1dx', '\uff0bx', '\uff0dx', '\uff20x', "'", "'=x", 'x=1', 'Ελένη 😀', '\ud83d', '=a,"b"', ' =x ', '-', '0'];
+    // A seeded generator over the characters that matter, so a failure reproduces.
+    let seed = 1009;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const alphabet = ['a', 'Z', ' ', '"', ',', '\r', '\n', '\t', '=', '+', '-', '@', "'", ';', '\u00a0', '\uff1d', 'é', '😀', '\u2028'];
+    const random = Array.from({ length: 3000 }, () => Array.from({ length: next(7) }, () => alphabet[next(alphabet.length)]).join(''));
+    const numbers = [0, 1, -1, -2.5, 1e21, 1003];
+    for (const cell of [...awkward, ...random, ...numbers]) expect(csvField(cell)).toBe(csvLines([[cell]]).slice(0, -2));
+    interface Cells {
+      cells: Array<string | number>;
+    }
+    const cols: Column<Cells>[] = [0, 1, 2].map((i) => ({ name: `c${i}`, description: '', value: (r) => r.cells[i] ?? null }));
+    const rows: Cells[] = Array.from({ length: 500 }, (_, i) => ({ cells: [random[i] ?? '', awkward[i % awkward.length] ?? '', numbers[i % numbers.length] ?? 0] }));
+    expect(csvRecords(cols, rows)).toBe(csvLines(rows.map((r) => r.cells)));
   });
 });

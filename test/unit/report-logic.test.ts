@@ -26,15 +26,7 @@ const dbRow = (paths: Array<Partial<Record<'kind' | 'permission' | 'granted' | '
   account_id: null,
   workspace_role: 'member',
   admins_on_resource: null,
-  path_kinds: paths.map((p) => (p.kind ?? 'direct') as AccessDbRow['path_kinds'][number]),
-  path_permissions: paths.map((p) => p.permission ?? 'read'),
-  path_granted: paths.map((p) => p.granted ?? p.permission ?? 'read'),
-  path_groups: paths.map((p) => p.group ?? null),
-  path_group_names: paths.map((p) => p.group ?? null),
-  path_projects: paths.map((p) => p.project ?? null),
-  path_project_names: paths.map((p) => p.project ?? null),
-  path_first_seen: paths.map((p) => p.firstSeen ?? '1'),
-  path_group_single_use: paths.map((p) => p.singleUse ?? null),
+  paths: paths.map((p) => [p.kind ?? 'direct', p.permission ?? 'read', p.granted ?? p.permission ?? 'read', p.group ?? null, p.group ?? null, p.project ?? null, p.project ?? null, p.firstSeen ?? '1', p.singleUse ?? null]),
   ...extra,
 });
 

@@ -1,8 +1,9 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_SCHEDULE, parseIntegrationConfig } from '../../config/index.ts';
 import { credentialWarningOf, defaultConnectorKind, sourceDefinitions, sourceKinds } from '../../connectors.ts';
-import { listIntegrations, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
+import { addPoolMember, findIntegration, listIntegrations, poolMembers, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
+import { plural } from '../../text.ts';
 import { Secret } from '../../secrets/index.ts';
 import type { CliContext } from '../context.ts';
 import type { CliHost, Io } from '../host.ts';
@@ -76,7 +77,7 @@ export function registerIntegration(program: Command, host: CliHost): void {
   for (const d of definitions) {
     for (const o of d.options) {
       const described = o.type === 'integer' ? `${o.description} (default ${o.default.toLocaleString('en-US')}, ${o.min.toLocaleString('en-US')} to ${o.max.toLocaleString('en-US')})` : o.description;
-      const arg = o.type === 'url' ? '<url>' : o.type === 'text' ? '<value>' : '<n>';
+      const arg = o.type === 'url' ? '<url>' : o.type === 'text' ? '<value>' : o.type === 'choice' ? `<${o.choices.join('|')}>` : '<n>';
       const seen = flags.get(`${o.flag}|${arg}`) ?? { description: described, kinds: [] };
       seen.kinds.push(d.kind);
       flags.set(`${o.flag}|${arg}`, seen);
@@ -188,6 +189,41 @@ export function registerIntegration(program: Command, host: CliHost): void {
           if (v.statusMessage) ctx.err(`roster: ${v.name}: ${v.statusMessage}`);
           if (v.warning) ctx.err(`roster: warning: ${v.name}: ${v.warning}`);
         }
+        return 0;
+      }),
+    );
+
+  // The credential pool: more credentials of the same kind and workspace (other service accounts' API
+  // tokens, more OAuth consumers), each with its own hourly allowance; a sync spreads its requests
+  // over all of them and carries on when one is rejected.
+  const credential = integration.command('credential').description("an integration's credential pool: more credentials of the same kind, each with its own API budget");
+  credential
+    .command('add')
+    .description('add one more credential of the integration\'s kind to its pool (the secret from an environment variable or stdin)')
+    .argument('<name>', 'the integration')
+    .option('--username <value>', 'the account of this credential (api-token: its e-mail; oauth: the consumer key; app-password: the username)')
+    .option('--secret-env <VAR>', 'read the secret from this environment variable')
+    .option('--secret-stdin', 'read the secret from standard input (default when stdin is not a terminal)')
+    .action(
+      host.run(async (ctx, name: string, options: { username?: string; secretEnv?: string; secretStdin?: boolean }) => {
+        const handle = await ctx.database();
+        const target = await findIntegration(handle.db, name);
+        const secret = await readSecret(ctx, host.io, options as AddOptions);
+        const n = await addPoolMember(handle.db, ctx.keyring(), target, { secret, username: options.username ?? null });
+        ctx.out(`Added credential ${n} to the pool of "${target.name}" (${target.credential_kind}, stored encrypted): its syncs now spread their requests over ${plural(n, 'credential')}, each paced on its own budget.`);
+        return 0;
+      }),
+    );
+  credential
+    .command('list')
+    .description('how many credentials the pool of an integration holds (never shows secrets)')
+    .argument('<name>', 'the integration')
+    .action(
+      host.run(async (ctx, name: string) => {
+        const handle = await ctx.database();
+        const target = await findIntegration(handle.db, name);
+        const members = await poolMembers(handle.db, String(target.id));
+        ctx.out(`"${target.name}": ${plural(members.length + 1, 'credential')} (${target.credential_kind}): the integration's own${members.length > 0 ? ` and pool members ${members.join(', ')}` : ''}.`);
         return 0;
       }),
     );
