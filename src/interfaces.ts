@@ -455,6 +455,16 @@ export interface IdentityDomain {
   verified: boolean;
 }
 
+/** A group of an organization's directory (centralized user management), with its members' account ids. */
+export interface IdentityDirectoryGroup {
+  directoryId: string;
+  directoryName: string | null;
+  groupId: string;
+  name: string;
+  description: string | null;
+  memberAccountIds: string[];
+}
+
 /**
  * Reads one identity source whole. Each listing either completes or throws: a partial listing is
  * never returned, so "not listed" can be trusted to mean "no longer there".
@@ -462,6 +472,8 @@ export interface IdentityDomain {
 export interface IdentityReader {
   listAccounts(): Promise<IdentityAccount[]>;
   listDomains(): Promise<IdentityDomain[]>;
+  /** The directory groups and their members, when the source has them. */
+  listDirectoryGroups?(): Promise<IdentityDirectoryGroup[]>;
   stats(): ConnectorStats;
   close(): Promise<void>;
 }

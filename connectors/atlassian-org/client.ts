@@ -4,7 +4,7 @@ import { type Clock, HttpClient, sharedBudget, systemClock } from '../../src/htt
 import type { ConnectorStats, IdentityReader, ProgressEvent } from '../../src/interfaces.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Secret } from '../../src/secrets/index.ts';
-import { domainsPageSchema, errorText, lastActiveDatesSchema, orgUsersPageSchema } from './schemas.ts';
+import { directoriesPageSchema, directoryGroupsPageSchema, directoryUsersPageSchema, domainsPageSchema, errorText, lastActiveDatesSchema, orgUsersPageSchema } from './schemas.ts';
 
 /**
  * The `atlassian-org` connector's reader: an organization's managed accounts, their per-product last
@@ -57,6 +57,22 @@ export interface OrgDomainRecord {
   verified: boolean;
 }
 
+export interface OrgDirectoryGroupRecord {
+  directoryId: string;
+  directoryName: string | null;
+  groupId: string;
+  name: string;
+  description: string | null;
+  /** Members' Atlassian account ids, sorted (by code unit; they are opaque strings). */
+  memberAccountIds: string[];
+}
+
+function withCursor(url: URL, cursor: string): URL {
+  const next = new URL(url);
+  next.searchParams.set('cursor', cursor);
+  return next;
+}
+
 const ORG_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 export class OrgClient implements IdentityReader {
@@ -97,8 +113,8 @@ export class OrgClient implements IdentityReader {
     return this.http.close();
   }
 
-  private path(suffix: string): string {
-    return `${this.base.pathname.replace(/\/+$/, '')}/admin/v1/orgs/${encodeURIComponent(this.orgId)}${suffix}`;
+  private path(suffix: string, version: 'v1' | 'v2' = 'v1'): string {
+    return `${this.base.pathname.replace(/\/+$/, '')}/admin/${version}/orgs/${encodeURIComponent(this.orgId)}${suffix}`;
   }
 
   /** GET one page; a 4xx other than 429 is terminal for the listing, with what would fix it. */
@@ -164,7 +180,8 @@ export class OrgClient implements IdentityReader {
       yield page;
       const next: string | null | undefined = page.links?.next;
       if (!next) return;
-      const nextUrl: URL = new URL(next, this.base);
+      // v1 listings send the next page as a URL; v2 ones (directories, groups, users) as a bare cursor token.
+      const nextUrl: URL = /^(https?:)?\//.test(next) ? new URL(next, this.base) : withCursor(url, next);
       if (seen.has(nextUrl.toString())) {
         throw new ConnectorError('page_loop', `GET ${endpoint}: the next page is one already read (${nextUrl.search})`, { endpoint, advice: 'Atlassian sent a cursor that repeats; the listing was not trusted. The next run retries.' });
       }
@@ -223,6 +240,38 @@ export class OrgClient implements IdentityReader {
     for await (const page of this.pages(new URL(endpoint, this.base), endpoint, domainsPageSchema)) {
       for (const d of page.data) out.push({ domain: d.attributes.name.toLowerCase(), verified: (d.attributes.claim?.status ?? '').toUpperCase() === 'VERIFIED' });
     }
+    return out;
+  }
+
+  /**
+   * The organization's directory groups with their members: every directory (`GET /v2/orgs/{orgId}/directories`;
+   * one under centralized user management), its groups (`…/directories/{directoryId}/groups`), and each
+   * group's members. Atlassian documents no GET of a group's memberships (only add and remove), so the
+   * members are the directory's users filtered by the group (`…/directories/{directoryId}/users?groupIds=`).
+   */
+  async listDirectoryGroups(): Promise<OrgDirectoryGroupRecord[]> {
+    const directoriesEndpoint = this.path('/directories', 'v2');
+    const directories: Array<{ id: string; name: string | null }> = [];
+    for await (const page of this.pages(new URL(directoriesEndpoint, this.base), directoriesEndpoint, directoriesPageSchema)) {
+      for (const d of page.data) directories.push({ id: d.directoryId, name: d.name ?? null });
+    }
+    const out: OrgDirectoryGroupRecord[] = [];
+    for (const d of directories) {
+      const groupsPath = this.path(`/directories/${encodeURIComponent(d.id)}/groups`, 'v2');
+      for await (const page of this.pages(new URL(groupsPath, this.base), this.path('/directories/{directoryId}/groups', 'v2'), directoryGroupsPageSchema)) {
+        for (const g of page.data) out.push({ directoryId: d.id, directoryName: d.name, groupId: g.id, name: g.name, description: g.description ?? null, memberAccountIds: [] });
+      }
+    }
+    await Promise.all(
+      out.map(async (g) => {
+        const usersPath = this.path(`/directories/${encodeURIComponent(g.directoryId)}/users`, 'v2');
+        const first = new URL(usersPath, this.base);
+        first.searchParams.set('groupIds', g.groupId);
+        const members = new Set<string>();
+        for await (const page of this.pages(first, this.path('/directories/{directoryId}/users', 'v2'), directoryUsersPageSchema)) for (const u of page.data) members.add(u.accountId);
+        g.memberAccountIds = [...members].sort();
+      }),
+    );
     return out;
   }
 }

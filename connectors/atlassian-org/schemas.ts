@@ -64,6 +64,42 @@ export const domainsPageSchema = z
   })
   .passthrough();
 
+/** `GET /admin/v2/orgs/{orgId}/directories`: `links.next` is a cursor token, not a URL. */
+export const directoriesPageSchema = z
+  .object({
+    data: z.array(z.object({ directoryId: z.string().min(1), name: z.string().nullish(), icon: z.string().nullish() }).passthrough()),
+    links: links.nullish(),
+  })
+  .passthrough();
+
+/** `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups` (fields as jira.js types the group). */
+export const directoryGroupsPageSchema = z
+  .object({
+    data: z.array(
+      z
+        .object({
+          id: z.string().min(1),
+          name: z.string(),
+          description: z.string().nullish(),
+          directoryId: z.string().nullish(),
+          externalSynced: z.boolean().nullish(),
+          managedBy: z.string().nullish(),
+          counts: z.object({ users: z.number().nullish(), resources: z.number().nullish() }).passthrough().nullish(),
+        })
+        .passthrough(),
+    ),
+    links: links.nullish(),
+  })
+  .passthrough();
+
+/** `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users?groupIds=…`: a group's members (camelCase, v2). */
+export const directoryUsersPageSchema = z
+  .object({
+    data: z.array(z.object({ accountId: z.string().min(1), accountStatus: z.string().nullish(), name: z.string().nullish(), email: z.string().nullish() }).passthrough()),
+    links: links.nullish(),
+  })
+  .passthrough();
+
 /**
  * Error bodies: the API gateway answers `{ code, message }` (401, 429), the organizations API a
  * JSON:API `errors` array (`status`, `code`, `title`, `detail`). Either may come; both are read.

@@ -27,6 +27,19 @@ export interface OrgSimOptions {
   pageSize?: number;
   /** Requests per key per minute; false: none. Default 1000. */
   rateLimitPerMinute?: number | false;
+  /** The workspace's groups (1.0 names, members' account ids): the directory mirrors some of them (see `directoryGroups`). */
+  workspaceGroups?: ReadonlyArray<{ name: string; memberAccountIds: readonly string[] }>;
+  /** Groups per page of the groups and users listings of a directory. Default 50. */
+  groupPageSize?: number;
+}
+
+export interface OrgSimDirectoryGroup {
+  id: string;
+  name: string;
+  description: string | null;
+  memberAccountIds: string[];
+  /** Simulator-only: how the group relates to the workspace's /1.0/groups (never served). */
+  planted: 'same-as-workspace' | 'organization-only' | 'members-differ';
 }
 
 export interface OrgSimAccount {
@@ -44,7 +57,13 @@ export interface OrgSimAccount {
 export interface OrgSimulator {
   credential: { kind: 'org-api-key'; orgId: string; token: string };
   /** The accounts the organization manages (the ones it serves), and the workspace accounts it does not. */
-  truth: { accounts(): OrgSimAccount[]; unmanagedAccountIds(): string[]; domains(): Array<{ domain: string; verified: boolean }> };
+  truth: {
+    accounts(): OrgSimAccount[];
+    unmanagedAccountIds(): string[];
+    domains(): Array<{ domain: string; verified: boolean }>;
+    directory(): { id: string; name: string };
+    directoryGroups(): OrgSimDirectoryGroup[];
+  };
   mutate: {
     setStatus(accountId: string, status: OrgSimAccount['account_status']): void;
     setEmail(accountId: string, email: string): void;
@@ -139,6 +158,27 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
     account({ accountId: `712020:${hex(`jira-only:${opts.seed}`, 8)}-0000-4000-8000-${hex('jo', 12)}`, displayName: 'Jira Only', email: 'jira.only@acme.example' }, { product_access: [jira(2)], planted: 'organization only: Jira' }),
     account({ accountId: `557058:${hex(`automation:${opts.seed}`, 8)}-0000-4000-8000-${hex('au', 12)}`, displayName: 'Automation for Jira', email: 'automation@connect.atlassian.example' }, { account_type: 'app', product_access: [jira(0)], planted: 'app account' }),
   );
+  // Centralized user management: one directory. Its groups: the workspace's first group mirrored
+  // (same name, same members), its second with one member more in the organization, and a group
+  // managed only in the organization (no /1.0 group of that name).
+  const directory = { id: `${hex(`dir:${opts.seed}`, 8)}-${hex(`dir2:${opts.seed}`, 4)}-4${hex(`dir3:${opts.seed}`, 3)}-8${hex(`dir4:${opts.seed}`, 3)}-${hex(`dir5:${opts.seed}`, 12)}`, name: 'Acme Corp' };
+  const groupId = (name: string): string => `${hex(`grp:${opts.seed}:${name}`, 8)}-${hex(`grp2:${name}`, 4)}-4${hex(`grp3:${name}`, 3)}-9${hex(`grp4:${name}`, 3)}-${hex(`grp5:${name}`, 12)}`;
+  const directoryGroups: OrgSimDirectoryGroup[] = [];
+  // A directory group holds directory users only: the mirrored group is the first whose members are all managed.
+  const managed = (id: string): boolean => accounts.some((a) => a.account_id === id);
+  const wsGroups = opts.workspaceGroups ?? [];
+  const mirrored = wsGroups.find((g) => g.memberAccountIds.length > 0 && g.memberAccountIds.every(managed));
+  const differing = wsGroups.find((g) => g !== mirrored && g.memberAccountIds.length > 0 && g.memberAccountIds.every(managed));
+  const sortIds = (ids: Iterable<string>): string[] => [...new Set(ids)].sort();
+  if (mirrored) directoryGroups.push({ id: groupId(mirrored.name), name: mirrored.name, description: 'Synced from the workspace', memberAccountIds: sortIds(mirrored.memberAccountIds), planted: 'same-as-workspace' });
+  if (differing) {
+    const extra = opts.users.find((u) => !differing.memberAccountIds.includes(u.accountId) && accounts.some((a) => a.account_id === u.accountId));
+    directoryGroups.push({ id: groupId(differing.name), name: differing.name, description: null, memberAccountIds: sortIds([...differing.memberAccountIds, ...(extra ? [extra.accountId] : [])]), planted: 'members-differ' });
+  }
+  const orgOnlyMembers = accounts.filter((a) => a.account_type === 'atlassian' && a.account_status === 'active').slice(0, 3).map((a) => a.account_id);
+  directoryGroups.push({ id: groupId('bitbucket-release-managers'), name: 'bitbucket-release-managers', description: 'Managed in Atlassian Administration', memberAccountIds: sortIds(orgOnlyMembers), planted: 'organization-only' });
+  const groupPageSize = opts.groupPageSize ?? 50;
+
   const domains = [
     { domain: 'acme.example', verified: true },
     { domain: 'acme-legacy.example', verified: false },
@@ -175,6 +215,26 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
     product_access: a.product_access,
     links: { self: `/admin/v1/orgs/${orgId}/users/${a.account_id}` },
   });
+
+  /** The v2 directory reads: `links.next` is a bare cursor token (as documented), not a URL. */
+  function serveV2(res: http.ServerResponse, org: string, rest: string, query: URLSearchParams): void {
+    if (org !== orgId) return send(res, 404, apiError(404, 'ORG_NOT_FOUND', 'Not Found', 'No organization with this id for this API key.'));
+    const offset = offsetOf(query.get('cursor'));
+    if (offset === null) return send(res, 400, apiError(400, 'INVALID_CURSOR', 'Bad Request', 'The cursor is not valid.'));
+    const page = <T>(items: readonly T[], size: number) => ({ data: items.slice(offset, offset + size), links: { self: cursorOf(offset), ...(offset + size < items.length ? { next: cursorOf(offset + size) } : {}) } });
+    if (rest === '/directories') return send(res, 200, page([{ directoryId: directory.id, name: directory.name, icon: null }], 50));
+    const m = /^\/directories\/([^/]+)\/(groups|users)$/.exec(rest);
+    if (!m) return send(res, 404, apiError(404, 'NOT_FOUND', 'Not Found', 'There is no API hosted at this URL.'));
+    const dir = decodeURIComponent(m[1] ?? '');
+    if (dir !== directory.id && dir !== '-') return send(res, 404, apiError(404, 'DIRECTORY_NOT_FOUND', 'Not Found', 'No directory with this id in the organization.'));
+    if (m[2] === 'groups') {
+      return send(res, 200, page(directoryGroups.map((g) => ({ id: g.id, name: g.name, description: g.description, directoryId: directory.id, externalSynced: false, managedBy: 'ADMINS', counts: { users: g.memberAccountIds.length } })), groupPageSize));
+    }
+    const wanted = query.getAll('groupIds').flatMap((v) => v.split(',')).filter(Boolean);
+    const members = wanted.length === 0 ? null : new Set(directoryGroups.filter((g) => wanted.includes(g.id)).flatMap((g) => g.memberAccountIds));
+    const listed = accounts.filter((a) => members === null || members.has(a.account_id)).map((a) => ({ accountId: a.account_id, accountType: a.account_type, accountStatus: a.account_status, name: a.name, email: a.email }));
+    return send(res, 200, page(listed, groupPageSize));
+  }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, query: URLSearchParams): boolean {
     if (!pathname.startsWith('/admin/')) return false;
@@ -215,6 +275,11 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
     }
     if (req.method !== 'GET') {
       send(res, 405, apiError(405, 'METHOD_NOT_ALLOWED', 'Method Not Allowed', 'The simulator serves reads only.'));
+      return true;
+    }
+    const v2 = /^\/admin\/v2\/orgs\/([^/]+)(\/.*)$/.exec(pathname);
+    if (v2) {
+      serveV2(res, decodeURIComponent(v2[1] ?? ''), v2[2] ?? '', query);
       return true;
     }
     const m = /^\/admin\/v1\/orgs\/([^/]+)(\/.*)?$/.exec(pathname);
@@ -274,7 +339,13 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
 
   return {
     credential: { kind: 'org-api-key', orgId, token },
-    truth: { accounts: () => structuredClone(accounts), unmanagedAccountIds: () => [...unmanaged], domains: () => structuredClone(domains) },
+    truth: {
+      accounts: () => structuredClone(accounts),
+      unmanagedAccountIds: () => [...unmanaged],
+      domains: () => structuredClone(domains),
+      directory: () => ({ ...directory }),
+      directoryGroups: () => structuredClone(directoryGroups),
+    },
     mutate: {
       setStatus: (id, status) => {
         const a = accounts.find((x) => x.account_id === id);
