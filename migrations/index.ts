@@ -7,6 +7,7 @@ import * as syncRunSegments from './2026-12-01T1100_sync_run_segments.ts';
 import * as reviewCampaigns from './2026-12-01T1200_review_campaigns.ts';
 import * as credentialSlots from './2026-12-01T1310_credential_slots.ts';
 import * as identity from './2026-12-01T1320_identity.ts';
+import * as directoryGroups from './2026-12-01T1330_directory_groups.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01T1200_review_campaigns': reviewCampaigns,
   '2026-12-01T1310_credential_slots': credentialSlots,
   '2026-12-01T1320_identity': identity,
+  '2026-12-01T1330_directory_groups': directoryGroups,
 };

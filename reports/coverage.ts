@@ -3,8 +3,10 @@ import { apiLimitsOf } from '../src/connectors.ts';
 import { RosterError } from '../src/errors.ts';
 import { type Health, integrationHealth } from '../src/access/health.ts';
 import { DEFAULT_MAX_AGE_MS, coverageGaps } from './context.ts';
+import { directoryGroupsAt, reconcileDirectoryGroups, workspaceGroupsAt } from '../src/identity/directory-groups.ts';
 import { loadIdentity } from '../src/identity/view.ts';
 import { accountsWithAccess } from './identity-findings.ts';
+import { plural } from '../src/text.ts';
 import type { Column, CoverageGapInfo, ReportDefinition } from './types.ts';
 
 // ─── coverage: what the reflected run could not read ────────────────────────────────────────
@@ -20,7 +22,7 @@ const coverageColumns: Column<CoverageGapInfo & { runStatus: string }>[] = [
   {
     name: 'kind',
     description:
-      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). identity-gap: an account with access that the Atlassian organization has no managed record of. skipped-by-setting: left unread on purpose (reconcile: weekly or off; only the cross-check is postponed, no access is missing)",
+      "credential-gap: this credential kind cannot read it (expected; see advice). failure: it should have been read. api-limit: the source's API cannot list it with any credential (standing; see message). identity-gap: an account with access that the Atlassian organization has no managed record of. directory-group-gap: a group of the organization's directory that the workspace's /1.0/groups does not list (scope directory-group-not-in-workspace:…) or lists with other members (scope group-membership-differs:…); its access through the workspace may be missing. skipped-by-setting: left unread on purpose (reconcile: weekly or off; only the cross-check is postponed, no access is missing)",
     value: (r) => r.kind,
   },
   { name: 'endpoint', description: 'API path that failed', value: (r) => r.endpoint },
@@ -87,6 +89,37 @@ export const coverage: ReportDefinition<CoverageGapInfo & { runStatus: string }>
         });
       }
       missing.sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+      // The organization's directory groups the workspace's /1.0/groups does not show, or shows with
+      // other people: what the access reports (read from /1.0/groups) may be missing.
+      const names = (ids: readonly string[]): string => {
+        const shown = ids.slice(0, 5).map((id) => identity.accounts.get(id)?.name ?? id);
+        return `${shown.join(', ')}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''}`;
+      };
+      const groupGaps = reconcileDirectoryGroups(await directoryGroupsAt(ctx.db, identity.orgSources), await workspaceGroupsAt(ctx.db, ctx.integration.id, ctx.run.id));
+      for (const g of groupGaps) {
+        const where = `the directory "${g.group.directoryName ?? g.group.directoryId}" of "${g.group.integration}" (run ${g.group.runId})`;
+        const differs = g.kind === 'group-membership-differs';
+        missing.push({
+          integration: ctx.integration.name,
+          runId: ctx.run.id,
+          stream: 'org-groups',
+          scope: `${g.kind}:${g.group.groupId}`,
+          label: `${g.group.name} (${plural(g.group.memberAccountIds.length, 'member')} in the organization)`,
+          status: 'not_covered',
+          kind: 'directory-group-gap',
+          endpoint: null,
+          httpStatus: null,
+          errorCode: null,
+          message: differs
+            ? `The group "${g.group.name}" of ${where} and the workspace's group "${g.workspaceGroup?.slug}" have other members: only in the organization: ${g.onlyInDirectory.length ? names(g.onlyInDirectory) : 'none'}; only in the workspace: ${g.onlyInWorkspace.length ? names(g.onlyInWorkspace) : 'none'}.`
+            : `The group "${g.group.name}" of ${where} is not among the workspace's groups (/1.0/groups): access it gives in Bitbucket is not in the access reports.`,
+          advice: differs
+            ? "Roster's access reports follow the workspace's /1.0/groups: check the group's members in admin.atlassian.com → Directory → Groups and in the workspace settings, then sync both again."
+            : "If the group has Bitbucket product or repository access (admin.atlassian.com → Directory → Groups → the group → Product access), review its members there by hand: Bitbucket's 1.0 groups API does not list it.",
+          dataFromRun: null,
+          dataFromRunFinishedAt: null,
+        });
+      }
     }
     const rows = [...gaps, ...limits, ...missing];
     for (let i = 0; i < rows.length; i += ctx.pageSize) yield rows.slice(i, i + ctx.pageSize).map((g) => ({ ...g, runStatus: ctx.run.status }));

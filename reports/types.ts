@@ -46,10 +46,12 @@ export interface CoverageGapInfo {
    * `failure`: it should have been read. `api-limit`: no credential can list it (a standing statement
    * about the source's API; it does not make the data incomplete by Roster's doing). `identity-gap`:
    * an account with access that the Atlassian organization has no managed record of (coverage only).
+   * `directory-group-gap`: a group of the organization's directory that the workspace's `/1.0/groups`
+   * does not list, or lists with other members (coverage only; `src/identity/directory-groups.ts`).
    * `skipped-by-setting`: left unread on purpose (`reconcile: weekly|off` skips the source's own
    * effective permissions, read only to cross-check; no grant is missing because of it).
    */
-  kind: 'credential-gap' | 'failure' | 'api-limit' | 'identity-gap' | 'skipped-by-setting';
+  kind: 'credential-gap' | 'failure' | 'api-limit' | 'identity-gap' | 'directory-group-gap' | 'skipped-by-setting';
   endpoint: string | null;
   httpStatus: number | null;
   errorCode: string | null;

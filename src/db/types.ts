@@ -346,6 +346,7 @@ export interface Database {
   people: PeopleTable;
   org_accounts: OrgAccountsTable;
   org_domains: OrgDomainsTable;
+  org_groups: OrgGroupsTable;
 }
 
 // ─── Identity (migration 2026-12-01T1320) ───────────────────────────────────────────────────
@@ -416,6 +417,22 @@ export interface OrgDomainsTable {
   integration_id: Id;
   domain: string;
   verified: boolean;
+  first_seen_run: Id;
+  last_seen_run: Id;
+  removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+/** One version of a directory group of an organization (migration 2026-12-01T1330). */
+export interface OrgGroupsTable {
+  id: GeneratedId;
+  integration_id: Id;
+  directory_id: string;
+  directory_name: string | null;
+  group_id: string;
+  name: string;
+  description: string | null;
+  /** Members' account ids, sorted. */
+  member_account_ids: Json<string[]>;
   first_seen_run: Id;
   last_seen_run: Id;
   removed_run: ColumnType<string | null, string | number | null | undefined, string | number | null>;

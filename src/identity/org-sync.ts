@@ -5,7 +5,7 @@ import { integrationSpec, sealedCredential } from '../db/integrations.ts';
 import { tryLockIntegration } from '../db/lock.ts';
 import type { Integration, ProductAccess } from '../db/types.ts';
 import { ConnectorError, RosterError, errorMessage } from '../errors.ts';
-import type { ConnectorTuning, IdentityAccount, IdentityDomain, IdentityReader } from '../interfaces.ts';
+import type { ConnectorTuning, IdentityAccount, IdentityDirectoryGroup, IdentityDomain, IdentityReader } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import type { Keyring } from '../secrets/index.ts';
 import { completeRun, insertRun, updateRunStats } from '../sync/sql/run-rows.ts';
@@ -28,6 +28,8 @@ export interface OrgSyncOutcome {
   status: 'succeeded' | 'partial' | 'failed';
   summary: string;
   accounts: { listed: number; added: number; changed: number; removed: number } | null;
+  /** The directory groups stored, or null when the source has none or their listing failed. */
+  groups: { listed: number; added: number; changed: number; removed: number } | null;
 }
 
 /**
@@ -80,30 +82,36 @@ export async function syncOrganization(handle: RosterDatabase, integration: Inte
     runId = String(run.id);
     const accounts = await read(() => reader.listAccounts());
     const domains = await read(() => reader.listDomains());
+    const listGroups = reader.listDirectoryGroups?.bind(reader);
+    const groups = listGroups ? await read(() => listGroups()) : null;
     const endpointOf = (e: RosterError | null): string | null => (e instanceof ConnectorError ? e.endpoint : null);
     await upsertScopeRows(db, [
       scopeRow(runId, 'org-accounts', 'organization accounts', accounts, accounts.ok?.length ?? 0, endpointOf(accounts.error)),
       scopeRow(runId, 'org-domains', 'organization domains', domains, domains.ok?.length ?? 0, endpointOf(domains.error)),
+      ...(groups ? [scopeRow(runId, 'org-groups', 'organization directory groups', groups, groups.ok?.length ?? 0, endpointOf(groups.error))] : []),
     ]);
+    let groupCounts: OrgSyncOutcome['groups'] = null;
     let counts: OrgSyncOutcome['accounts'] = null;
     await db.transaction().execute(async (trx) => {
       if (accounts.ok) counts = await storeAccounts(trx as never, integrationId, runId, accounts.ok);
       if (domains.ok) await storeDomains(trx as never, integrationId, runId, domains.ok);
+      if (groups?.ok) groupCounts = await storeGroups(trx as never, integrationId, runId, groups.ok);
     });
     const stats = reader.stats();
     await updateRunStats(db, runId, { api_requests: stats.requests, api_retries: stats.retries, rate_limit_waits: stats.rateLimitWaits, rate_limit_wait_ms: stats.rateLimitWaitMs, responses_429: stats.responses429 });
-    const failed = [accounts, domains].filter((s) => s.error);
+    const failed = [accounts, domains, ...(groups ? [groups] : [])].filter((s) => s.error);
     const status: OrgSyncOutcome['status'] = failed.length === 0 ? 'succeeded' : accounts.ok ? 'partial' : 'failed';
     const c = counts as OrgSyncOutcome['accounts'];
     const summary = [
       `Organization sync of "${integration.name}" ${status} (run ${runId}).`,
       c ? `${plural(c.listed, 'managed account')}: ${c.added} new, ${c.changed} changed, ${c.removed} no longer listed.` : 'The accounts were not read; the earlier state stays.',
+      ...(groupCounts ? [`${plural((groupCounts as NonNullable<OrgSyncOutcome['groups']>).listed, 'directory group')}.`] : []),
       ...failed.map((s) => `Not read: ${s.error?.message}${s.error instanceof ConnectorError && s.error.advice ? ` — ${s.error.advice}` : ''}`),
     ].join(' ');
     const firstError = failed[0]?.error ?? null;
     await completeRun(db, runId, { status, counts: { live: { org_accounts: c?.listed ?? null } }, errorCode: firstError?.code ?? null, errorMessage: firstError ? errorMessage(firstError) : null, summary });
     options.logger?.info({ run_id: runId, integration: integration.name, status }, 'organization sync finished');
-    return { runId, status, summary, accounts: c };
+    return { runId, status, summary, accounts: c, groups: groupCounts };
   } catch (error) {
     if (runId) await completeRun(db, runId, { status: 'failed', counts: {}, errorCode: error instanceof RosterError ? error.code : 'internal', errorMessage: errorMessage(error), summary: `Organization sync of "${integration.name}" failed: ${errorMessage(error)}` });
     throw error;
@@ -204,4 +212,39 @@ async function storeDomains(trx: Trx, integrationId: string, runId: string, list
     await trx.insertInto('org_domains').values({ integration_id: integrationId, domain: d.domain, verified: d.verified, first_seen_run: runId, last_seen_run: runId }).execute();
   }
   for (const gone of byDomain.values()) await trx.updateTable('org_domains').set({ removed_run: runId }).where('id', '=', gone.id).execute();
+}
+
+const sameMembers = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Versions of the directory groups, keyed by (directory id, group id) — never by name, which an admin
+ * can change. Only a complete listing gets here, so a group it no longer lists was deleted.
+ */
+async function storeGroups(trx: Trx, integrationId: string, runId: string, listed: readonly IdentityDirectoryGroup[]): Promise<NonNullable<OrgSyncOutcome['groups']>> {
+  const current = await trx.selectFrom('org_groups').selectAll().where('integration_id', '=', integrationId).where('removed_run', 'is', null).execute();
+  const key = (directoryId: string, groupId: string): string => JSON.stringify([directoryId, groupId]);
+  const byKey = new Map(current.map((c) => [key(c.directory_id, c.group_id), c]));
+  let added = 0;
+  let changed = 0;
+  for (const g of new Map(listed.map((x) => [key(x.directoryId, x.groupId), x])).values()) {
+    const members = [...new Set(g.memberAccountIds)].sort();
+    const c = byKey.get(key(g.directoryId, g.groupId));
+    byKey.delete(key(g.directoryId, g.groupId));
+    const stored = c ? (typeof c.member_account_ids === 'string' ? (JSON.parse(c.member_account_ids) as string[]) : c.member_account_ids) : null;
+    if (c && stored && c.name === g.name && c.description === g.description && c.directory_name === g.directoryName && sameMembers(stored, members)) {
+      await trx.updateTable('org_groups').set({ last_seen_run: runId }).where('id', '=', c.id).execute();
+      continue;
+    }
+    if (c) {
+      await trx.updateTable('org_groups').set({ removed_run: runId }).where('id', '=', c.id).execute();
+      changed += 1;
+    } else added += 1;
+    await trx
+      .insertInto('org_groups')
+      .values({ integration_id: integrationId, directory_id: g.directoryId, directory_name: g.directoryName, group_id: g.groupId, name: g.name, description: g.description, member_account_ids: JSON.stringify(members), first_seen_run: runId, last_seen_run: runId })
+      .execute();
+  }
+  // The listing was complete: a group it no longer shows was deleted in the organization.
+  for (const gone of byKey.values()) await trx.updateTable('org_groups').set({ removed_run: runId }).where('id', '=', gone.id).execute();
+  return { listed: listed.length, added, changed, removed: byKey.size };
 }
