@@ -69,6 +69,10 @@ export interface OrgSimulator {
     setEmail(accountId: string, email: string): void;
     /** Fail the users listing with this HTTP status (null: stop). */
     failUsers(status: number | null): void;
+    /** Replace a directory group's members. */
+    setGroupMembers(groupId: string, accountIds: readonly string[]): void;
+    /** Fail the directory groups listing with this HTTP status (null: stop). */
+    failGroups(status: number | null): void;
   };
   stats(): { requests: number; responses429: number; byPath: Record<string, number> };
   /** Serves the request when it is one of the organization's paths; false otherwise. */
@@ -185,6 +189,7 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
   ];
 
   let failUsers: number | null = null;
+  let failGroups: number | null = null;
   const stats = { requests: 0, responses429: 0, byPath: {} as Record<string, number> };
   const windows = new Map<string, { start: number; count: number }>();
 
@@ -228,6 +233,7 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
     const dir = decodeURIComponent(m[1] ?? '');
     if (dir !== directory.id && dir !== '-') return send(res, 404, apiError(404, 'DIRECTORY_NOT_FOUND', 'Not Found', 'No directory with this id in the organization.'));
     if (m[2] === 'groups') {
+      if (failGroups !== null) return send(res, failGroups, apiError(failGroups, 'FORBIDDEN', 'Forbidden', 'The API key cannot read the groups of this directory.'));
       return send(res, 200, page(directoryGroups.map((g) => ({ id: g.id, name: g.name, description: g.description, directoryId: directory.id, externalSynced: false, managedBy: 'ADMINS', counts: { users: g.memberAccountIds.length } })), groupPageSize));
     }
     const wanted = query.getAll('groupIds').flatMap((v) => v.split(',')).filter(Boolean);
@@ -359,6 +365,14 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
       },
       failUsers: (status) => {
         failUsers = status;
+      },
+      setGroupMembers: (id, accountIds) => {
+        const g = directoryGroups.find((x) => x.id === id);
+        if (!g) throw new Error(`no directory group ${id}`);
+        g.memberAccountIds = sortIds(accountIds);
+      },
+      failGroups: (status) => {
+        failGroups = status;
       },
     },
     stats: () => structuredClone(stats),
