@@ -177,6 +177,50 @@ describeWithDb('identity: the organization, people files and identity-findings',
     await expect(runReport(db().db, 'access-review', { format: 'json', integration: 'acme-org' }, out)).rejects.toThrow(/"acme-org" is an identity source/);
   });
 
+  it('directory groups: stored over the org runs; coverage names the organization-only group and the one whose members differ, not the mirrored one', async () => {
+    const truth = sim.org.truth.directoryGroups();
+    expect(truth.map((g) => g.planted).sort()).toEqual(['members-differ', 'organization-only', 'same-as-workspace']);
+    const stored = await db().db.selectFrom('org_groups').selectAll().where('integration_id', '=', org.id).where('removed_run', 'is', null).orderBy('id').execute();
+    const parse = (v: unknown) => (typeof v === 'string' ? (JSON.parse(v) as string[]) : (v as string[]));
+    expect(stored.map((g) => [g.group_id, g.name, parse(g.member_account_ids)])).toEqual(truth.map((g) => [g.id, g.name, g.memberAccountIds]));
+    const { rows } = await report('coverage');
+    const gaps = rows.filter((r) => r.kind === 'directory-group-gap');
+    const expected = truth
+      .filter((g) => g.planted !== 'same-as-workspace')
+      .map((g) => `${g.planted === 'organization-only' ? 'directory-group-not-in-workspace' : 'group-membership-differs'}:${g.id}`)
+      .sort();
+    expect(gaps.map((g) => g.scope as string).sort()).toEqual(expected);
+    const differing = truth.find((g) => g.planted === 'members-differ');
+    const wsGroup = sim.truth.groups().find((g) => g.name === differing?.name);
+    const extra = differing?.memberAccountIds.filter((a) => !(wsGroup?.memberUuids ?? []).some((m) => users().find((u) => u.uuid === m)?.accountId === a)) ?? [];
+    expect(extra).toHaveLength(1);
+    const who = sim.org.truth.accounts().find((a) => a.account_id === extra[0])?.name ?? '';
+    expect(gaps.find((g) => (g.scope as string).startsWith('group-membership-differs:'))?.message).toContain(`only in the organization: ${who}; only in the workspace: none`);
+    expect(gaps.find((g) => (g.scope as string).startsWith('directory-group-not-in-workspace:'))).toMatchObject({ stream: 'org-groups', status: 'not_covered', label: 'bitbucket-release-managers (3 members in the organization)' });
+
+    // A membership change in the organization is a new version; a failed groups listing keeps it and makes the run partial.
+    const credential = sim.org.credential;
+    const client = () => new OrgClient({ baseUrl: sim.baseUrl, credential: { kind: 'org-api-key', orgId: credential.orgId, token: new Secret(credential.token) }, retryBaseMs: 1, maxRetries: 1, budgetPerHour: 1_000_000 });
+    const mirrored = truth.find((g) => g.planted === 'same-as-workspace');
+    sim.org.mutate.setGroupMembers(mirrored?.id ?? '', (mirrored?.memberAccountIds ?? []).slice(1));
+    const changed = await syncOrganization(db(), org, client(), { trigger: 'test' });
+    expect(changed).toMatchObject({ status: 'succeeded', groups: { listed: 3, added: 0, changed: 1, removed: 0 } });
+    sim.org.mutate.failGroups(403);
+    const partial = await syncOrganization(db(), org, client(), { trigger: 'test' });
+    sim.org.mutate.failGroups(null);
+    expect(partial.status).toBe('partial');
+    expect(partial.summary).toMatch(/refused \(403\)/);
+    const versions = await db().db.selectFrom('org_groups').select(['removed_run', 'member_account_ids']).where('group_id', '=', mirrored?.id ?? '').orderBy('id').execute();
+    expect(versions.map((v) => [v.removed_run === null, parse(v.member_account_ids).length])).toEqual([
+      [false, mirrored?.memberAccountIds.length],
+      [true, (mirrored?.memberAccountIds.length ?? 0) - 1],
+    ]);
+    // The reports follow the latest organization run: the mirrored group now differs too.
+    const after = (await report('coverage')).rows.filter((r) => r.kind === 'directory-group-gap');
+    expect(after.map((g) => g.scope as string)).toContain(`group-membership-differs:${mirrored?.id}`);
+    sim.org.mutate.setGroupMembers(mirrored?.id ?? '', mirrored?.memberAccountIds ?? []);
+  });
+
   it('--reviewers manager: a person\'s items go to their manager in the people file, the rest up the resource admins; items show who is behind the account', async () => {
     const created = await createCampaign(db().db, { name: 'Managers Q4', integrations: ['acme'], reviewers: 'manager', fallbackReviewer: 'security@acme.example' });
     expect(created.items).toBeGreaterThan(0);
