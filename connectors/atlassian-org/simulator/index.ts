@@ -169,14 +169,15 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
   const groupId = (name: string): string => `${hex(`grp:${opts.seed}:${name}`, 8)}-${hex(`grp2:${name}`, 4)}-4${hex(`grp3:${name}`, 3)}-9${hex(`grp4:${name}`, 3)}-${hex(`grp5:${name}`, 12)}`;
   const directoryGroups: OrgSimDirectoryGroup[] = [];
   // A directory group holds directory users only: the mirrored group is the first whose members are all managed.
-  const managed = (id: string): boolean => accounts.some((a) => a.account_id === id);
+  const managedIds = new Set(accounts.map((a) => a.account_id));
+  const managed = (id: string): boolean => managedIds.has(id);
   const wsGroups = opts.workspaceGroups ?? [];
   const mirrored = wsGroups.find((g) => g.memberAccountIds.length > 0 && g.memberAccountIds.every(managed));
   const differing = wsGroups.find((g) => g !== mirrored && g.memberAccountIds.length > 0 && g.memberAccountIds.every(managed));
   const sortIds = (ids: Iterable<string>): string[] => [...new Set(ids)].sort();
   if (mirrored) directoryGroups.push({ id: groupId(mirrored.name), name: mirrored.name, description: 'Synced from the workspace', memberAccountIds: sortIds(mirrored.memberAccountIds), planted: 'same-as-workspace' });
   if (differing) {
-    const extra = opts.users.find((u) => !differing.memberAccountIds.includes(u.accountId) && accounts.some((a) => a.account_id === u.accountId));
+    const extra = opts.users.find((u) => !differing.memberAccountIds.includes(u.accountId) && managed(u.accountId));
     directoryGroups.push({ id: groupId(differing.name), name: differing.name, description: null, memberAccountIds: sortIds([...differing.memberAccountIds, ...(extra ? [extra.accountId] : [])]), planted: 'members-differ' });
   }
   const orgOnlyMembers = accounts.filter((a) => a.account_type === 'atlassian' && a.account_status === 'active').slice(0, 3).map((a) => a.account_id);
@@ -245,7 +246,10 @@ export function createOrgSimulator(opts: OrgSimOptions): OrgSimulator {
   function handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, query: URLSearchParams): boolean {
     if (!pathname.startsWith('/admin/')) return false;
     stats.requests += 1;
-    const route = pathname.replace(/\/directory\/users\/[^/]+\//, '/directory/users/{accountId}/').replace(/\/orgs\/[^/]+/, '/orgs/{orgId}');
+    const route = pathname
+      .replace(/\/directory\/users\/[^/]+\//, '/directory/users/{accountId}/')
+      .replace(/\/directories\/[^/]+\//, '/directories/{directoryId}/')
+      .replace(/\/orgs\/[^/]+/, '/orgs/{orgId}');
     stats.byPath[route] = (stats.byPath[route] ?? 0) + 1;
     const host = `http://${req.headers.host ?? '127.0.0.1'}`;
 

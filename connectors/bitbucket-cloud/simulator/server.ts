@@ -67,11 +67,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   if (opts.faults) faults.add(opts.faults);
   const limiter = new RateLimiter(clock);
   const mutationRng = new Random(seed * 97 + 5);
+  const accountIdOf = new Map(ws.users.map((u) => [u.uuid, u.accountId]));
   const org = createOrgSimulator({
     workspace: ws.info.slug,
     users: ws.users.map((u) => ({ accountId: u.accountId, displayName: u.displayName, email: u.email })),
     // The directory mirrors the workspace's groups as they are when the simulator starts.
-    workspaceGroups: ws.groups.map((g) => ({ name: g.name, memberAccountIds: [...g.members].map((uuid) => ws.users.find((u) => u.uuid === uuid)?.accountId).filter((a): a is string => a !== undefined) })),
+    workspaceGroups: ws.groups.map((g) => ({ name: g.name, memberAccountIds: [...g.members].map((uuid) => accountIdOf.get(uuid)).filter((a): a is string => a !== undefined) })),
     seed,
     now: () => clock.now(),
     ...(opts.orgPageSize !== undefined ? { pageSize: opts.orgPageSize } : {}),
