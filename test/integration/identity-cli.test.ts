@@ -48,6 +48,15 @@ describeCli('identity on the command line: roster sim → integration add → sy
       const synced = await cli().run(['sync']);
       expect(synced.code, synced.stderr + synced.stdout).toBe(0);
       expect(synced.stdout).toMatch(/Organization sync of "acme-org" succeeded/);
+      expect(synced.stdout).toMatch(/3 directory groups\./);
+      // The directory's groups against the workspace's /1.0/groups: the organization-only group and the one with another member.
+      const coverage = await cli().run(['report', 'coverage', '--integration', 'acme', '--format', 'json']);
+      expect(coverage.code, coverage.stderr).toBe(0);
+      const groupGaps = (JSON.parse(coverage.stdout) as Array<{ kind: string; scope: string; label: string }>).filter((r) => r.kind === 'directory-group-gap');
+      expect(groupGaps.map((g) => [g.scope.slice(0, g.scope.indexOf(':')), g.label.slice(0, g.label.indexOf(' ('))]).sort()).toEqual([
+        ['directory-group-not-in-workspace', 'bitbucket-release-managers'],
+        ['group-membership-differs', '=Finance Ops'],
+      ]);
 
       // Her e-mail as the organization spells it, in lower case: matched ignoring case.
       const users = (await (await fetch(`${info.baseUrl}/admin/v1/orgs/${orgId}/users`, { headers: { authorization: `Bearer ${token}` } })).json()) as { data: Array<{ name: string; email: string; account_id: string }> };
