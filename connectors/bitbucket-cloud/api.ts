@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ConnectorError } from '../../src/errors.ts';
-import type { HttpClient, HttpResponse } from '../../src/http/index.ts';
+import { type HttpClient, type HttpResponse, parseJsonBody } from '../../src/http/index.ts';
 import { scrubSecrets } from '../../src/log.ts';
 import { splitScopes, type Authorizer } from './credentials.ts';
 import { errorBodySchema, pageEnvelopeSchema } from './schemas.ts';
@@ -295,18 +295,7 @@ export class BitbucketApi {
   }
 
   parseJson(url: URL, body: string): unknown {
-    try {
-      return JSON.parse(body);
-    } catch (cause) {
-      const endpoint = this.endpointOf(url);
-      throw new ConnectorError('malformed_response', `GET ${endpoint} returned a body that is not JSON (${body.length} bytes)`, {
-        endpoint,
-        httpStatus: 200,
-        retryable: true,
-        cause,
-        advice: 'Nothing from this scope was revoked. The next run retries; a proxy in front of the API may be rewriting responses.',
-      });
-    }
+    return parseJsonBody(this.endpointOf(url), body);
   }
 
   validate<T>(url: URL, schema: z.ZodType<T>, json: unknown): T {

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import { ConnectorError } from '../../src/errors.ts';
-import type { HttpClient, HttpResponse } from '../../src/http/index.ts';
+import { type HttpClient, type HttpResponse, parseJsonBody } from '../../src/http/index.ts';
 import { registerSecret, scrubSecrets } from '../../src/log.ts';
 import { errorBodySchema, pageSchema } from './schemas.ts';
 
@@ -168,18 +168,7 @@ export class DcApi {
   }
 
   parseJson(url: URL, body: string): unknown {
-    try {
-      return JSON.parse(body);
-    } catch (cause) {
-      const endpoint = this.endpointOf(url);
-      throw new ConnectorError('malformed_response', `GET ${endpoint} returned a body that is not JSON (${body.length} bytes)`, {
-        endpoint,
-        httpStatus: 200,
-        retryable: true,
-        cause,
-        advice: 'Nothing from this scope was revoked. The next run retries; a proxy in front of Bitbucket may be rewriting responses.',
-      });
-    }
+    return parseJsonBody(this.endpointOf(url), body);
   }
 
   validate<T>(url: URL, schema: z.ZodType<T>, json: unknown): T {

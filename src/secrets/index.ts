@@ -68,6 +68,22 @@ export const KEY_FILE_NAME = 'encryption.key';
  * directory, created with mode 0600 on first use. A server database never gets a generated key: a key
  * on one laptop would make the shared database unreadable for everyone else.
  */
+/**
+ * Writes a new key file (mode 0600, its folder 0700) unless one exists; true when this call wrote
+ * it. Two processes starting at once cannot both write one: the file is opened exclusively.
+ */
+export function createKeyFile(file: string): boolean {
+  if (fs.existsSync(file)) return false;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    fs.writeFileSync(file, `${generateKeyText()}\n`, { mode: 0o600, flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  }
+}
+
 export function loadKeyring(env: NodeJS.ProcessEnv, dataDir: string | null): Keyring {
   const old = (env.ROSTER_ENCRYPTION_KEYS_OLD ?? '')
     .split(',')
@@ -83,15 +99,7 @@ export function loadKeyring(env: NodeJS.ProcessEnv, dataDir: string | null): Key
     if (file && fs.existsSync(file)) old.push(parseKey(fs.readFileSync(file, 'utf8'), file));
   } else if (dataDir !== null) {
     const file = path.resolve(dataDir, KEY_FILE_NAME);
-    if (!fs.existsSync(file)) {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      try {
-        fs.writeFileSync(file, `${generateKeyText()}\n`, { mode: 0o600, flag: 'wx' });
-        generatedAt = file;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    }
+    if (createKeyFile(file)) generatedAt = file;
     current = parseKey(fs.readFileSync(file, 'utf8'), file);
   } else {
     throw new RosterError('secret_key_missing', 'ROSTER_ENCRYPTION_KEY is not set. With a PostgreSQL server (DATABASE_URL) Roster needs the key in the environment of every process: generate one with `roster secrets generate-key` and keep it in your secret manager.');

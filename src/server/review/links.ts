@@ -2,7 +2,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RosterError } from '../../errors.ts';
-import { type Keyring, generateKeyText, parseKey } from '../../secrets/index.ts';
+import { type Keyring, createKeyFile, parseKey } from '../../secrets/index.ts';
 
 /**
  * Signed reviewer links. A link carries a token bound to one campaign, one reviewer (or the
@@ -32,16 +32,7 @@ export function loadLinkKey(env: NodeJS.ProcessEnv, dataDir: string | null, keyr
   if (given) return { key: parseKey(given, 'ROSTER_LINK_KEY').key, source: 'ROSTER_LINK_KEY', generatedAt: null };
   if (dataDir !== null) {
     const file = path.resolve(dataDir, LINK_KEY_FILE_NAME);
-    let generatedAt: string | null = null;
-    if (!fs.existsSync(file)) {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      try {
-        fs.writeFileSync(file, `${generateKeyText()}\n`, { mode: 0o600, flag: 'wx' });
-        generatedAt = file;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    }
+    const generatedAt = createKeyFile(file) ? file : null;
     return { key: parseKey(fs.readFileSync(file, 'utf8'), file).key, source: file, generatedAt };
   }
   const current = keyring().current;
