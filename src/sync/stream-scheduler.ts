@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import type { ReconcileDecision } from './reconcile-cadence.ts';
 import type { Kysely } from 'kysely';
 import pLimit from 'p-limit';
 import { permissionModelOf } from '../connectors.ts';
@@ -14,6 +13,7 @@ import { errorLogFields, toRosterError } from './run-errors.ts';
 import { RunStop, SPILL_RECORDS, readScope } from './scope-reader.ts';
 import { liveResources, livePrincipals } from './sql/live-records.ts';
 import { completedScopeIds, isListingComplete } from './sql/scope-rows.ts';
+import type { ReconcileDecision } from './reconcile-cadence.ts';
 
 export interface StreamRunOptions {
   db: Kysely<Database>;
