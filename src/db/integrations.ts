@@ -187,6 +187,12 @@ export async function addPoolMember(db: Kysely<Database>, keyring: Keyring, inte
   });
 }
 
+/** Removes member `n` of the integration's pool (its every stored part); false when there is no such member. */
+export async function removePoolMember(db: Kysely<Database>, integrationId: string, n: number): Promise<boolean> {
+  const removed = await db.deleteFrom('credentials').where('integration_id', '=', integrationId).where('name', 'like', `%\\_pool${n}`).executeTakeFirst();
+  return Number(removed.numDeletedRows) > 0;
+}
+
 /** Whether the stored credential is exactly the one given (the config file's, re-read at every start). */
 export async function credentialUnchanged(db: Kysely<Database>, keyring: Keyring, integration: Integration, given: { secret: Secret; username?: string | null }): Promise<boolean> {
   const definition = credentialKindOf(integration.kind, integration.credential_kind);

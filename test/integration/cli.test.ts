@@ -74,6 +74,22 @@ describeCli('roster CLI: migrate, integrations, secrets, status', (cli) => {
     const unknown = await cli().run(['integration', 'credential', 'add', 'nope', '--secret-stdin'], { stdin: 'x\n' });
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('nope');
+
+    // Members are numbered for good: removing 2 leaves 3, and the next one added is 4.
+    expect((await cli().run(['integration', 'credential', 'add', 'acme', '--secret-stdin'], { stdin: `${TOKEN}-pool3\n` })).stdout).toContain('Added credential 3 to the pool of "acme"');
+    const removed = await cli().run(['integration', 'credential', 'remove', 'acme', '2']);
+    expect([removed.code, removed.stdout.trim()]).toEqual([0, 'Removed credential 2 from the pool of "acme": its syncs now use 2 credentials.']);
+    expect((await cli().run(['integration', 'credential', 'list', 'acme'])).stdout).toContain('"acme": 2 credentials (workspace-access-token): the integration\'s own and pool members 3.');
+    const again = await cli().run(['integration', 'credential', 'add', 'acme', '--secret-stdin'], { stdin: `${TOKEN}-pool4\n` });
+    expect(again.stdout).toContain('Added credential 4 to the pool of "acme" (workspace-access-token, stored encrypted): its syncs now spread their requests over 3 credentials');
+    for (const [member, says] of [['1', "1 is the integration's own credential"], ['2', 'its pool members are 3, 4'], ['two', 'its pool members are 3, 4']] as const) {
+      const refused = await cli().run(['integration', 'credential', 'remove', 'acme', member]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`"${member}" is not a pool member of "acme": `);
+      expect(refused.stderr).toContain(says);
+    }
+    const left = await cli().withDb(async ({ db }) => db.selectFrom('credentials').select('name').execute());
+    expect(left.map((r) => r.name).sort()).toEqual(['secret', 'secret_pool3', 'secret_pool4']);
   });
 
   it('secrets are never accepted from argv-like sources by accident, and a missing env var is named', async () => {

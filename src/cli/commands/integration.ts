@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_SCHEDULE, parseIntegrationConfig } from '../../config/index.ts';
 import { credentialWarningOf, defaultConnectorKind, sourceDefinitions, sourceKinds } from '../../connectors.ts';
-import { addPoolMember, findIntegration, listIntegrations, poolMembers, removeIntegration, saveIntegration, usernameOf } from '../../db/integrations.ts';
+import { addPoolMember, findIntegration, listIntegrations, poolMembers, removeIntegration, removePoolMember, saveIntegration, usernameOf } from '../../db/integrations.ts';
 import { RosterError } from '../../errors.ts';
 import { plural } from '../../text.ts';
 import { Secret } from '../../secrets/index.ts';
@@ -210,7 +210,8 @@ export function registerIntegration(program: Command, host: CliHost): void {
         const target = await findIntegration(handle.db, name);
         const secret = await readSecret(ctx, host.io, options as AddOptions);
         const n = await addPoolMember(handle.db, ctx.keyring(), target, { secret, username: options.username ?? null });
-        ctx.out(`Added credential ${n} to the pool of "${target.name}" (${target.credential_kind}, stored encrypted): its syncs now spread their requests over ${plural(n, 'credential')}, each paced on its own budget.`);
+        const count = (await poolMembers(handle.db, String(target.id))).length + 1;
+        ctx.out(`Added credential ${n} to the pool of "${target.name}" (${target.credential_kind}, stored encrypted): its syncs now spread their requests over ${plural(count, 'credential')}, each paced on its own budget.`);
         return 0;
       }),
     );
@@ -224,6 +225,27 @@ export function registerIntegration(program: Command, host: CliHost): void {
         const target = await findIntegration(handle.db, name);
         const members = await poolMembers(handle.db, String(target.id));
         ctx.out(`"${target.name}": ${plural(members.length + 1, 'credential')} (${target.credential_kind}): the integration's own${members.length > 0 ? ` and pool members ${members.join(', ')}` : ''}.`);
+        return 0;
+      }),
+    );
+
+  credential
+    .command('remove')
+    .description("remove one member of an integration's pool, by its number in `roster integration credential list` (the integration's own credential stays: replace it with `roster integration add … --replace`)")
+    .argument('<name>', 'the integration')
+    .argument('<member>', 'the pool member\'s number (2, 3, …)')
+    .action(
+      host.run(async (ctx, name: string, member: string) => {
+        const handle = await ctx.database();
+        const target = await findIntegration(handle.db, name);
+        const members = await poolMembers(handle.db, String(target.id));
+        const n = /^\d+$/.test(member) ? Number(member) : Number.NaN;
+        if (!members.includes(n)) {
+          const known = members.length > 0 ? `its pool members are ${members.join(', ')}` : 'it has no pool members';
+          throw new RosterError('input_invalid', `"${member}" is not a pool member of "${target.name}": ${known}${n === 1 ? " (1 is the integration's own credential, which stays; replace it with roster integration add … --replace)" : ''}. See roster integration credential list ${target.name}.`);
+        }
+        await removePoolMember(handle.db, String(target.id), n);
+        ctx.out(`Removed credential ${n} from the pool of "${target.name}": its syncs now use ${plural(members.length, 'credential')}.`);
         return 0;
       }),
     );
