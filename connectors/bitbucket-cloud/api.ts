@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ConnectorError } from '../../src/errors.ts';
-import { type HttpClient, type HttpResponse, parseJsonBody } from '../../src/http/index.ts';
+import { type HttpClient, type HttpResponse, endpointLabel, parseJsonBody } from '../../src/http/index.ts';
 import { scrubSecrets } from '../../src/log.ts';
 import { splitScopes, type Authorizer } from './credentials.ts';
 import { errorBodySchema, pageEnvelopeSchema } from './schemas.ts';
@@ -154,11 +154,7 @@ export class BitbucketApi {
 
   /** The endpoint label for errors and logs: path only, never host or query. */
   endpointOf(url: URL): string {
-    try {
-      return decodeURIComponent(url.pathname);
-    } catch {
-      return url.pathname;
-    }
+    return endpointLabel(url);
   }
 
   /** GET that returns the raw status for the caller to interpret (used by capability detection). */

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import { ConnectorError } from '../../src/errors.ts';
-import { type HttpClient, type HttpResponse, parseJsonBody } from '../../src/http/index.ts';
+import { type HttpClient, type HttpResponse, endpointLabel, parseJsonBody } from '../../src/http/index.ts';
 import { registerSecret, scrubSecrets } from '../../src/log.ts';
 import { errorBodySchema, pageSchema } from './schemas.ts';
 
@@ -81,12 +81,9 @@ export class DcApi {
     return url;
   }
 
+  /** The endpoint label for errors and logs: path only, never host or query. */
   endpointOf(url: URL): string {
-    try {
-      return decodeURIComponent(url.pathname);
-    } catch {
-      return url.pathname;
-    }
+    return endpointLabel(url);
   }
 
   /** GET with the credential; the status is the caller's to read, except a rejected credential (fatal). */

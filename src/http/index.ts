@@ -2,4 +2,4 @@ export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse
 export { RequestBudget, sharedBudget, HOUR_MS } from './budget.ts';
 export { backoffDelay, parseRetryAfter, parseRateLimitHeaders, DEFAULT_BACKOFF, type BackoffPolicy, type RateLimitHeaders } from './backoff.ts';
 export { systemClock, type Clock } from './clock.ts';
-export { parseJsonBody } from './json.ts';
+export { endpointLabel, parseJsonBody } from './json.ts';

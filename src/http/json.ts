@@ -18,3 +18,12 @@ export function parseJsonBody(endpoint: string, body: string): unknown {
     });
   }
 }
+
+/** The endpoint label for errors and logs: the decoded path only, never host or query (which may carry tokens). */
+export function endpointLabel(url: URL): string {
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    return url.pathname;
+  }
+}

@@ -134,23 +134,13 @@ export async function importPeople(
 
 // ─── Reading people as of a time ────────────────────────────────────────────────────────────
 
-export interface PersonAt {
+/** A person as the people file said, with the import it came from. */
+export interface PersonAt extends PersonRecord {
   id: string;
   source: string;
   importId: string;
   importedAt: Date;
   fileName: string;
-  line: number;
-  email: string;
-  emailKey: string;
-  accountId: string | null;
-  name: string | null;
-  employeeId: string | null;
-  status: PersonStatus;
-  terminationDate: string | null;
-  managerEmail: string | null;
-  department: string | null;
-  type: PersonType | null;
 }
 
 /**
