@@ -36,9 +36,9 @@ export class CliContext {
    * Opens the database. The embedded default migrates itself (one user, nothing to coordinate); a
    * server must be migrated on purpose with `roster migrate`, so production schema changes are a decision.
    */
-  async database(options: { schema?: 'auto' | 'skip'; lock?: EmbeddedLockOptions } = {}): Promise<RosterDatabase> {
+  async database(options: { schema?: 'auto' | 'skip'; lock?: EmbeddedLockOptions; poolSize?: number } = {}): Promise<RosterDatabase> {
     if (this.#handle) return this.#handle;
-    const target = targetFromEnv(this.env, this.dataDir);
+    const target = targetFromEnv(this.env, this.dataDir, options.poolSize ?? this.configuredPoolSize()?.size);
     // A monitor's `roster status` holds the embedded database briefly: wait it out rather than fail.
     const handle = await openDatabase(target, options.lock ?? { waitForStatusMs: 15_000 });
     try {
@@ -60,6 +60,14 @@ export class CliContext {
       await this.#statusFile.refresh();
     }
     return handle;
+  }
+
+  /** The server pool size the operator set, and where (the variable wins over the file); undefined: the default. */
+  configuredPoolSize(): { size: number; setBy: string } | undefined {
+    const { env, file } = this.config;
+    if (env.ROSTER_DB_POOL_SIZE !== undefined) return { size: env.ROSTER_DB_POOL_SIZE, setBy: 'ROSTER_DB_POOL_SIZE' };
+    if (file.database.poolSize !== undefined) return { size: file.database.poolSize, setBy: 'database.poolSize' };
+    return undefined;
   }
 
   /** The status file this process keeps while it holds the embedded database (null on a server). */

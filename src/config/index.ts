@@ -3,10 +3,14 @@ import path from 'node:path';
 import cron from 'node-cron';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_MAX_CONCURRENT_SYNCS } from '../db/index.ts';
 import { RosterError } from '../errors.ts';
 import { defaultConnectorKind, optionSchemas, sourceKinds, sourceOf, wholeNumber } from '../connectors.ts';
 
 export const DEFAULT_SCHEDULE = '0 3 * * *';
+/** Upper limits of `server.maxConcurrentSyncs` and of the pool size: far above any sane value, low enough to catch a typo. */
+export const MAX_CONCURRENT_SYNCS_LIMIT = 64;
+export const POOL_SIZE_LIMIT = 1000;
 export const CONFIG_FILE_NAMES = ['roster.config.yaml', 'roster.config.yml', 'roster.config.json'];
 
 const CRON_FIELDS: Record<string, string> = {
@@ -153,8 +157,16 @@ export const fileConfigSchema = z.strictObject({
       /** The reviewer page believes this header (e.g. X-Forwarded-Email from oauth2-proxy) from `trustedProxies` only. */
       trustProxyHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name such as X-Forwarded-Email').optional(),
       trustedProxies: z.array(z.string().min(1)).default([]),
+      /** Syncs one `roster serve` runs at once; more that fire together wait their turn (`--max-concurrent-syncs`). */
+      maxConcurrentSyncs: wholeNumber(1, MAX_CONCURRENT_SYNCS_LIMIT).default(DEFAULT_MAX_CONCURRENT_SYNCS),
     })
-    .default({ port: 8080, host: '127.0.0.1', trustedProxies: [] }),
+    .default({ port: 8080, host: '127.0.0.1', trustedProxies: [], maxConcurrentSyncs: DEFAULT_MAX_CONCURRENT_SYNCS }),
+  database: z
+    .strictObject({
+      /** Connections this process may open to a PostgreSQL server (ROSTER_DB_POOL_SIZE wins); default: enough for `server.maxConcurrentSyncs`. */
+      poolSize: wholeNumber(1, POOL_SIZE_LIMIT).optional(),
+    })
+    .default({}),
   /** A run is stale when its last success is older than this (e.g. "26h"). */
   maxAge: z.string().regex(/^\d+(\.\d+)?\s*[smhd]$/, 'a duration such as "26h", "90m" or "2d"').default('26h'),
   /** `degraded` (scopes not covered by a limited credential) exits 0 and answers HTTP 200 when true. */
@@ -179,6 +191,14 @@ export const envSchema = z.object({
     .optional()
     .superRefine((value, ctx) => {
       if (value !== undefined && checkInteger(value, 0, 65535)) ctx.addIssue({ code: 'custom', message: `${checkInteger(value, 0, 65535)}` });
+    })
+    .transform((value) => (value === undefined ? undefined : Number(value))),
+  /** Connections to a PostgreSQL server per process; wins over `database.poolSize` of the config file. */
+  ROSTER_DB_POOL_SIZE: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value !== undefined && checkInteger(value, 1, POOL_SIZE_LIMIT)) ctx.addIssue({ code: 'custom', message: `${checkInteger(value, 1, POOL_SIZE_LIMIT)}` });
     })
     .transform((value) => (value === undefined ? undefined : Number(value))),
   /** Bearer token that `GET /status` and `GET /metrics` of `roster serve` require when set. */

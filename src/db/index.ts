@@ -11,8 +11,28 @@ export type { Database } from './types.ts';
 /** Where the embedded database lives unless `ROSTER_DATA_DIR` or `--data-dir` says otherwise. */
 export const DEFAULT_DATA_DIR = './.roster';
 
+/**
+ * Connections one running sync may hold at once on a server: the session that keeps its advisory
+ * lock for the whole run (src/db/lock.ts), the one its batches are written on, and one for the
+ * heartbeat and the reads between batches.
+ */
+export const CONNECTIONS_PER_SYNC = 3;
+/** Connections besides the syncs: GET /status, /metrics and the reviewer pages, and the scheduler's own reads. */
+export const CONNECTIONS_BESIDES_SYNCS = 2;
+
+/** The smallest pool that lets `concurrentSyncs` syncs run at once without waiting on one another for connections. */
+export function poolSizeFor(concurrentSyncs: number): number {
+  return concurrentSyncs * CONNECTIONS_PER_SYNC + CONNECTIONS_BESIDES_SYNCS;
+}
+
+/** How many syncs one `roster serve` runs at once unless told otherwise (see `Scheduler`). */
+export const DEFAULT_MAX_CONCURRENT_SYNCS = 4;
+/** The server pool's size unless ROSTER_DB_POOL_SIZE or `database.poolSize` says otherwise: enough for the default concurrency. */
+export const DEFAULT_POOL_SIZE = poolSizeFor(DEFAULT_MAX_CONCURRENT_SYNCS);
+
 export type DatabaseTarget =
-  | { kind: 'server'; url: string }
+  /** `poolSize`: connections this process may open to the server (default `DEFAULT_POOL_SIZE`). */
+  | { kind: 'server'; url: string; poolSize?: number }
   /** `dataDir` is Roster's data directory; the database itself lives in `<dataDir>/db`. Null: in memory. */
   | { kind: 'embedded'; dataDir: string | null };
 
@@ -25,9 +45,9 @@ export interface RosterDatabase {
 }
 
 /** Chooses the database from the environment: `DATABASE_URL` wins, else the embedded default. */
-export function targetFromEnv(env: NodeJS.ProcessEnv, dataDirOverride?: string): DatabaseTarget {
+export function targetFromEnv(env: NodeJS.ProcessEnv, dataDirOverride?: string, poolSize?: number): DatabaseTarget {
   const url = env.DATABASE_URL?.trim();
-  if (url) return { kind: 'server', url };
+  if (url) return { kind: 'server', url, ...(poolSize !== undefined ? { poolSize } : {}) };
   return { kind: 'embedded', dataDir: dataDirOverride ?? env.ROSTER_DATA_DIR ?? DEFAULT_DATA_DIR };
 }
 
@@ -85,7 +105,7 @@ export interface EmbeddedLockOptions {
 async function openServer(target: Extract<DatabaseTarget, { kind: 'server' }>): Promise<RosterDatabase> {
   parseDatabaseUrl(target.url);
   const masked = maskDatabaseUrl(target.url);
-  const pool = new pg.Pool({ connectionString: target.url, max: 8, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? DEFAULT_POOL_SIZE, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SchedulerLoad } from '../scheduler/index.ts';
 import type { EngineEvent } from '../sync/runner.ts';
 import { type IntegrationHealth, VERDICTS } from '../access/health.ts';
 
@@ -34,6 +35,10 @@ export class RosterMetrics {
   readonly #waits: Counter;
   readonly #waitSeconds: Counter;
   readonly #duration: Histogram;
+  readonly #syncsRunning: Gauge;
+  readonly #syncsQueued: Gauge;
+  readonly #syncsCapacity: Gauge;
+  #schedulerLoad: (() => SchedulerLoad) | null = null;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -55,6 +60,9 @@ export class RosterMetrics {
     this.#waits = new Counter({ name: 'roster_rate_limit_waits_total', help: "Waits for the API rate limit in this process's syncs.", labelNames: byIntegration, registers });
     this.#waitSeconds = new Counter({ name: 'roster_rate_limit_wait_seconds_total', help: "Seconds this process's syncs spent waiting for the API rate limit.", labelNames: byIntegration, registers });
     this.#duration = new Histogram({ name: 'roster_sync_run_duration_seconds', help: 'Seconds of work of each run this process finished (all segments of a resumed run), by final status.', labelNames: ['integration', 'status'], buckets: RUN_DURATION_BUCKETS, registers });
+    this.#syncsRunning = new Gauge({ name: 'roster_syncs_running', help: 'Syncs this process is running now.', registers });
+    this.#syncsQueued = new Gauge({ name: 'roster_syncs_queued', help: 'Syncs this process has been triggered for that wait for a free place (--max-concurrent-syncs); they hold no lock.', registers });
+    this.#syncsCapacity = new Gauge({ name: 'roster_syncs_max_concurrent', help: 'Syncs this process runs at once at most (--max-concurrent-syncs).', registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -86,8 +94,19 @@ export class RosterMetrics {
     this.#duration.observe({ integration, status }, seconds);
   }
 
+  /** Where this process's running and queued syncs are read at each scrape. */
+  watchScheduler(load: () => SchedulerLoad): void {
+    this.#schedulerLoad = load;
+  }
+
   /** Sets the figures read from the database; called before every scrape. */
   update(integrations: IntegrationHealth[], now = new Date()): void {
+    const load = this.#schedulerLoad?.();
+    if (load) {
+      this.#syncsRunning.set(load.running);
+      this.#syncsQueued.set(load.queued);
+      this.#syncsCapacity.set(load.capacity);
+    }
     for (const gauge of [this.#lastSuccess, this.#lastFinished, this.#lastStatus, this.#dataAge, this.#verdict, this.#notCovered, this.#failed, this.#openRun, this.#lastRequests, this.#last429, this.#lastWaits, this.#lastDuration]) gauge.reset();
     for (const h of integrations) {
       const integration = h.integration;

@@ -48,6 +48,8 @@ export async function readStreams(o: StreamRunOptions): Promise<void> {
   setMaxListeners(256, abort.signal);
   const onOuterAbort = () => abort.abort(new RosterError('sync_aborted', 'The sync was interrupted.'));
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // Aborted before the reading began (a shutdown while the connector connected): no event will come.
+  if (request.signal?.aborted) onOuterAbort();
 
   const done = await completedScopeIds(db, runId);
   const ctx = streamContext(o, abort.signal);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkWorkspaceSlug } from '../../connectors/bitbucket-cloud/settings.ts';
 import { checkCron, loadConfig, parseDuration } from '../../src/config/index.ts';
-import { maskDatabaseUrl, parseDatabaseUrl } from '../../src/db/index.ts';
+import { DEFAULT_MAX_CONCURRENT_SYNCS, DEFAULT_POOL_SIZE, maskDatabaseUrl, parseDatabaseUrl, poolSizeFor } from '../../src/db/index.ts';
 
 function writeConfig(name: string, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-config-'));
@@ -51,6 +51,20 @@ describe('config', () => {
     expect(() => loadConfig({}, dup)).toThrow(/integrations\.1\.name: "a" is already used by integrations\.0/);
     const broken = writeConfig('roster.config.yaml', 'integrations: [\n');
     expect(() => loadConfig({}, broken)).toThrow(/is not valid YAML/);
+  });
+
+  it('reads the concurrency of serve and the pool size; the variable wins, and both are checked', () => {
+    const defaults = loadConfig({}, writeConfig('roster.config.json', '{}'));
+    expect(defaults.file.server.maxConcurrentSyncs).toBe(DEFAULT_MAX_CONCURRENT_SYNCS);
+    expect(defaults.file.database.poolSize).toBeUndefined();
+    const set = loadConfig({ ROSTER_DB_POOL_SIZE: '30' }, writeConfig('roster.config.yaml', 'server:\n  maxConcurrentSyncs: 8\ndatabase:\n  poolSize: 26\n'));
+    expect(set.file.server.maxConcurrentSyncs).toBe(8);
+    expect(set.file.database.poolSize).toBe(26);
+    expect(set.env.ROSTER_DB_POOL_SIZE).toBe(30);
+    expect(() => loadConfig({}, writeConfig('roster.config.yaml', 'server:\n  maxConcurrentSyncs: 0\ndatabase:\n  poolSize: many\n'))).toThrow(/server\.maxConcurrentSyncs: must be a whole number from 1 to 64 \(got 0\)[\s\S]*database\.poolSize: must be a whole number from 1 to 1,000 \(got "many"\)/);
+    // The default pool lets the default number of syncs run, each with its lock and its writes.
+    expect(DEFAULT_POOL_SIZE).toBe(poolSizeFor(DEFAULT_MAX_CONCURRENT_SYNCS));
+    expect(poolSizeFor(4)).toBe(14);
   });
 
   it('checks env values', () => {

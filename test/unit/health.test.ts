@@ -149,9 +149,13 @@ describe('metrics', () => {
     count({ type: 'request', method: 'GET', path: '/x', status: 429, ms: 5 });
     count({ type: 'rate-limit-wait', ms: 1500, until: NOW, reason: 'budget' });
     metrics.runFinished('acme', 'succeeded', 42);
+    metrics.watchScheduler(() => ({ running: 4, queued: 7, capacity: 4 }));
     metrics.update([judge(facts({ scopes: [gap('groups')] }))], NOW);
     const text = await metrics.metrics();
     for (const line of [
+      'roster_syncs_running 4',
+      'roster_syncs_queued 7',
+      'roster_syncs_max_concurrent 4',
       `roster_last_success_timestamp_seconds{integration="acme"} ${Date.parse('2026-12-01T11:01:00.000Z') / 1000}`,
       'roster_last_run_status{integration="acme",status="succeeded"} 1',
       'roster_last_run_status{integration="acme",status="failed"} 0',
