@@ -12,6 +12,7 @@ export const SECTIONS = {
   reports: '6. Reports',
   simulator: '7. Simulator (connectors/bitbucket-cloud/simulator) on its own',
   datacenter: '8. Bitbucket Data Center: requests vs the minimum and full sync time',
+  replicas: '9. More than one machine: roster serve replicas on one PostgreSQL server',
 } as const;
 export type SectionId = keyof typeof SECTIONS;
 

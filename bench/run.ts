@@ -9,6 +9,9 @@
  *   --rate-limited p@n,…    rate-limited runs: profile@requests-per-hour[xCREDENTIALS][:off] (default medium@1000,medium@100;
  *                           with --enterprise also large@1000, large@1000x4 and large@1000x4:off)
  *   --ingest-rows N         grant rows per ingest round (default 200000)
+ *   --replicas 1,2,4        section 9: numbers of `roster serve` replicas to run on one server database (default 1,2,4; smoke 1,2)
+ *   --replica-integrations N   section 9: integrations, each on a simulator of its own (default 20 medium, each replica
+ *                           at the default --max-concurrent-syncs; smoke 4 small at 2, so the queue is used)
  *   --seed N                simulator seed (default 1)
  *   --out PATH              where to write the Markdown (default BENCHMARKS.md; smoke: nowhere)
  *   --no-write              print only
@@ -31,6 +34,8 @@ import { type BenchReport, type Figure, type MachineInfo, SECTIONS, type Section
 import { ROUTES, type RequestBreakdown, minimumRequests } from './minimum.ts';
 import { type SimProcess, startSimProcess } from './sim-process.ts';
 import type { DbKind, FloorRunResult, IngestResult, RateLimitedResult, ReportRunResult, SyncResult } from './types.ts';
+import { DEFAULT_MAX_CONCURRENT_SYNCS } from '../src/db/index.ts';
+import { replicasSection } from './replicas.ts';
 import { runWorker } from './workers.ts';
 
 export interface BenchOptions {
@@ -40,6 +45,9 @@ export interface BenchOptions {
   profiles: SimProfile[];
   rateLimited: Array<{ profile: SimProfile; budget: number; credentials: number; reconcile: 'always' | 'off' }>;
   ingestRows: number;
+  /** Section 9: replica counts, and how many integrations they share. */
+  replicas: number[];
+  replicaIntegrations: number;
   seed: number;
   out: string | null;
   json: string | null;
@@ -75,6 +83,8 @@ export function parseOptions(argv: string[], log: (line: string) => void = (l) =
       profile: { type: 'string' },
       'rate-limited': { type: 'string' },
       'ingest-rows': { type: 'string' },
+      replicas: { type: 'string' },
+      'replica-integrations': { type: 'string' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
@@ -111,6 +121,10 @@ export function parseOptions(argv: string[], log: (line: string) => void = (l) =
     });
   const ingestRows = Number(values['ingest-rows'] ?? (smoke ? 4000 : 200_000));
   if (!Number.isInteger(ingestRows) || ingestRows < 100) problems.push(`--ingest-rows must be an integer >= 100`);
+  const replicas = (values.replicas ?? (smoke ? '1,2' : '1,2,4')).split(',').filter((r) => r.trim() !== '').map((r) => Number(r.trim()));
+  if (replicas.some((k) => !Number.isInteger(k) || k < 1 || k > 16)) problems.push(`--replicas takes replica counts from 1 to 16, e.g. 1,2,4; got ${values.replicas}`);
+  const replicaIntegrations = Number(values['replica-integrations'] ?? (smoke ? 4 : 20));
+  if (!Number.isInteger(replicaIntegrations) || replicaIntegrations < 1 || replicaIntegrations > 100) problems.push(`--replica-integrations must be an integer from 1 to 100`);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) problems.push(`--seed must be an integer`);
   if (problems.length > 0) throw new Error(`bench: ${problems.join('; ')}`);
@@ -121,6 +135,8 @@ export function parseOptions(argv: string[], log: (line: string) => void = (l) =
     profiles,
     rateLimited,
     ingestRows,
+    replicas,
+    replicaIntegrations,
     seed,
     out: values['no-write'] ? null : (values.out ?? (smoke ? null : 'BENCHMARKS.md')),
     json: values.json ?? null,
@@ -422,6 +438,14 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   // ── Section 8: Bitbucket Data Center (large; small with --smoke). ──
   await datacenterSection({ smoke: options.smoke, seed: options.seed, dbs, url, log }, add, raw);
+
+  // ── Section 9: several `roster serve` replicas on one server database (20 medium; 4 small with --smoke). ──
+  if (dbs.includes('server') && options.replicas.length > 0) {
+    await replicasSection({ smoke: options.smoke, replicas: options.replicas, integrations: options.replicaIntegrations, profile: options.smoke ? 'small' : 'medium', maxConcurrentSyncs: options.smoke ? 2 : DEFAULT_MAX_CONCURRENT_SYNCS, seed: options.seed, url, log }, add, raw);
+  } else {
+    // The embedded database is one process's (its data directory is locked by pid): there are no replicas to measure.
+    add('replicas', 'roster serve replicas', dbs.includes('server') ? 'not run (--replicas is empty)' : 'not run: replicas need the PostgreSQL server (the embedded database is single-process)', '', 'info');
+  }
 
   const machine: MachineInfo = {
     cpus: os.cpus().length,

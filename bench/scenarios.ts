@@ -20,8 +20,9 @@ import { createClock, startSimulator } from '../connectors/bitbucket-cloud/simul
 import { measureFloor } from './floor.ts';
 import type { BenchDbTarget, IngestResult, RateLimitedResult, ReportRunResult, Scenario, ScenarioResult, SimEndpoint, SyncResult } from './types.ts';
 
-/** A fixed, throwaway key: the bench's databases are scratch databases. */
-const keyring = loadKeyring({ ROSTER_ENCRYPTION_KEY: 'YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMDE=' }, null);
+/** A fixed, throwaway key: the bench's databases are scratch databases. `roster serve` replicas of the bench get it too. */
+export const BENCH_ENCRYPTION_KEY = 'YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMDE=';
+const keyring = loadKeyring({ ROSTER_ENCRYPTION_KEY: BENCH_ENCRYPTION_KEY }, null);
 
 /** Peak RSS of this process once its database was open: what the scenario's own work adds is the rest. */
 let openRssMb = 0;
@@ -60,8 +61,11 @@ async function withDatabase<T>(target: BenchDbTarget, body: (handle: RosterDatab
   }
 }
 
-/** The bench's integration of a simulator; its budget is the run's tuning (beyond what an operator may set), not a stored option. */
-async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimEndpoint): Promise<Integration> {
+/**
+ * The bench's integration of a simulator; its budget is the run's tuning (beyond what an operator may
+ * set), not a stored option. `schedule`: a cron expression for `roster serve` (default none).
+ */
+export async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimEndpoint, schedule: string | null = null): Promise<Integration> {
   const existing = await handle.db.selectFrom('integrations').selectAll().where('name', '=', name).executeTakeFirst();
   if (existing) return existing;
   const { integration } = await saveIntegration(
@@ -73,7 +77,7 @@ async function ensureIntegration(handle: RosterDatabase, name: string, sim: SimE
       workspace: sim.workspace,
       baseUrl: sim.baseUrl,
       credentialKind: 'api-token',
-      schedule: null,
+      schedule,
       timezone: 'UTC',
       options: {},
       credential: { secret: new Secret(sim.token), username: sim.email },
