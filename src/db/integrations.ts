@@ -49,6 +49,19 @@ export function credentialParts(kind: IntegrationKind, credentialKind: Credentia
 export async function saveIntegration(db: Kysely<Database>, keyring: Keyring, input: IntegrationInput, replace: boolean): Promise<{ integration: Integration; replaced: boolean }> {
   sourceOf(input.kind);
   const parts = credentialParts(input.kind, input.credentialKind, input.credential);
+  try {
+    return await writeIntegration(db, keyring, input, parts, replace);
+  } catch (error) {
+    // Another process inserted the same name between our look and our insert (replicas of `roster
+    // serve` bringing one config file's new integrations in at the same start): its row is there now.
+    // Replacing, we go again and update it (the row lock orders the two); not replacing, it exists.
+    if ((error as { constraint?: unknown }).constraint !== 'integrations_name_key') throw error;
+    if (!replace) throw new RosterError('integration_exists', `An integration named "${input.name}" was just added by another process. Choose another name, or pass --replace to overwrite its settings and credential.`, { cause: error });
+    return writeIntegration(db, keyring, input, parts, replace);
+  }
+}
+
+function writeIntegration(db: Kysely<Database>, keyring: Keyring, input: IntegrationInput, parts: ReturnType<typeof credentialParts>, replace: boolean): Promise<{ integration: Integration; replaced: boolean }> {
   return db.transaction().execute(async (trx) => {
     const existing = await trx.selectFrom('integrations').selectAll().where('name', '=', input.name).forUpdate().executeTakeFirst();
     if (existing && !replace) {

@@ -1,4 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { expect, it } from 'vitest';
+import { applyConfiguredIntegrations } from '../../src/cli/commands/configured.ts';
+import { CliContext } from '../../src/cli/context.ts';
 import { type RosterDatabase, openDatabase, poolSizeFor } from '../../src/db/index.ts';
 import type { Integration } from '../../src/db/types.ts';
 import { logger } from '../../src/log.ts';
@@ -225,6 +231,34 @@ describeWithDb('roster serve: pool size against --max-concurrent-syncs', () => {
       expect(enough.stderr).toContain('Cannot connect to PostgreSQL');
     } finally {
       cli.cleanup();
+    }
+  });
+});
+
+describeWithDb('replicas starting together', (get) => {
+  it('two replicas bringing the same new integrations of the config file into the database both start', async (context) => {
+    const main = get();
+    // The embedded database is one process's: there is no second replica to race with.
+    if (!main.url) return context.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-replicas-'));
+    const env = { DATABASE_URL: main.url, ROSTER_ENCRYPTION_KEY: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=', BB_TOKEN: 'token-of-the-config' };
+    const io = { stdout: new PassThrough(), stderr: new PassThrough(), env };
+    try {
+      for (let round = 0; round < 5; round++) {
+        const names = [0, 1, 2].map((i) => `declared-${round}-${i}`);
+        const file = path.join(dir, `roster.config.${round}.yaml`);
+        fs.writeFileSync(file, `integrations:\n${names.map((n) => `  - { name: ${n}, workspace: ${n}, credentialKind: api-token, username: svc@acme.example, secretEnv: BB_TOKEN }\n`).join('')}`);
+        const replicas = [new CliContext({ config: file }, io), new CliContext({ config: file }, io)];
+        try {
+          await Promise.all(replicas.map(async (ctx) => applyConfiguredIntegrations(ctx, await ctx.database())));
+        } finally {
+          await Promise.all(replicas.map((ctx) => ctx.close()));
+        }
+        const stored = await main.db.selectFrom('integrations').select('name').where('name', 'in', names).execute();
+        expect(stored.map((r) => r.name).sort()).toEqual(names);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
