@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BenchReport, SECTIONS, type SectionId } from '../../bench/figures.ts';
 import type { RequestBreakdown } from '../../bench/minimum.ts';
+import type { ReplicaRoundResult } from '../../bench/replicas.ts';
 import type { IngestResult, RateLimitedResult, FloorRunResult, ReportRunResult, SyncResult, WorkerOutput } from '../../bench/types.ts';
 import { testDbKind } from '../helpers/db.ts';
 import type { BenchResult as SimBenchResult } from '../../connectors/bitbucket-cloud/simulator/bench.ts';
@@ -108,6 +109,26 @@ const skip = kind === 'server' && !serverUrl;
     expect(r.rateLimitWaits).toBeGreaterThan(0);
     // With 10 requests an hour, the last of r.requests cannot go out before this many hours.
     expect(r.simHoursToLastRequest).toBeGreaterThanOrEqual(Math.ceil(r.requests / 10) - 1);
+  });
+
+  it('more than one machine: on the server, each replica count syncs every slot exactly once, none failed, within each cap', () => {
+    if (kind === 'embedded') {
+      // The embedded database is single-process: the section says so instead of measuring.
+      expect(report.figures.find((f) => f.section === 'replicas')?.value).toContain('replicas need the PostgreSQL server');
+      return;
+    }
+    for (const k of [1, 2]) {
+      const r = raw<ReplicaRoundResult>(`replicas:${k}`);
+      expect(r.replicas).toBe(k);
+      expect(r.timedOut).toBe(false);
+      expect(Object.values(r.runsPerIntegration)).toEqual([1, 1, 1, 1]);
+      expect(r.allRuns).toBe(4);
+      expect(r.notSucceeded).toBe(0);
+      expect(r.runsPerReplica).toHaveLength(k);
+      expect(r.runsPerReplica.reduce((a, b) => a + b, 0)).toBe(4);
+      for (const n of r.maxAtOncePerReplica) expect(n).toBeLessThanOrEqual(r.maxConcurrentSyncs);
+      expect(r.wallSeconds).toBeGreaterThan(0);
+    }
   });
 
   it('ingest and reports: rows went through', () => {
