@@ -25,7 +25,12 @@ export function poolSizeFor(concurrentSyncs: number): number {
   return concurrentSyncs * CONNECTIONS_PER_SYNC + CONNECTIONS_BESIDES_SYNCS;
 }
 
-/** How many syncs one `roster serve` runs at once unless told otherwise (see `Scheduler`). */
+/**
+ * How many syncs one `roster serve` runs at once unless told otherwise (see `Scheduler`). A sync
+ * mostly waits on the API's pacing and works the CPU in bursts (writes, effective access): four keep
+ * a small machine busy without slowing every run, and four replicas' pools (4 × 14) fit PostgreSQL's
+ * default max_connections of 100.
+ */
 export const DEFAULT_MAX_CONCURRENT_SYNCS = 4;
 /** The server pool's size unless ROSTER_DB_POOL_SIZE or `database.poolSize` says otherwise: enough for the default concurrency. */
 export const DEFAULT_POOL_SIZE = poolSizeFor(DEFAULT_MAX_CONCURRENT_SYNCS);
