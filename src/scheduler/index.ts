@@ -31,7 +31,6 @@ export interface SchedulerOptions {
 
 /** A trigger waiting for a free place: nothing held (no lock, no connection) until it gets one. */
 interface Waiting {
-  name: string;
   /** The slot's time (a resume: when it was asked for): the queue's order. */
   at: number;
   /** true: its turn has come; false: the scheduler stopped first. */
@@ -157,7 +156,7 @@ export class Scheduler {
     return new Promise<boolean>((admit) => {
       // Ordered by slot, first come first served within one: a later slot never overtakes an earlier one.
       const after = this.#queue.findIndex((w) => w.at > at);
-      this.#queue.splice(after < 0 ? this.#queue.length : after, 0, { name, at, admit });
+      this.#queue.splice(after < 0 ? this.#queue.length : after, 0, { at, admit });
       this.#options.logger.info({ integration: name, slot: slot?.toISOString() ?? null, queued: this.#queue.length, running: this.#active }, `sync queued: ${this.#active} of ${this.#capacity} syncs running`);
     });
   }
