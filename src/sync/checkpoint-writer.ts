@@ -22,6 +22,12 @@ export interface ScopeResult {
 const FLUSH_SCOPES = 400;
 const FLUSH_RECORDS = 20_000;
 const FLUSH_INTERVAL_MS = 1000;
+/**
+ * Batches that may wait behind the one being written before readers wait (backpressure). Reading goes
+ * on while a batch is written — the two overlap — and memory stays bounded: at most this many batches
+ * plus the one gathering.
+ */
+const MAX_BACKLOG = 1;
 
 export interface CheckpointWriterOptions {
   db: Kysely<Database>;
@@ -49,6 +55,8 @@ export class CheckpointWriter {
   #pending: ScopeResult[] = [];
   #pendingRecords = 0;
   #chain: Promise<void> = Promise.resolve();
+  /** Batch writes queued and not yet finished, oldest first (they finish in order, on the chain). */
+  readonly #backlog: Array<Promise<void>> = [];
   #lastFlush = Date.now();
   /** The first error a batch write met (null while all went well); the run stops with it. */
   error: unknown = null;
@@ -64,24 +72,32 @@ export class CheckpointWriter {
   }
 
   /**
-   * Writes what is queued, when forced or when enough has gathered. Never rejects: a failed batch is
-   * kept in `error` and reported through `onFailure`, which stops the run (the scopes it held have no
-   * checkpoint row, so a resumed run reads them again).
+   * Writes what is queued, when forced or when enough has gathered. Forced, it resolves once every
+   * queued batch is written; otherwise as soon as no more than `MAX_BACKLOG` batches wait behind the
+   * one being written, so readers go on reading while the database writes. Never rejects: a failed
+   * batch is kept in `error` and reported through `onFailure`, which stops the run (the scopes it held
+   * have no checkpoint row, so a resumed run reads them again).
    */
   flush(force: boolean): Promise<void> {
     const due = force || this.#pending.length >= FLUSH_SCOPES || this.#pendingRecords >= FLUSH_RECORDS || Date.now() - this.#lastFlush >= FLUSH_INTERVAL_MS;
-    if (this.#pending.length === 0 || !due) return this.#chain;
-    const batch = this.#pending;
-    this.#pending = [];
-    this.#pendingRecords = 0;
-    this.#lastFlush = Date.now();
-    this.#chain = this.#chain
-      .then(() => this.#writeResults(batch))
-      .catch((error: unknown) => {
-        this.error ??= error;
-        this.#o.onFailure(error);
-      });
-    return this.#chain;
+    if (this.#pending.length > 0 && due) {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#pendingRecords = 0;
+      this.#lastFlush = Date.now();
+      const written = this.#chain
+        .then(() => this.#writeResults(batch))
+        .catch((error: unknown) => {
+          this.error ??= error;
+          this.#o.onFailure(error);
+        });
+      this.#chain = written;
+      this.#backlog.push(written);
+      void written.then(() => this.#backlog.shift());
+    }
+    if (force) return this.#chain;
+    const waitFor = this.#backlog.length - 2 - MAX_BACKLOG;
+    return waitFor >= 0 ? (this.#backlog[waitFor] as Promise<void>) : Promise.resolve();
   }
 
   /**
