@@ -8,6 +8,7 @@ import * as reviewCampaigns from './2026-12-01T1200_review_campaigns.ts';
 import * as credentialSlots from './2026-12-01T1310_credential_slots.ts';
 import * as identity from './2026-12-01T1320_identity.ts';
 import * as directoryGroups from './2026-12-01T1330_directory_groups.ts';
+import * as reportedAccessByPermission from './2026-12-01T1400_reported_access_by_permission.ts';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from disk) so the
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01T1310_credential_slots': credentialSlots,
   '2026-12-01T1320_identity': identity,
   '2026-12-01T1330_directory_groups': directoryGroups,
+  '2026-12-01T1400_reported_access_by_permission': reportedAccessByPermission,
 };

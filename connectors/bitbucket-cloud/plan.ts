@@ -2,6 +2,7 @@ import type { Capabilities, RequestEstimate, StreamDeclaration } from '../../src
 import { REQUIREMENTS, gapFor } from './capabilities.ts';
 import { ACCESS_TOKEN_KINDS } from './credentials.ts';
 import { PAGELEN, type StreamState } from './listings.ts';
+import { REPORTED_ACCESS_PERMISSIONS } from './workspace-streams.ts';
 
 /**
  * What a sync of this workspace would cost, from a probe of its counts: the README's request formula
@@ -9,7 +10,7 @@ import { PAGELEN, type StreamState } from './listings.ts';
  * workspace-wide listing (`size`, asked for with `pagelen=1`), for the streams this credential can read.
  *
  * Probe: detection, then one request per listing whose size matters (members, projects, repositories,
- * Bitbucket's effective permissions) — five requests. Per-project and per-repository listings are
+ * and Bitbucket's effective permissions once per permission) — seven requests. Per-project and per-repository listings are
  * counted as one page each (fewer than 100 grants or keys per resource: the usual case; each one past
  * 100 adds a page), and an incremental run as a full one that reads only the first page of the
  * repository listing (`updated_on >` since the last run).
@@ -22,8 +23,8 @@ export async function estimateBitbucketRequests(state: StreamState, streams: rea
     return stream !== undefined && stream.coverage(capabilities) === null;
   };
   /** The listing's `size` from its first page; null when Bitbucket does not say. */
-  const sizeOf = async (segments: string[], what: string): Promise<number> => {
-    const { json } = await api.getJson(api.url(segments, { pagelen: '1' }), {}, signal);
+  const sizeOf = async (segments: string[], what: string, query: Record<string, string> = {}): Promise<number> => {
+    const { json } = await api.getJson(api.url(segments, { ...query, pagelen: '1' }), {}, signal);
     const size = (json as { size?: unknown } | null)?.size;
     if (typeof size === 'number' && Number.isInteger(size) && size >= 0) return size;
     assumptions.push(`Bitbucket did not state how many ${what} there are; counted as one page`);
@@ -35,7 +36,13 @@ export async function estimateBitbucketRequests(state: StreamState, streams: rea
   const members = readable('members') ? await sizeOf(['2.0', 'workspaces', ws, withRoles ? 'permissions' : 'members'], 'workspace members') : 0;
   const projects = readable('projects') ? await sizeOf(['2.0', 'workspaces', ws, 'projects'], 'projects') : 0;
   const repositories = readable('repositories') ? await sizeOf(['2.0', 'repositories', ws], 'repositories') : 0;
-  const reported = readable('reported-access') ? await sizeOf(['2.0', 'workspaces', ws, 'permissions', 'repositories'], 'effective permission rows') : 0;
+  // Read as one listing per permission (see REPORTED_ACCESS), so each is paged on its own.
+  let reportedPages = 0;
+  if (readable('reported-access')) {
+    for (const permission of REPORTED_ACCESS_PERMISSIONS) {
+      reportedPages += pages(await sizeOf(['2.0', 'workspaces', ws, 'permissions', 'repositories'], `${permission} effective permission rows`, { q: `permission="${permission}"` }), PAGELEN.reportedAccess);
+    }
+  }
 
   const readsWorkspaceInDetection = (ACCESS_TOKEN_KINDS as readonly string[]).includes(capabilities.credentialKind);
   const bulkGroups = gapFor(capabilities, REQUIREMENTS.groupPrivileges, ws) === null;
@@ -52,7 +59,7 @@ export async function estimateBitbucketRequests(state: StreamState, streams: rea
     'repository-user-permissions': same(readable('repository-user-permissions') ? repositories : 0),
     'repository-group-permissions': same(readable('repository-group-permissions') ? (bulkGroups ? 1 : repositories) : 0),
     'repository-deploy-keys': same(readable('repository-deploy-keys') ? repositories : 0),
-    'reported-access': same(readable('reported-access') ? pages(reported, PAGELEN.reportedAccess) : 0),
+    'reported-access': same(reportedPages),
   };
   const oauth = capabilities.credentialKind === 'oauth-client-credentials';
   if (oauth) assumptions.push('one OAuth token request per run (tokens last two hours)');

@@ -111,10 +111,14 @@ describe('full sync against the simulator (admin API token)', () => {
     expect(new Set(result.all.reportedAccess.map((r) => `${r.user.externalId}|${r.resource.externalId}|${r.permission}`))).toEqual(expected);
   });
 
-  it('makes exactly the minimum number of requests, with max pagelen and no ignored parameters', () => {
+  it('makes exactly the requests of the README formula, with max pagelen and no ignored parameters', () => {
     const t = sim.truth.summary();
     const pages = (n: number) => Math.max(1, Math.ceil(n / 100));
-    const min = minimumRequests(t, { members: pages(t.users), projects: pages(t.projects), repos: pages(t.repositories), reported: pages(sim.truth.reportedRepositoryPermissions().length) });
+    // Bitbucket's effective permissions: one listing per permission (README), at most 2 pages more than one listing.
+    const reportedRows = sim.truth.reportedRepositoryPermissions();
+    const reported = ['admin', 'write', 'read'].reduce((n, p) => n + pages(reportedRows.filter((r) => r.permission === p).length), 0);
+    expect(reported).toBeLessThanOrEqual(pages(reportedRows.length) + 2);
+    const min = minimumRequests(t, { members: pages(t.users), projects: pages(t.projects), repos: pages(t.repositories), reported });
     // Per-resource listings are one page each at pagelen 100 in this profile.
     expect(result.requests).toBe(min);
     expect(sim.stats().requests).toBe(min);

@@ -215,20 +215,41 @@ export const REPOSITORIES: WorkspaceStream = {
   },
 };
 
+/**
+ * Bitbucket's effective repository permissions are one workspace-wide listing that can only be
+ * paged forward (`next` links are not to be constructed), so read whole it is one request after
+ * another — the longest chain of a full sync (4,142 pages on `large`, 24,739 on `enterprise`). Read
+ * as three listings filtered by permission (`q=permission="admin"` and so on, the filter its
+ * documentation gives), the three chains run side by side for at most two more requests. A pair's
+ * permission decides its listing, and stored rows are keyed by permission, so a pair whose
+ * permission changes leaves one listing and joins another, and each listing removes only its own.
+ */
+export const REPORTED_ACCESS_PERMISSIONS = ['admin', 'write', 'read'] as const;
+
 export const REPORTED_ACCESS: WorkspaceStream = {
   name: 'reported-access',
   description: "Bitbucket's own effective repository permissions",
   dependsOn: ['repositories'],
   effectiveAnswer: true,
   requirement: REQUIREMENTS.reportedAccess,
-  scopes: (state) => [{ id: 'reported-access', stream: 'reported-access', resource: null, label: `${state.workspace} effective permissions` }],
-  async *read(state, _scope, ctx) {
+  scopes: (state) =>
+    REPORTED_ACCESS_PERMISSIONS.map((permission) => ({ id: `reported-access:${permission}`, stream: 'reported-access', resource: null, label: `${state.workspace} effective permissions (${permission})` })),
+  async *read(state, scope, ctx) {
+    const permission = REPORTED_ACCESS_PERMISSIONS.find((p) => scope.id === `reported-access:${p}`);
+    if (!permission) throw new ConnectorError('internal', `Scope ${scope.id} names no permission of Bitbucket's effective permissions listing`, { endpoint: '' });
     const known = new Set((await ctx.resources('repository')).map((r) => r.externalId));
     const spec = { fields: FIELDS.reportedAccess, pagelen: PAGELEN.reportedAccess, item: repositoryPermissionSchema, key: (p: z.infer<typeof repositoryPermissionSchema>) => `${p.user.uuid} ${p.repository.uuid}`, requirement: REQUIREMENTS.reportedAccess };
-    for await (const page of listPages(state, ctx, ['2.0', 'workspaces', state.workspace, 'permissions', 'repositories'], spec)) {
+    const query = { q: `permission="${permission}"` };
+    // Each user and repository is referenced once per listing, not once per page: a listing of
+    // millions of rows names the same few thousand users on every page. An earlier page's references
+    // are written before a later page's rows (the engine writes a scope's parts in order).
+    const seen = new Set<string>();
+    for await (const page of listPages(state, ctx, ['2.0', 'workspaces', state.workspace, 'permissions', 'repositories'], spec, { query })) {
       const batch: Required<Pick<Batch, 'reportedAccess' | 'referencedPrincipals' | 'referencedResources'>> = { reportedAccess: [], referencedPrincipals: [], referencedResources: [] };
-      const seen = new Set<string>();
       for (const p of page) {
+        // Another permission's row (a server that ignored the filter) belongs to that listing: kept
+        // here, it would be stored twice and removed by the wrong listing.
+        if (p.permission !== permission) continue;
         addUnique(batch.referencedPrincipals, seen, userRecord(p.user));
         // Only repositories the listing did not show: a condensed one must not overwrite a full record.
         if (!known.has(p.repository.uuid)) {
@@ -240,8 +261,8 @@ export const REPORTED_ACCESS: WorkspaceStream = {
             parent: null,
           });
         }
-        const permission = grantedPermission(p.permission);
-        if (permission) batch.reportedAccess.push({ user: { kind: 'user', externalId: p.user.uuid }, resource: { kind: 'repository', externalId: p.repository.uuid }, permission });
+        const granted = grantedPermission(p.permission);
+        if (granted) batch.reportedAccess.push({ user: { kind: 'user', externalId: p.user.uuid }, resource: { kind: 'repository', externalId: p.repository.uuid }, permission: granted });
       }
       yield batch;
     }

@@ -304,7 +304,7 @@ describeWithDb('faults: nothing seen before is removed unless its scope was re-r
     const broken = await syncSim(get(), integration, { spillRecords: 100 });
     medium.faults.clear();
     expect(broken.status).toBe('partial');
-    const scope = await get().db.selectFrom('sync_scopes').select(['status']).where('run_id', '=', broken.runId).where('scope', '=', 'reported-access').executeTakeFirstOrThrow();
+    const scope = await get().db.selectFrom('sync_scopes').select(['status']).where('run_id', '=', broken.runId).where('stream', '=', 'reported-access').where('status', '=', 'failed').executeTakeFirstOrThrow();
     expect(scope.status).toBe('failed');
     const removed = await sql<{ n: number }>`select count(*)::int as n from reported_access where removed_run = ${broken.runId}`.execute(get().db);
     expect(removed.rows[0]?.n).toBe(0);

@@ -549,7 +549,7 @@ function argsOf(c: Change): unknown[] {
 
 /** Every listing the admin credential reads in a workspace like `w` (the connector's scope ids). */
 function everyListing(w: World): string[] {
-  const scopes = ['workspace', 'workspace-members', 'groups', 'projects', 'repositories', 'repository-group-permissions', 'reported-access'];
+  const scopes = ['workspace', 'workspace-members', 'groups', 'projects', 'repositories', 'repository-group-permissions', 'reported-access:admin', 'reported-access:write', 'reported-access:read'];
   for (const p of w.projects.values()) scopes.push(`project-user-permissions:${p.uuid}`, `project-group-permissions:${p.uuid}`, `project-deploy-keys:${p.uuid}`);
   for (const r of w.repos.values()) scopes.push(`repository-user-permissions:${r.uuid}`, `repository-deploy-keys:${r.uuid}`);
   return scopes.sort();
