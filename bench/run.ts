@@ -280,16 +280,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         requestsSeen.push({ db: kind, roster: full.result.apiRequests, sim: fullDelta.requests, r429: fullDelta.r429, byRoute: fullDelta.byRoute });
         log(`  full sync: ${full.result.status}, ${fmt.int(full.result.apiRequests)} requests, ${fmt.s(full.result.wallMs)} (finalize ${fmt.s(full.result.finalizeMs)}), peak RSS ${fmt.mib(full.peakRssMb)}`);
 
-        // Section 4: throughput without a rate limit.
-        const syncTarget = profile === 'enterprise' ? `< ${TARGETS.enterpriseSyncMs / 60_000} min` : profile === 'large' ? `< ${TARGETS.largeSyncMs / 60_000} min` : '';
-        const syncLimit = profile === 'enterprise' ? TARGETS.enterpriseSyncMs : profile === 'large' ? TARGETS.largeSyncMs : null;
+        // Section 4: throughput without a rate limit. The issue's targets: enterprise on the server
+        // (time and peak RSS; the embedded database holds ~430 MiB of PGlite in process), large on both.
+        const enterpriseTargeted = profile === 'enterprise' && kind === 'server';
+        const syncLimit = enterpriseTargeted ? TARGETS.enterpriseSyncMs : profile === 'large' ? TARGETS.largeSyncMs : null;
+        const syncTarget = syncLimit === null ? '' : `< ${syncLimit / 60_000} min`;
         add('throughput', `${profile} full sync, ${kind}: wall time`, `${fmt.s(full.result.wallMs)} (finalize ${fmt.s(full.result.finalizeMs)}; ${fmt.int(full.result.apiRequests / (full.result.wallMs / 1000))} req/s)`, syncTarget, syncLimit === null ? 'info' : full.result.wallMs < syncLimit && full.result.status === 'succeeded' ? 'pass' : 'miss');
         add(
           'throughput',
           `${profile} full sync, ${kind}: peak RSS`,
           rss(full, kind),
-          profile === 'enterprise' ? `< ${fmt.mib(TARGETS.enterpriseRssMb)}` : '',
-          profile === 'enterprise' ? (full.peakRssMb < TARGETS.enterpriseRssMb ? 'pass' : 'miss') : 'info',
+          enterpriseTargeted ? `< ${fmt.mib(TARGETS.enterpriseRssMb)}` : '',
+          enterpriseTargeted ? (full.peakRssMb < TARGETS.enterpriseRssMb ? 'pass' : 'miss') : 'info',
         );
 
         // Section 2: a small change, then an incremental sync.
