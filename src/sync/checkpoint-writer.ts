@@ -24,8 +24,8 @@ const FLUSH_RECORDS = 20_000;
 const FLUSH_INTERVAL_MS = 1000;
 /**
  * Batches that may wait behind the one being written before readers wait (backpressure). Reading goes
- * on while a batch is written — the two overlap — and memory stays bounded: at most this many batches
- * plus the one gathering.
+ * on while a batch is written — the two overlap — and memory stays bounded: the batch being written,
+ * at most this many waiting behind it, and the one gathering.
  */
 const MAX_BACKLOG = 1;
 
