@@ -7,7 +7,7 @@
  *   --db embedded|server|both   databases to run on (default both; the server is skipped, with a note, when it does not answer)
  *   --profile a,b           profiles for sections 1, 2, 4 and 6 (default medium,large; with --enterprise also enterprise)
  *   --rate-limited p@n,…    rate-limited runs: profile@requests-per-hour[xCREDENTIALS][:off] (default medium@1000,medium@100;
- *                           with --enterprise also large@1000, large@1000x4 and large@1000x4:off)
+ *                           with --enterprise also large and enterprise @1000, @1000x4 and @1000x4:off)
  *   --ingest-rows N         grant rows per ingest round (default 200000)
  *   --replicas 1,2,4        section 9: numbers of `roster serve` replicas to run on one server database (default 1,2,4; smoke 1,2)
  *   --replica-integrations N   section 9: integrations, each on a simulator of its own (default 20 medium, each replica
@@ -103,7 +103,7 @@ export function parseOptions(argv: string[], log: (line: string) => void = (l) =
     if (!isProfile(p)) problems.push(`unknown profile ${p} (use ${SIM_PROFILES.join(', ')})`);
     return isProfile(p);
   }) as SimProfile[];
-  const rateSpec = values['rate-limited'] ?? (smoke ? 'small@10' : enterprise ? 'medium@1000,medium@100,large@1000,large@1000x4,large@1000x4:off' : 'medium@1000,medium@100');
+  const rateSpec = values['rate-limited'] ?? (smoke ? 'small@10' : enterprise ? 'medium@1000,medium@100,large@1000,large@1000x4,large@1000x4:off,enterprise@1000x4:off,enterprise@1000x4,enterprise@1000' : 'medium@1000,medium@100');
   const rateLimited = rateSpec
     .split(',')
     .filter((s) => s.trim() !== '')
