@@ -8,7 +8,11 @@ import { RESULT_MARKER, type Scenario, type ScenarioResult, type WorkerOutput } 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
 export async function runWorker<T extends ScenarioResult>(scenario: Scenario, options: { timeoutMs?: number } = {}): Promise<WorkerOutput<T>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(scenario)], {
+  // A rate-limited run hosts its simulator in the worker (an accelerated clock cannot cross processes):
+  // enterprise's truth and effective-permission pages outgrow Node's default heap (an out-of-memory
+  // crash at 4 GiB with reconciliation on), as the simulator process's own does (sim-process.ts).
+  const heap = scenario.kind === 'rate-limited' ? ['--max-old-space-size=12288'] : [];
+  const child = spawn(process.execPath, [...heap, '--import', 'tsx', WORKER, JSON.stringify(scenario)], {
     // stdin stays open while the bench lives: the worker exits when it closes.
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ROSTER_LOG_LEVEL: process.env.ROSTER_LOG_LEVEL ?? 'error' },
