@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { type Kysely, sql } from 'kysely';
-import type { Database, PersonStatus, PersonType } from '../db/types.ts';
+import type { Database, PeopleTable } from '../db/types.ts';
 import { RosterError } from '../errors.ts';
 import { type PeopleField, type PersonRecord, type PresetName, parsePeopleFile } from './people-file.ts';
 
@@ -148,24 +148,12 @@ export interface PersonAt extends PersonRecord {
  * that time, and the versions present in it. A person listed by several sources appears once per source.
  */
 export async function peopleAt(db: Kysely<Database>, asOf: Date | null): Promise<PersonAt[]> {
-  const rows = await sql<{
-    id: string;
-    source: string;
-    import_id: string;
-    imported_at: Date;
-    file_name: string;
-    line: number;
-    email: string;
-    email_key: string;
-    account_id: string | null;
-    name: string | null;
-    employee_id: string | null;
-    status: PersonStatus;
-    termination_date: string | null;
-    manager_email: string | null;
-    department: string | null;
-    type: PersonType | null;
-  }>`
+  const rows = await sql<
+    { id: string; import_id: string; imported_at: Date; file_name: string } & Pick<
+      PeopleTable,
+      'source' | 'line' | 'email' | 'email_key' | 'account_id' | 'name' | 'employee_id' | 'status' | 'termination_date' | 'manager_email' | 'department' | 'type'
+    >
+  >`
     with latest as (
       select distinct on (i.source) i.id, i.source, i.imported_at, i.file_name
         from people_imports i
