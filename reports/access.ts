@@ -202,16 +202,24 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
       ? sql`array[]::text[]`
       : sql`array_remove(array[${sql.join(model.implicit.map((rule) => sql`case when ${implicitApplies(rule, alias)} then ${rule.path} end`))}]::text[], null)`;
 
-  const resourceKey = sql`${resourceKindRank(model, sql.ref('r.kind'))}, (r.handle collate "C"), r.id`;
-  const principalKey = sql`${PRINCIPAL_KIND_RANK(sql.ref('pr.kind'))}, (pr.display_name collate "C"), (pr.external_id collate "C"), pr.id`;
+  // The output order of resources and of principals, each ranked once in its own small table (rord,
+  // pord): the sort of millions of paths then compares two integers instead of seven expressions with
+  // collated text (the enterprise floor: 33 s → 19 s). Anyone (no principal) comes first, as rank 0.
+  const resourceKey = sql`rord.ord`;
+  const principalKey = sql`coalesce(pord.ord, 0)`;
   // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY; the columns
   // after the key are fixed per resource and principal and only ride along.
   const key = q.order === 'resource' ? sql`${resourceKey}, ${principalKey}` : sql`${principalKey}, ${resourceKey}`;
   const parentKinds = [...new Set(model.inheritance.map((rule) => rule.from))];
 
   return sql<AccessDbRow>`
-    with pv as ${principalsAt(I, R)},
-    rv as ${resourcesAt(I, R)},
+    -- Not materialized: each use is planned on the versions tables' statistics. Materialized, a CTE has
+    -- none, the planner guesses 200 distinct ids, and its row estimates grow by orders of magnitude
+    -- with every join (merge joins with external sorts of every path, several times over).
+    with pv as not materialized ${principalsAt(I, R)},
+    rv as not materialized ${resourcesAt(I, R)},
+    rord as (select id, row_number() over (order by ${resourceKindRank(model, sql.ref('kind'))}, (handle collate "C"), id) as ord from rv),
+    pord as (select id, row_number() over (order by ${PRINCIPAL_KIND_RANK(sql.ref('kind'))}, (display_name collate "C"), (external_id collate "C"), id) as ord from pv),
     paths as (${paths}),
     group_use as (
       select g.principal_id, count(*)::int as grants,
@@ -266,7 +274,9 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
                     coalesce(p.since_run, greatest(g.first_seen_run, m.first_seen_run, r.present_since_run))::text, gu.grants = 1 and gu.members = 1))) as r`}
       from paths p
       join rv r on r.id = p.resource_id
+      join rord on rord.id = r.id
       left join pv pr on pr.id = p.principal_id
+      left join pord on pord.id = pr.id
       left join grants g on g.id = p.grant_id
       left join memberships m on m.id = p.membership_id
       left join pv vg on vg.id = p.via_group_id
@@ -277,7 +287,7 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
       ${q.privilegedOnly ? sql`left join admins ad on ad.resource_id = r.id` : sql``}
      where ${q.privilegedOnly ? sql`(p.resource_id, p.principal_id) in (select resource_id, principal_id from privileged)` : sql`true`}
        and ${q.resourceId === undefined ? sql`true` : sql`p.resource_id = ${q.resourceId}`}
-     group by ${key}, r.kind, r.handle, r.external_id, r.name, r.attributes, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.role
+     group by ${key}, r.id, pr.id, r.kind, r.handle, r.external_id, r.name, r.attributes, pr.kind, pr.display_name, pr.external_id, pr.handle, pr.account_id, proj.handle, ro.role
      order by ${key}`;
 }
 
