@@ -1,7 +1,5 @@
 import { permissionModelOf } from '../src/connectors.ts';
-import { type AccessQueryRow, type AccessRow, accessFlags, accessQuery, accessRules, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
-import type { RawBuilder } from 'kysely';
-import { cursorPages, mapPages } from './cursor.ts';
+import { type AccessQuery, type AccessRow, accessFlags, accessRowPages, accessRules, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
 import { type FindingKind, findingsFor } from '../src/identity/findings.ts';
 import { type IdentityView, loadIdentity, matchAccount } from '../src/identity/view.ts';
@@ -61,11 +59,11 @@ export function renderAccessRow(ctx: ReportContext, row: AccessRow, flagOptions:
 }
 
 /** Streams an access query's rows, rendered. */
-export async function* accessPages(ctx: ReportContext, query: RawBuilder<AccessQueryRow>): AsyncGenerator<RenderedAccessRow[]> {
+export async function* accessPages(ctx: ReportContext, q: AccessQuery): AsyncGenerator<RenderedAccessRow[]> {
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
   const identity = identityLookup(ctx, await loadIdentity(ctx.db, ctx.options.asOf ?? null));
-  yield* mapPages(cursorPages(ctx.db, query, ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions, identity));
+  for await (const page of accessRowPages(ctx, q, ctx.pageSize)) yield page.map((row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions, identity));
 }
 
 /** Who is behind the account, from the organization and the people files (users; empty when unknown). */
@@ -133,5 +131,5 @@ export const accessReview: ReportDefinition<RenderedAccessRow> = {
     { name: 'reviewer', description: 'For the reviewer', value: () => '' },
     { name: 'comment', description: 'For the reviewer', value: () => '' },
   ],
-  pages: (ctx) => accessPages(ctx, accessQuery(ctx, { order: 'resource', usersOnly: false })),
+  pages: (ctx) => accessPages(ctx, { order: 'resource', usersOnly: false }),
 };

@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import { permissionModelOf } from '../src/connectors.ts';
-import { type AccessRow, type AccessRules, type PathJson, accessFlags, accessQuery, accessRules, memberListKnown, pathLabel, toAccessRow } from './access.ts';
+import { type AccessRow, type AccessRules, type PathJson, accessFlags, accessRowPages, accessRules, memberListKnown, pathLabel, toAccessRow } from './access.ts';
 import { changeWindow } from './access-changes.ts';
-import { cursorPages } from './cursor.ts';
 import type { Column, ReportContext, ReportDefinition } from './types.ts';
 
 /**
@@ -250,7 +249,7 @@ export async function windowFacts(ctx: Pick<ReportContext, 'db' | 'integration'>
 export async function* accessStates(ctx: ReportContext): AsyncGenerator<AccessState[]> {
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
-  for await (const page of cursorPages(ctx.db, accessQuery(ctx, { order: 'resource', usersOnly: false }), ctx.pageSize)) {
+  for await (const page of accessRowPages(ctx, { order: 'resource', usersOnly: false }, ctx.pageSize)) {
     yield page.map((db) => {
       const row = toAccessRow(db, rules);
       return accessState(row, accessFlags(row, flagOptions));

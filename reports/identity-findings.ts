@@ -1,8 +1,7 @@
 import { permissionModelOf } from '../src/connectors.ts';
 import { type AccountWithAccess, DEFAULT_DORMANT_DAYS, FINDING_KINDS, type FindingOptions, type IdentityFinding, accessLabels, findingsFor } from '../src/identity/findings.ts';
 import { loadIdentity } from '../src/identity/view.ts';
-import { accessQuery, accessRules, toAccessRow } from './access.ts';
-import { cursorPages } from './cursor.ts';
+import { accessRowPages, accessRules, toAccessRow } from './access.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
 
 /**
@@ -28,7 +27,7 @@ export async function* accountsWithAccess(ctx: ReportContext): AsyncGenerator<Ac
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
   let current: AccountWithAccess | null = null;
   let currentId: string | null = null;
-  for await (const page of cursorPages(ctx.db, accessQuery(ctx, { order: 'principal', usersOnly: true }), ctx.pageSize)) {
+  for await (const page of accessRowPages(ctx, { order: 'principal', usersOnly: true }, ctx.pageSize)) {
     for (const db of page) {
       const row = toAccessRow(db, rules);
       if (row.principal_id === null) continue;

@@ -1,4 +1,4 @@
-import { type PathJson, accessQuery, pathLabel } from './access.ts';
+import { type PathJson, pathLabel } from './access.ts';
 import { type RenderedAccessRow, accessPages, principalColumns, resourceColumns } from './access-review.ts';
 import type { ReportDefinition } from './types.ts';
 
@@ -31,5 +31,5 @@ export const privilegedAccess: ReportDefinition<RenderedAccessRow> = {
     { name: 'first_seen_run', description: 'That run', value: (r) => r.first_seen_run },
     { name: 'flags', description: 'As in access-review', value: (r) => r.flags },
   ],
-  pages: (ctx) => accessPages(ctx, accessQuery(ctx, { order: 'resource', usersOnly: false, privilegedOnly: true })),
+  pages: (ctx) => accessPages(ctx, { order: 'resource', usersOnly: false, privilegedOnly: true }),
 };

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type PathJson, accessQuery } from './access.ts';
+import type { PathJson } from './access.ts';
 import { type RenderedAccessRow, accessPages, grantColumns, identityColumns, principalColumns, resourceColumns } from './access-review.ts';
 import { resolveUser } from './context.ts';
 import { principalsAt } from '../src/access/history.ts';
@@ -58,6 +58,6 @@ export const userAccess: ReportDefinition<RenderedAccessRow> = {
         ctx.warnings.push(`User ${user.displayName ?? user.externalId} (${user.externalId}) was not present in "${ctx.integration.name}" at the end of run ${ctx.run.id}: no access to report.`);
       }
     }
-    yield* accessPages(ctx, accessQuery(ctx, { order: 'principal', usersOnly: true, principalId }));
+    yield* accessPages(ctx, { order: 'principal', usersOnly: true, principalId });
   },
 };

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import { type AccessRow, accessFlags, accessQuery, memberListKnown, toAccessRow } from '../../reports/access.ts';
+import { type AccessRow, accessFlags, accessRowPages, memberListKnown, toAccessRow } from '../../reports/access.ts';
 import { chooseRun, coverageGaps, ensurePlannerStatistics, finishedRuns, resolveIntegration, stateWarnings, DEFAULT_MAX_AGE_MS } from '../../reports/context.ts';
-import { cursorPages } from '../../reports/cursor.ts';
 import { type AccessState, type WindowFacts, accessState, accessStates, changeCauses, compareStates, pathText, stateKey, windowFacts } from '../../reports/effective-access-changes.ts';
 import type { RunInfo } from '../../reports/types.ts';
 import type { Database, Integration } from '../db/types.ts';
@@ -212,7 +211,7 @@ export async function createCampaign(db: Db, options: CreateCampaignOptions): Pr
           group = [];
         };
 
-        for await (const page of cursorPages(trx, accessQuery(ctx, { order: 'resource', usersOnly: false }), PAGE_SIZE)) {
+        for await (const page of accessRowPages(ctx, { order: 'resource', usersOnly: false }, PAGE_SIZE)) {
           for (const db of page) {
             const row = toAccessRow(db, rules);
             accessRows += 1;

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { type AccessRules, type PathJson, accessQuery, toAccessRow } from '../../reports/access.ts';
+import { type AccessRules, type PathJson, accessRowsOf, toAccessRow } from '../../reports/access.ts';
 import { pathText } from '../../reports/effective-access-changes.ts';
 import { finishedRuns } from '../../reports/context.ts';
 import type { RunInfo } from '../../reports/types.ts';
@@ -102,8 +102,8 @@ export async function remediationTasks(db: Db, ref: string, options: { now?: Dat
         const runs = new Map((runsOf.get(integration.id) ?? []).map((r) => [r.id, r]));
         const ctx = contextAt(db, integration, run, runs, now);
         const rules = rulesOf(integration.kind);
-        const rows = await accessQuery(ctx, { order: 'principal', usersOnly: false, principalId: item.principal_id }).execute(db);
-        found = new Map(rows.rows.map((r) => toAccessRow(r, rules)).map((r) => [r.resource_id, r.permission]));
+        const rows = await accessRowsOf(ctx, { order: 'principal', usersOnly: false, principalId: item.principal_id });
+        found = new Map(rows.map((r) => toAccessRow(r, rules)).map((r) => [r.resource_id, r.permission]));
       }
       accessCache.set(key, found);
     }

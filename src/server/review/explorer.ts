@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { accessQuery } from '../../../reports/access.ts';
+import type { AccessQuery } from '../../../reports/access.ts';
 import { type RenderedAccessRow, accessPages } from '../../../reports/access-review.ts';
 import { finishedRuns, resolveUser } from '../../../reports/context.ts';
 import { inSnapshot } from '../../../reports/run.ts';
@@ -62,7 +62,7 @@ export async function exploreAccess(db: Kysely<Database>, request: ExplorerReque
       select r.id::text as id, r.handle from ${resourcesAt(integration.id, run.id, ['repository'])} r where r.handle is not null order by r.handle collate "C", r.id`.execute(trx);
     result.repositories = repos.rows.map((r) => r.handle);
     const ctx = contextAt(trx, integration, run, runs, now);
-    let query;
+    let query: AccessQuery;
     if (request.repository?.trim()) {
       const slug = request.repository.trim();
       result.mode = 'repository';
@@ -72,14 +72,14 @@ export async function exploreAccess(db: Kysely<Database>, request: ExplorerReque
         result.problem = `No repository "${slug}" at the end of run ${run.id} of "${integration.name}": choose one of the list (slugs, as in Bitbucket's URLs).`;
         return;
       }
-      query = accessQuery(ctx, { order: 'resource', usersOnly: false, resourceId: repo.id });
+      query = { order: 'resource', usersOnly: false, resourceId: repo.id };
     } else if (request.user?.trim()) {
       result.mode = 'user';
       result.subject = request.user.trim();
       try {
         const user = await resolveUser(trx, integration, request.user.trim(), 'user');
         result.subject = user.displayName ?? user.externalId;
-        query = accessQuery(ctx, { order: 'principal', usersOnly: true, principalId: user.id });
+        query = { order: 'principal', usersOnly: true, principalId: user.id };
       } catch (error) {
         if (!(error instanceof RosterError)) throw error;
         result.problem = errorMessage(error);
