@@ -1,5 +1,6 @@
 import { permissionModelOf } from '../src/connectors.ts';
 import { type AccessQuery, type AccessRow, accessFlags, accessRowPages, accessRules, memberListKnown, pathJson, pathLabel, runTime, toAccessRow } from './access.ts';
+import { mapPages } from './cursor.ts';
 import type { Cell, Column, ReportContext, ReportDefinition } from './types.ts';
 import { type FindingKind, findingsFor } from '../src/identity/findings.ts';
 import { type IdentityView, loadIdentity, matchAccount } from '../src/identity/view.ts';
@@ -63,7 +64,7 @@ export async function* accessPages(ctx: ReportContext, q: AccessQuery): AsyncGen
   const flagOptions = { memberListKnown: await memberListKnown(ctx) };
   const rules = accessRules(permissionModelOf(ctx.integration.kind));
   const identity = identityLookup(ctx, await loadIdentity(ctx.db, ctx.options.asOf ?? null));
-  for await (const page of accessRowPages(ctx, q, ctx.pageSize)) yield page.map((row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions, identity));
+  yield* mapPages(accessRowPages(ctx, q, ctx.pageSize), (row) => renderAccessRow(ctx, toAccessRow(row, rules), flagOptions, identity));
 }
 
 /** Who is behind the account, from the organization and the people files (users; empty when unknown). */

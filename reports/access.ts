@@ -244,11 +244,10 @@ class AccessEntities {
   private async loadResources(ids: string[] | null): Promise<void> {
     const { ctx } = this;
     const model = permissionModelOf(ctx.integration.kind);
-    const parentKinds = [...new Set(model.inheritance.map((rule) => rule.from))];
     const rows = await sql<ResourceEntity & { id: string }>`
       with rv as not materialized ${resourcesAt(ctx.integration.id, ctx.run.id)}
       select r.id::text as id, r.kind, r.external_id, r.handle, r.name, to_json(${implicitOf(model, 'r')}) as implicit, proj.handle as project_handle
-        from rv r left join rv proj on proj.id = r.parent_id and ${parentKinds.length > 0 ? sql`proj.kind in (${sql.join(parentKinds.map((k) => sql`${k}`))})` : sql`false`}
+        from rv r ${projectJoin(model)}
        where ${ids === null ? sql`true` : sql`r.id = any(${ids}::bigint[])`}`.execute(ctx.db);
     for (const { id, ...resource } of rows.rows) this.resources.set(id, resource);
   }
@@ -297,6 +296,12 @@ function implicitOf(model: PermissionModel, alias: string): RawBuilder<unknown> 
   return model.implicit.length === 0
     ? sql`array[]::text[]`
     : sql`array_remove(array[${sql.join(model.implicit.map((rule) => sql`case when ${implicitApplies(rule, alias)} then ${rule.path} end`))}]::text[], null)`;
+}
+
+/** `proj`: the parent a resource `r` inherits from (Bitbucket: a repository's project), over the CTE `rv`. */
+function projectJoin(model: PermissionModel): RawBuilder<unknown> {
+  const parentKinds = [...new Set(model.inheritance.map((rule) => rule.from))];
+  return sql`left join rv proj on proj.id = r.parent_id and ${parentKinds.length > 0 ? sql`proj.kind in (${sql.join(parentKinds.map((k) => sql`${k}`))})` : sql`false`}`;
 }
 
 /** Per group with a grant at the end of run `R`: its grants and its members (over the CTE `pv`). */
@@ -354,7 +359,6 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
   const principalKey = sql`coalesce(pord.ord, 0)`;
   // Grouped in the output order, so one sort serves both the aggregation and the ORDER BY.
   const key = q.order === 'resource' ? sql`${resourceKey}, ${principalKey}` : sql`${principalKey}, ${resourceKey}`;
-  const parentKinds = [...new Set(model.inheritance.map((rule) => rule.from))];
 
   return sql`
     -- Not materialized: each use is planned on the versions tables' statistics. Materialized, a CTE has
@@ -405,7 +409,7 @@ function accessSql(ctx: ReportContext, q: AccessQuery, floor: 'access-review' | 
       left join pv vg on vg.id = p.via_group_id
       left join rv vp on vp.id = p.via_resource_id
       left join group_use gu on gu.principal_id = p.via_group_id
-      left join rv proj on proj.id = r.parent_id and ${parentKinds.length > 0 ? sql`proj.kind in (${sql.join(parentKinds.map((k) => sql`${k}`))})` : sql`false`}
+      ${projectJoin(model)}
       left join roles ro on ro.principal_id = pr.id`
           : sql``
       }
